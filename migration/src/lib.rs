@@ -1,0 +1,20 @@
+//! Database migrations. The service runs pending ones on start; `tessera
+//! migrate` runs them alone. Migrations never import the `entity` crate: they
+//! describe the schema as it was at the time they were written.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_create_staff_tokens;
+mod m20261121_000002_create_events_and_tiers;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261121_000001_create_staff_tokens::Migration),
+            Box::new(m20261121_000002_create_events_and_tiers::Migration),
+        ]
+    }
+}

@@ -1,0 +1,15 @@
+//! Organizer and admin endpoints under `/api/v1/admin`.
+
+pub mod events;
+pub mod tiers;
+pub mod tokens;
+
+use poem_openapi::ApiResponse;
+
+/// The answer to a successful delete.
+#[derive(ApiResponse)]
+pub enum Deleted {
+    /// Deleted.
+    #[oai(status = 204)]
+    NoContent,
+}

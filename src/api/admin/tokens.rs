@@ -1,0 +1,155 @@
+//! Admin endpoints for staff tokens.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{
+    api::{
+        Tag,
+        auth::StaffAuth,
+        body::JsonBody,
+        types::{Found, RoleBody},
+    },
+    domain::staff::{self, NewTokenInput, TokenInfo},
+    error::ApiResult,
+    state::AppState,
+};
+
+/// A new staff token.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
+pub struct TokenCreate {
+    /// A label for people, e.g. `Door volunteer 3` (1-100 characters).
+    pub name: String,
+    pub role: RoleBody,
+    /// Slugs of the events the token is limited to; empty or omitted means
+    /// every event. Not allowed for admins.
+    #[oai(default)]
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+/// A staff token, without its secret.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct StaffToken {
+    pub id: Uuid,
+    pub name: String,
+    pub role: RoleBody,
+    /// The first characters of the secret, to tell tokens apart.
+    pub hint: String,
+    /// Slugs of the events in scope; empty means every event.
+    pub events: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Set once revoked: the token no longer works.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<TokenInfo> for StaffToken {
+    fn from(info: TokenInfo) -> Self {
+        Self {
+            id: info.id,
+            name: info.name,
+            role: info.role.into(),
+            hint: info.hint,
+            events: info.events,
+            created_at: info.created_at,
+            last_used_at: info.last_used_at,
+            revoked_at: info.revoked_at,
+        }
+    }
+}
+
+/// A token just created. `token` is the secret: it is shown only in this
+/// response and cannot be recovered later.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct CreatedToken {
+    /// The secret to send as `Authorization: Bearer <token>`.
+    pub token: String,
+    #[oai(flatten)]
+    pub info: StaffToken,
+}
+
+/// A page of staff tokens, oldest first.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct StaffTokenPage {
+    pub items: Vec<StaffToken>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum TokenCreated {
+    /// The token was created; store `token` now.
+    #[oai(status = 201)]
+    Created(Json<CreatedToken>),
+}
+
+pub struct TokensApi;
+
+#[OpenApi(prefix_path = "/api/v1/admin", tag = "Tag::AdminTokens")]
+impl TokensApi {
+    /// Create a staff token
+    #[oai(path = "/tokens", method = "post", operation_id = "create_token")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        body: JsonBody<TokenCreate>,
+    ) -> ApiResult<TokenCreated> {
+        auth.0.require_admin()?;
+        let body = body.0;
+        let input = NewTokenInput {
+            name: body.name,
+            role: body.role.into(),
+            events: body.events,
+        };
+        let created = staff::create(&state.db, input, Some(auth.0.id)).await?;
+        Ok(TokenCreated::Created(Json(CreatedToken {
+            token: created.secret,
+            info: created.info.into(),
+        })))
+    }
+
+    /// List staff tokens
+    ///
+    /// Every token, revoked ones included, without secrets.
+    #[oai(path = "/tokens", method = "get", operation_id = "list_tokens")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        /// Page size, 1-200 (default 50).
+        limit: Query<Option<u64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Found<StaffTokenPage>> {
+        auth.0.require_admin()?;
+        let page = staff::list(&state.db, cursor.0.as_deref(), limit.0).await?;
+        Ok(Found(StaffTokenPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// Revoke a staff token
+    ///
+    /// The token stops working at once. Revoking a revoked token changes
+    /// nothing.
+    #[oai(path = "/tokens/:id", method = "delete", operation_id = "revoke_token")]
+    async fn revoke(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Found<StaffToken>> {
+        auth.0.require_admin()?;
+        Ok(Found(staff::revoke(&state.db, id.0).await?.into()))
+    }
+}

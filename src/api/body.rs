@@ -1,0 +1,252 @@
+//! `JsonBody<T>`: a JSON request body parsed with serde, so that a wrong type,
+//! a missing field or an unknown field is reported with the exact JSON path
+//! at fault (`swag_sizes[2].stock`), as a problem+json 422. Broken JSON is a
+//! 400. The OpenAPI schema still comes from `T`'s `Object` derive.
+
+use poem::{Request, RequestBody, http::StatusCode};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+    error::ContentTypeError,
+    payload::{ParsePayload, Payload},
+    registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry},
+    types::Type,
+};
+use serde::de::DeserializeOwned;
+
+use crate::{domain::validation::FieldErrors, error::ApiError};
+
+/// The largest request body accepted, in bytes. Plenty for any event or
+/// order; small enough that nobody fills our memory.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+pub struct JsonBody<T>(pub T);
+
+impl<T: Type + Send> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        essence == "application/json"
+            || (essence.starts_with("application/") && essence.ends_with("+json"))
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let bytes = body
+            .take()?
+            .into_bytes_limit(MAX_BODY_BYTES)
+            .await
+            .map_err(|err| match err {
+                poem::error::ReadBodyError::PayloadTooLarge => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("the body may be at most {MAX_BODY_BYTES} bytes"),
+                ),
+                other => {
+                    ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", other.to_string())
+                }
+            })?;
+        parse(&bytes).map(JsonBody).map_err(Into::into)
+    }
+}
+
+/// Parses a JSON document into `T`, naming the field at fault on failure.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            "a JSON body is required",
+        ));
+    }
+    // Syntax first, over the whole document, so broken JSON is always a 400
+    // whatever its content; then the shape, field by field.
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            format!("not valid JSON: {err}"),
+        )
+    })?;
+    serde_path_to_error::deserialize(value).map_err(field_error)
+}
+
+fn field_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            format!("not valid JSON: {inner}"),
+        );
+    }
+    // serde reports a missing field at the object holding it.
+    let message = inner.to_string();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
+    let join = |name: &str| {
+        if path == "." {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    let (field, code, message) = if let Some(name) = backticked(&message, "missing field `") {
+        (join(name), "required", "is required".to_owned())
+    } else if backticked(&message, "unknown field `").is_some() {
+        // Here the path already ends with the unknown field.
+        (path, "unknown_field", message.clone())
+    } else {
+        let field = if path == "." { "body".to_owned() } else { path };
+        (field, "invalid_type", message.clone())
+    };
+    let detail = format!("{field}: {message}");
+    ApiError::from(FieldErrors::single(field, code, message)).with_detail(detail)
+}
+
+fn backticked<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = message.strip_prefix(prefix)?;
+    rest.split('`').next()
+}
+
+impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for JsonBody<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <Self as Payload>::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: <Self as Payload>::CONTENT_TYPE,
+                schema: <Self as Payload>::schema_ref(),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        match request.content_type() {
+            Some(content_type) if Self::check_content_type(content_type) => {
+                <Self as ParsePayload>::from_request(request, body).await
+            }
+            Some(content_type) => Err(ContentTypeError::NotSupported {
+                content_type: content_type.to_owned(),
+            }
+            .into()),
+            None => Err(ContentTypeError::ExpectContentType.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Size {
+        size: String,
+        stock: Option<i64>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Input {
+        name: String,
+        sizes: Vec<Size>,
+    }
+
+    fn problem_of(json: &str) -> crate::error::Problem {
+        match parse::<Input>(json.as_bytes()) {
+            Ok(input) => panic!("parsed {input:?}"),
+            Err(err) => err.problem(),
+        }
+    }
+
+    #[test]
+    fn a_wrong_type_names_its_path() {
+        let problem = problem_of(
+            r#"{"name": "x", "sizes": [{"size": "M"}, {"size": "L", "stock": "lots"}]}"#,
+        );
+        assert_eq!(problem.status, 422);
+        assert_eq!(problem.errors[0].field, "sizes[1].stock");
+        assert_eq!(problem.errors[0].code, "invalid_type");
+    }
+
+    #[test]
+    fn a_missing_field_names_the_field_itself() {
+        let problem = problem_of(r#"{"sizes": []}"#);
+        assert_eq!(
+            (
+                problem.errors[0].field.as_str(),
+                problem.errors[0].code.as_str()
+            ),
+            ("name", "required")
+        );
+        let nested = problem_of(r#"{"name": "x", "sizes": [{}]}"#);
+        assert_eq!(nested.errors[0].field, "sizes[0].size");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name() {
+        let problem = problem_of(r#"{"name": "x", "sizes": [], "prize": 3}"#);
+        assert_eq!(
+            (
+                problem.errors[0].field.as_str(),
+                problem.errors[0].code.as_str()
+            ),
+            ("prize", "unknown_field")
+        );
+    }
+
+    #[test]
+    fn broken_json_is_a_400() {
+        for broken in [
+            r#"{"name": "#,
+            "nope",
+            "",
+            r#"{"name": "x", "sizes": []} trailing"#,
+        ] {
+            let problem = problem_of(broken);
+            assert_eq!(
+                (problem.status, problem.code.as_str()),
+                (400, "malformed_body"),
+                "{broken}"
+            );
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The public catalogue, for the attendee front end.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{Object, OpenApi, param::Path, param::Query};
+use uuid::Uuid;
+
+use super::{
+    Tag,
+    types::{Found, SaleStateBody, SwagChoice},
+};
+use crate::{
+    domain::{self, catalog::Availability, events::Event},
+    error::ApiResult,
+    state::AppState,
+};
+
+/// A published event.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct PublicEvent {
+    /// The event's identifier in URLs, e.g. `rustfest-2027`.
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    /// IANA time zone of the venue, for showing local times.
+    pub timezone: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub venue: Option<String>,
+    /// ISO 4217 code of every price of this event.
+    pub currency: String,
+    /// The T-shirt sizes and cuts an attendee may choose (for tiers that
+    /// include swag).
+    pub swag_sizes: Vec<SwagChoice>,
+    /// The dietary preferences an attendee may choose; free-text allergies
+    /// are always possible besides.
+    pub dietary_options: Vec<String>,
+    /// Until when attendees may edit their tickets' details.
+    pub attendee_edits_until: DateTime<Utc>,
+}
+
+impl From<Event> for PublicEvent {
+    fn from(event: Event) -> Self {
+        let attendee_edits_until = event.edits_close_at();
+        Self {
+            slug: event.slug,
+            name: event.name,
+            description: event.description,
+            timezone: event.timezone,
+            starts_at: event.starts_at,
+            ends_at: event.ends_at,
+            venue: event.venue,
+            currency: event.currency,
+            swag_sizes: event.swag_sizes.into_iter().map(Into::into).collect(),
+            dietary_options: event.dietary_options,
+            attendee_edits_until,
+        }
+    }
+}
+
+/// A page of published events, in start order.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct PublicEventPage {
+    pub items: Vec<PublicEvent>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A ticket tier an attendee can buy.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct PublicTier {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    /// Price of one ticket in minor units of `currency` (e.g. cents).
+    pub price: i64,
+    pub currency: String,
+    pub sale_state: SaleStateBody,
+    /// Tickets left right now, the venue's capacity included.
+    pub remaining: i64,
+    pub sales_start: Option<DateTime<Utc>>,
+    pub sales_end: Option<DateTime<Utc>>,
+    pub min_per_order: i32,
+    pub max_per_order: i32,
+    /// Whether each ticket comes with a T-shirt (then a size is chosen per
+    /// ticket).
+    pub includes_swag: bool,
+}
+
+fn public_tier(
+    tier: entity::tier::Model,
+    availability: Availability,
+    currency: &str,
+) -> PublicTier {
+    PublicTier {
+        id: tier.id,
+        name: tier.name,
+        description: tier.description,
+        price: tier.price,
+        currency: currency.to_owned(),
+        sale_state: availability.state.into(),
+        remaining: availability.remaining,
+        sales_start: tier.sales_start,
+        sales_end: tier.sales_end,
+        min_per_order: tier.min_per_order,
+        max_per_order: tier.max_per_order,
+        includes_swag: tier.includes_swag,
+    }
+}
+
+pub struct CatalogueApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "Tag::Catalogue")]
+impl CatalogueApi {
+    /// List published events
+    ///
+    /// Published events in order of their start, drafts and archived events
+    /// excluded.
+    #[oai(path = "/events", method = "get", operation_id = "list_public_events")]
+    async fn list_events(
+        &self,
+        state: Data<&AppState>,
+        /// Page size, 1-200 (default 50).
+        limit: Query<Option<u64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Found<PublicEventPage>> {
+        let page = domain::catalog::list_events(&state.db, cursor.0.as_deref(), limit.0).await?;
+        Ok(Found(PublicEventPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// Get a published event
+    #[oai(
+        path = "/events/:slug",
+        method = "get",
+        operation_id = "get_public_event"
+    )]
+    async fn get_event(
+        &self,
+        state: Data<&AppState>,
+        slug: Path<String>,
+    ) -> ApiResult<Found<PublicEvent>> {
+        Ok(Found(
+            domain::catalog::get_event(&state.db, &slug).await?.into(),
+        ))
+    }
+
+    /// List the tiers on offer
+    ///
+    /// The visible tiers of a published event in display order, each with its
+    /// price, sale state and how many tickets are left right now. Hidden tiers
+    /// (unlocked by vouchers) and archived tiers are not listed.
+    #[oai(
+        path = "/events/:slug/tiers",
+        method = "get",
+        operation_id = "list_public_tiers"
+    )]
+    async fn list_tiers(
+        &self,
+        state: Data<&AppState>,
+        slug: Path<String>,
+    ) -> ApiResult<Found<Vec<PublicTier>>> {
+        let (event, tiers) = domain::catalog::list_tiers(&state.db, &slug, domain::now()).await?;
+        Ok(Found(
+            tiers
+                .into_iter()
+                .map(|(tier, availability)| public_tier(tier, availability, &event.currency))
+                .collect(),
+        ))
+    }
+}

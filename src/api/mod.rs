@@ -1,0 +1,91 @@
+//! The HTTP API: thin poem-openapi handlers, one module per resource. Each
+//! handler extracts its input, calls `domain`, and maps the result to a wire
+//! type; the OpenAPI document is generated from these declarations.
+
+pub mod admin;
+pub mod auth;
+pub mod body;
+pub mod catalogue;
+pub mod ops;
+pub mod types;
+
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::{error::ApiError, state::AppState, telemetry::Observe};
+
+#[derive(Tags)]
+pub enum Tag {
+    /// Public catalogue for the attendee front end: published events and
+    /// their ticket tiers, with live availability. No credentials needed.
+    Catalogue,
+    /// Organizer endpoints to set up events (staff token: admin or organizer).
+    AdminEvents,
+    /// Organizer endpoints to set up ticket tiers (staff token: admin or organizer).
+    AdminTiers,
+    /// Staff tokens for organizers and volunteers (staff token: admin).
+    AdminTokens,
+    /// Health, readiness and metrics for operators and load balancers.
+    Operations,
+}
+
+type Apis = (
+    catalogue::CatalogueApi,
+    admin::events::EventsApi,
+    admin::tiers::TiersApi,
+    admin::tokens::TokensApi,
+    ops::OpsApi,
+);
+
+const DESCRIPTION: &str = "\
+Conference registration and ticketing.
+
+Public endpoints serve the attendee front end; `/api/v1/admin` endpoints need a \
+staff token (`Authorization: Bearer tsr_...`). Every error is \
+`application/problem+json` (RFC 9457) with a stable `code` and, for validation \
+problems, one entry per field at fault in `errors`. Lists take `limit` (1-200, \
+default 50) and the `cursor` returned as `next_cursor` by the previous page. \
+Money is always an integer count of the currency's minor units (cents).";
+
+pub fn openapi() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (
+            catalogue::CatalogueApi,
+            admin::events::EventsApi,
+            admin::tiers::TiersApi,
+            admin::tokens::TokensApi,
+            ops::OpsApi,
+        ),
+        "tessera",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .summary("Conference registration and ticketing API")
+    .description(DESCRIPTION)
+    .license("Apache-2.0")
+}
+
+/// The OpenAPI document as pretty JSON, as committed in `openapi/openapi.json`.
+pub fn spec_json() -> String {
+    let mut spec = openapi().spec();
+    spec.push('\n');
+    spec
+}
+
+/// Every route of the service, with telemetry and problem+json errors.
+pub fn routes(state: AppState) -> impl Endpoint {
+    let api = openapi();
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    let metrics = state.metrics.clone();
+    Route::new()
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .nest("/", api)
+        .data(state)
+        .with(poem::middleware::CatchPanic::new().with_handler(|_| {
+            poem::error::ResponseError::as_response(&ApiError::internal(&std::io::Error::other(
+                "a request handler panicked",
+            )))
+        }))
+        .with(Observe(metrics))
+}

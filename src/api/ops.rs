@@ -1,0 +1,74 @@
+//! Health, readiness and metrics, for operators and load balancers.
+
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, payload::PlainText};
+
+use super::{Tag, types::Found};
+use crate::{db, state::AppState};
+
+#[derive(Debug, Clone, Object)]
+pub struct Health {
+    /// `ok`, `ready` or `unavailable`.
+    pub status: String,
+}
+
+#[derive(ApiResponse)]
+pub enum Readiness {
+    /// The service can reach its database and take traffic.
+    #[oai(status = 200)]
+    Ready(Json<Health>),
+    /// The database cannot be reached; send traffic elsewhere.
+    #[oai(status = 503)]
+    Unavailable(Json<Health>),
+}
+
+#[derive(ApiResponse)]
+pub enum MetricsText {
+    /// Metrics in the Prometheus/OpenMetrics text format.
+    #[oai(
+        status = 200,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    )]
+    Ok(PlainText<String>),
+}
+
+pub struct OpsApi;
+
+#[OpenApi(tag = "Tag::Operations")]
+impl OpsApi {
+    /// Liveness
+    ///
+    /// Answers 200 while the process serves requests; no dependency is
+    /// checked.
+    #[oai(path = "/healthz", method = "get")]
+    async fn healthz(&self) -> Found<Health> {
+        Found(Health {
+            status: "ok".to_owned(),
+        })
+    }
+
+    /// Readiness
+    ///
+    /// Answers 200 when the database answers, 503 otherwise.
+    #[oai(path = "/readyz", method = "get")]
+    async fn readyz(&self, state: Data<&AppState>) -> Readiness {
+        if db::ping(&state.db).await {
+            Readiness::Ready(Json(Health {
+                status: "ready".to_owned(),
+            }))
+        } else {
+            Readiness::Unavailable(Json(Health {
+                status: "unavailable".to_owned(),
+            }))
+        }
+    }
+
+    /// Prometheus metrics
+    ///
+    /// Requests by route pattern and status, latency histograms by route, and
+    /// database pool use.
+    #[oai(path = "/metrics", method = "get")]
+    async fn metrics(&self, state: Data<&AppState>) -> MetricsText {
+        MetricsText::Ok(PlainText(state.metrics.render(db::pool_usage(&state.db))))
+    }
+}

@@ -1,0 +1,227 @@
+//! Command line and environment configuration. Every setting is a flag and an
+//! environment variable; the defaults run tessera with no set-up at all.
+
+use std::{fmt, net::SocketAddr, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The conference registration and ticketing API.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API (the default when no command is given).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document as JSON on stdout.
+    Openapi,
+    /// Create the sample conference ("demo-conf") if it does not exist yet.
+    Demo,
+    /// Manage staff tokens (the credentials of organizers and volunteers).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; the secret is printed alone on the last line of stdout.
+    Create(TokenCreate),
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by its id; it stops working at once.
+    Revoke {
+        /// The token's id, as shown by `tessera token list`.
+        id: uuid::Uuid,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreate {
+    /// What the token may do.
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// A label for people, e.g. "Door volunteer 3" or "Ana (organizer)".
+    #[arg(long)]
+    pub name: String,
+    /// Limit the token to this event (by slug); repeat for several events.
+    /// Without it, an organizer or volunteer token covers every event.
+    #[arg(long = "event", value_name = "SLUG")]
+    pub events: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    Organizer,
+    Volunteer,
+}
+
+/// Settings shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Database to use: `sqlite://path?mode=rwc` or `postgres://user:pass@host/db`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://tessera.db?mode=rwc",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Secret,
+
+    /// Maximum number of pooled database connections.
+    #[arg(
+        long,
+        env = "TESSERA_DB_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub db_max_connections: u32,
+
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        env = "TESSERA_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: SocketAddr,
+
+    /// Public base URL of this service, used in printed links (defaults to
+    /// `http://<bind address>`).
+    #[arg(long, env = "TESSERA_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Log filter, in `tracing` env-filter syntax (e.g. `info`, `tessera=debug`).
+    #[arg(long, env = "TESSERA_LOG", default_value = "info", global = true)]
+    pub log: String,
+
+    /// Log format: human-readable `text` or one JSON object per line.
+    #[arg(long, env = "TESSERA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// With `serve`: also create the sample conference on start.
+    #[arg(long, env = "TESSERA_DEMO", global = true)]
+    pub demo: bool,
+
+    /// Seconds to let in-flight requests finish after SIGINT/SIGTERM.
+    #[arg(
+        long,
+        env = "TESSERA_SHUTDOWN_TIMEOUT",
+        default_value_t = 30,
+        global = true
+    )]
+    pub shutdown_timeout: u64,
+}
+
+impl Settings {
+    /// Settings for tests and embedding: everything at its default but the
+    /// database, listening on an ephemeral loopback port.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: Secret(database_url.into()),
+            db_max_connections: 10,
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: None,
+            log: "info".into(),
+            log_format: LogFormat::Text,
+            demo: false,
+            shutdown_timeout: 30,
+        }
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A string that never shows itself in `Debug` or `Display` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(**redacted**)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("**redacted**")
+    }
+}
+
+/// A database URL safe to print: the password, if any, is masked.
+pub fn redact_database_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Only fails for URLs that cannot have a password at all.
+            let _ = parsed.set_password(Some("****"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "<unparsable database url>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_print_themselves() {
+        let secret = Secret::from("postgres://u:hunter2@db/x".to_owned());
+        assert!(!format!("{secret:?}").contains("hunter2"));
+        assert!(!format!("{secret}").contains("hunter2"));
+    }
+
+    #[test]
+    fn database_urls_are_printed_without_their_password() {
+        let shown = redact_database_url("postgres://app:hunter2@db:5432/tessera");
+        assert_eq!(shown, "postgres://app:****@db:5432/tessera");
+        assert_eq!(
+            redact_database_url("sqlite://tessera.db?mode=rwc"),
+            "sqlite://tessera.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn the_command_line_parses_with_no_arguments() {
+        let cli = Cli::try_parse_from(["tessera"]);
+        assert!(cli.is_ok_and(|cli| cli.command.is_none()));
+    }
+}

@@ -1,0 +1,52 @@
+//! The error every use case can answer with. Each variant says what went
+//! wrong in domain terms; the API layer decides how that looks on the wire.
+
+use super::validation::FieldErrors;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// The input breaks one or more rules; each is named with its field.
+    #[error("invalid input: {0}")]
+    Invalid(#[from] FieldErrors),
+
+    /// The thing asked for does not exist (or the caller may not know it does).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+
+    /// The request is valid but conflicts with the current state.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+
+    /// The caller is known but lacks the right to do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+
+    /// Stored data could not be read back (a bug or a manual edit).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+
+    #[error("database error")]
+    Db(#[from] sea_orm::DbErr),
+}
+
+impl DomainError {
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::Forbidden(message.into())
+    }
+}
+
+impl From<sea_orm::TransactionError<DomainError>> for DomainError {
+    fn from(err: sea_orm::TransactionError<DomainError>) -> Self {
+        match err {
+            sea_orm::TransactionError::Connection(db) => Self::Db(db),
+            sea_orm::TransactionError::Transaction(inner) => inner,
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! Business rules, free of HTTP types. Use cases take a database connection
+//! (or transaction) and typed input, and answer with typed results or a
+//! [`DomainError`].
+
+pub mod catalog;
+pub mod demo;
+pub mod error;
+pub mod events;
+pub mod money;
+pub mod page;
+pub mod staff;
+pub mod tiers;
+pub mod validation;
+
+pub use error::DomainError;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+/// The current time at the precision both databases keep (microseconds), so a
+/// value read back equals the value written.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// A client-supplied time at the precision both databases keep.
+pub fn at_db_precision(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
+}
+
+/// Whether a database error is a unique-constraint violation.
+pub(crate) fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}

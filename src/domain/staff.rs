@@ -1,0 +1,514 @@
+//! Staff tokens: the credentials of admins, organizers and volunteers.
+//!
+//! A token is `tsr_` followed by 43 URL-safe characters (32 random bytes).
+//! Only its SHA-256 is stored: the secret has 256 bits of entropy, so a fast
+//! hash is as safe as a password hash here and lets each request find its
+//! token with one indexed lookup.
+
+use std::{fmt, str::FromStr};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Duration, Utc};
+use entity::{app_meta, event, staff_token, staff_token_event};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait, prelude::Expr,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{
+    DomainError, is_unique_violation, now,
+    page::{self, Page, TimeCursor},
+    validation::FieldErrors,
+};
+
+pub const TOKEN_PREFIX: &str = "tsr_";
+const SECRET_BYTES: usize = 32;
+const HINT_CHARS: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Everything, including managing staff tokens.
+    Admin,
+    /// Events, tiers and (later) orders and reports of the events in scope.
+    Organizer,
+    /// Check-in only, for the events in scope.
+    Volunteer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Organizer => "organizer",
+            Role::Volunteer => "volunteer",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "organizer" => Ok(Role::Organizer),
+            "volunteer" => Ok(Role::Volunteer),
+            other => Err(DomainError::Corrupt(format!("unknown role {other:?}"))),
+        }
+    }
+}
+
+/// Which events a token may act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    AllEvents,
+    Events(Vec<Uuid>),
+}
+
+/// An authenticated member of staff.
+#[derive(Debug, Clone)]
+pub struct Staff {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub scope: Scope,
+}
+
+impl Staff {
+    /// The service acting on its own behalf (command line, demo data).
+    pub fn system() -> Self {
+        Self {
+            id: Uuid::nil(),
+            name: "tessera".to_owned(),
+            role: Role::Admin,
+            scope: Scope::AllEvents,
+        }
+    }
+
+    pub fn require_admin(&self) -> Result<(), DomainError> {
+        match self.role {
+            Role::Admin => Ok(()),
+            _ => Err(DomainError::forbidden("this needs an admin token")),
+        }
+    }
+
+    /// Whether this token may see the event at all.
+    pub fn covers_event(&self, event_id: Uuid) -> bool {
+        match &self.scope {
+            Scope::AllEvents => true,
+            Scope::Events(ids) => ids.contains(&event_id),
+        }
+    }
+
+    /// Organizer rights on one event: admins, and organizers whose scope
+    /// includes it.
+    pub fn require_organizer_of(&self, event_id: Uuid) -> Result<(), DomainError> {
+        match self.role {
+            Role::Admin => Ok(()),
+            Role::Organizer if self.covers_event(event_id) => Ok(()),
+            Role::Organizer => Err(DomainError::forbidden(
+                "this token is not scoped to this event",
+            )),
+            Role::Volunteer => Err(DomainError::forbidden(
+                "volunteer tokens can only check in attendees",
+            )),
+        }
+    }
+
+    /// Creating events is for admins and for organizers not limited to
+    /// particular events.
+    pub fn require_event_creator(&self) -> Result<(), DomainError> {
+        match (self.role, &self.scope) {
+            (Role::Admin, _) | (Role::Organizer, Scope::AllEvents) => Ok(()),
+            (Role::Organizer, Scope::Events(_)) => Err(DomainError::forbidden(
+                "organizer tokens scoped to events cannot create new events",
+            )),
+            (Role::Volunteer, _) => Err(DomainError::forbidden(
+                "volunteer tokens can only check in attendees",
+            )),
+        }
+    }
+
+    /// Listing events is for admins and organizers (each sees its scope).
+    pub fn require_organizer(&self) -> Result<(), DomainError> {
+        match self.role {
+            Role::Admin | Role::Organizer => Ok(()),
+            Role::Volunteer => Err(DomainError::forbidden(
+                "volunteer tokens can only check in attendees",
+            )),
+        }
+    }
+}
+
+/// What a new token should be.
+#[derive(Debug, Clone)]
+pub struct NewTokenInput {
+    pub name: String,
+    pub role: Role,
+    /// Event slugs; empty means every event.
+    pub events: Vec<String>,
+}
+
+/// A token as listed: never its secret.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+    /// The first characters of the secret, e.g. `tsr_Ab3d`.
+    pub hint: String,
+    /// Slugs of the events in scope; empty means every event.
+    pub events: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A token just created, with the secret that is shown this once.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub secret: String,
+    pub info: TokenInfo,
+}
+
+/// SHA-256 of a secret, hex encoded.
+pub fn hash_secret(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn generate_secret() -> Result<String, DomainError> {
+    let mut bytes = [0u8; SECRET_BYTES];
+    getrandom::fill(&mut bytes).map_err(|err| {
+        DomainError::Corrupt(format!("the operating system gave no randomness: {err}"))
+    })?;
+    Ok(format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+/// Whether a string has the shape of a staff token (checked before any
+/// database lookup, so junk costs nothing).
+pub fn looks_like_token(secret: &str) -> bool {
+    secret.len() == TOKEN_PREFIX.len() + 43
+        && secret.starts_with(TOKEN_PREFIX)
+        && secret[TOKEN_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Finds the live token with this secret. Unknown, malformed and revoked
+/// secrets all answer `None`.
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    secret: &str,
+) -> Result<Option<Staff>, DomainError> {
+    if !looks_like_token(secret) {
+        return Ok(None);
+    }
+    let Some(token) = staff_token::Entity::find()
+        .filter(staff_token::Column::TokenHash.eq(hash_secret(secret)))
+        .filter(staff_token::Column::RevokedAt.is_null())
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let scope = scope_of(db, token.id).await?;
+    touch(db, &token).await?;
+    Ok(Some(Staff {
+        id: token.id,
+        name: token.name,
+        role: token.role.parse()?,
+        scope,
+    }))
+}
+
+/// Records when a token was last used, at most once a minute per token so a
+/// busy scanner does not turn every request into a write.
+async fn touch(db: &DatabaseConnection, token: &staff_token::Model) -> Result<(), DomainError> {
+    let now = now();
+    let stale = token
+        .last_used_at
+        .is_none_or(|at| now - at > Duration::minutes(1));
+    if stale {
+        staff_token::Entity::update_many()
+            .col_expr(staff_token::Column::LastUsedAt, Expr::value(now))
+            .filter(staff_token::Column::Id.eq(token.id))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn scope_of(db: &impl ConnectionTrait, token_id: Uuid) -> Result<Scope, DomainError> {
+    let ids: Vec<Uuid> = staff_token_event::Entity::find()
+        .select_only()
+        .column(staff_token_event::Column::EventId)
+        .filter(staff_token_event::Column::TokenId.eq(token_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(if ids.is_empty() {
+        Scope::AllEvents
+    } else {
+        Scope::Events(ids)
+    })
+}
+
+/// Creates a token. `created_by` is the staff member doing it (None from the
+/// command line).
+pub async fn create(
+    db: &DatabaseConnection,
+    input: NewTokenInput,
+    created_by: Option<Uuid>,
+) -> Result<NewToken, DomainError> {
+    let mut errors = FieldErrors::new();
+    let name = errors.text("name", &input.name, 1, 100, false);
+    if input.role == Role::Admin && !input.events.is_empty() {
+        errors.add(
+            "events",
+            "admin_not_scoped",
+            "admin tokens cover every event; leave events empty",
+        );
+    }
+    if input.events.len() > 100 {
+        errors.add("events", "too_many", "at most 100 events per token");
+    }
+    let mut event_ids = Vec::new();
+    for (i, slug) in input.events.iter().enumerate() {
+        match event::Entity::find()
+            .filter(event::Column::Slug.eq(slug))
+            .one(db)
+            .await?
+        {
+            Some(event) if !event_ids.contains(&event.id) => event_ids.push(event.id),
+            Some(_) => errors.add(
+                format!("events[{i}]"),
+                "duplicate",
+                "this event is listed twice",
+            ),
+            None => errors.add(
+                format!("events[{i}]"),
+                "unknown_event",
+                format!("no event has the slug {slug:?}"),
+            ),
+        }
+    }
+    errors.finish(())?;
+
+    let secret = generate_secret()?;
+    let id = Uuid::now_v7();
+    let created_at = now();
+    let hint: String = secret.chars().take(HINT_CHARS).collect();
+    let txn = db.begin().await?;
+    staff_token::ActiveModel {
+        id: Set(id),
+        name: Set(name.clone()),
+        role: Set(input.role.as_str().to_owned()),
+        token_hash: Set(hash_secret(&secret)),
+        hint: Set(hint.clone()),
+        created_by: Set(created_by),
+        created_at: Set(created_at),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    for event_id in &event_ids {
+        staff_token_event::ActiveModel {
+            token_id: Set(id),
+            event_id: Set(*event_id),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+
+    let mut events = input.events;
+    events.dedup();
+    Ok(NewToken {
+        secret,
+        info: TokenInfo {
+            id,
+            name,
+            role: input.role,
+            hint,
+            events,
+            created_at,
+            last_used_at: None,
+            revoked_at: None,
+        },
+    })
+}
+
+/// Lists tokens, newest last, revoked ones included (marked as such).
+pub async fn list(
+    db: &DatabaseConnection,
+    cursor: Option<&str>,
+    limit: Option<u64>,
+) -> Result<Page<TokenInfo>, DomainError> {
+    let limit = page::limit(limit)?;
+    let mut query = staff_token::Entity::find()
+        .order_by_asc(staff_token::Column::Id)
+        .limit(limit + 1);
+    if let Some(cursor) = cursor {
+        let cursor = TimeCursor::decode(cursor)?;
+        query = query.filter(staff_token::Column::Id.gt(cursor.id));
+    }
+    let rows = query.all(db).await?;
+    let mut infos = Vec::with_capacity(rows.len());
+    for row in rows {
+        infos.push(info_of(db, row).await?);
+    }
+    Ok(page::paginate(infos, limit, |info| TimeCursor {
+        at: info.created_at,
+        id: info.id,
+    }))
+}
+
+async fn info_of(
+    db: &impl ConnectionTrait,
+    row: staff_token::Model,
+) -> Result<TokenInfo, DomainError> {
+    let events: Vec<String> = staff_token_event::Entity::find()
+        .inner_join(event::Entity)
+        .select_only()
+        .column(event::Column::Slug)
+        .filter(staff_token_event::Column::TokenId.eq(row.id))
+        .order_by_asc(event::Column::Slug)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(TokenInfo {
+        id: row.id,
+        name: row.name,
+        role: row.role.parse()?,
+        hint: row.hint,
+        events,
+        created_at: row.created_at,
+        last_used_at: row.last_used_at,
+        revoked_at: row.revoked_at,
+    })
+}
+
+/// Revokes a token; it stops working at once. Revoking twice is harmless.
+pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> Result<TokenInfo, DomainError> {
+    let Some(row) = staff_token::Entity::find_by_id(id).one(db).await? else {
+        return Err(DomainError::NotFound("staff token"));
+    };
+    let row = if row.revoked_at.is_none() {
+        let mut active: staff_token::ActiveModel = row.into();
+        active.revoked_at = Set(Some(now()));
+        active.update(db).await?
+    } else {
+        row
+    };
+    info_of(db, row).await
+}
+
+const BOOTSTRAP_KEY: &str = "bootstrap_admin_token";
+
+/// On a database with no staff token at all, mints the first admin token and
+/// returns its secret, exactly once per database: a marker row under a unique
+/// key makes sure that two instances starting together mint only one.
+pub async fn bootstrap_admin(db: &DatabaseConnection) -> Result<Option<String>, DomainError> {
+    let existing = staff_token::Entity::find().limit(1).all(db).await?;
+    if !existing.is_empty() {
+        return Ok(None);
+    }
+    let txn = db.begin().await?;
+    let marker = app_meta::ActiveModel {
+        key: Set(BOOTSTRAP_KEY.to_owned()),
+        value: Set("minted".to_owned()),
+        created_at: Set(now()),
+    };
+    match marker.insert(&txn).await {
+        Ok(_) => {}
+        Err(err) if is_unique_violation(&err) => return Ok(None),
+        Err(err) => return Err(err.into()),
+    }
+    let secret = generate_secret()?;
+    staff_token::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set("First admin (created on first start)".to_owned()),
+        role: Set(Role::Admin.as_str().to_owned()),
+        token_hash: Set(hash_secret(&secret)),
+        hint: Set(secret.chars().take(HINT_CHARS).collect()),
+        created_by: Set(None),
+        created_at: Set(now()),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(Some(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secrets_have_the_token_shape_and_differ() {
+        let a = generate_secret().unwrap();
+        let b = generate_secret().unwrap();
+        assert!(looks_like_token(&a), "{a}");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn junk_does_not_look_like_a_token() {
+        for junk in [
+            "",
+            "tsr_",
+            "Bearer x",
+            &format!("xyz_{}", "a".repeat(43)),
+            &format!("tsr_{}", "é".repeat(43)),
+        ] {
+            assert!(!looks_like_token(junk), "{junk}");
+        }
+    }
+
+    #[test]
+    fn hashes_are_hex_sha256() {
+        assert_eq!(
+            hash_secret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn roles_grant_what_they_say() {
+        let event = Uuid::now_v7();
+        let other = Uuid::now_v7();
+        let staff = |role, scope| Staff {
+            id: Uuid::now_v7(),
+            name: "x".into(),
+            role,
+            scope,
+        };
+
+        let admin = staff(Role::Admin, Scope::AllEvents);
+        assert!(admin.require_admin().is_ok() && admin.require_organizer_of(other).is_ok());
+
+        let scoped = staff(Role::Organizer, Scope::Events(vec![event]));
+        assert!(scoped.require_organizer_of(event).is_ok());
+        assert!(scoped.require_organizer_of(other).is_err());
+        assert!(scoped.require_event_creator().is_err());
+        assert!(scoped.require_admin().is_err());
+
+        let organizer = staff(Role::Organizer, Scope::AllEvents);
+        assert!(organizer.require_event_creator().is_ok());
+
+        let volunteer = staff(Role::Volunteer, Scope::AllEvents);
+        assert!(volunteer.require_organizer().is_err());
+        assert!(volunteer.require_organizer_of(event).is_err());
+    }
+}

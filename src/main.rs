@@ -1,0 +1,140 @@
+//! The `tessera` command line: parse settings, start logging, run a command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tessera::{
+    api,
+    config::{Cli, Command, RoleArg, TokenCommand},
+    domain::{self, staff::Role},
+    startup, telemetry,
+};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(&cli.settings.log, cli.settings.log_format);
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = cli.settings;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => startup::serve(settings).await,
+        Command::Migrate => {
+            startup::prepare_database(&settings).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Openapi => {
+            print!("{}", api::spec_json());
+            Ok(())
+        }
+        Command::Demo => {
+            let db = startup::prepare_database(&settings).await?;
+            if domain::demo::ensure_demo_event(&db).await? {
+                println!(
+                    "demo event created: /api/v1/events/{}",
+                    domain::demo::DEMO_SLUG
+                );
+            } else {
+                println!(
+                    "demo event already exists: /api/v1/events/{}",
+                    domain::demo::DEMO_SLUG
+                );
+            }
+            Ok(())
+        }
+        Command::Token(command) => {
+            let db = startup::prepare_database(&settings).await?;
+            token(&db, command).await
+        }
+    }
+}
+
+async fn token(db: &sea_orm::DatabaseConnection, command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create(args) => {
+            let role = match args.role {
+                RoleArg::Admin => Role::Admin,
+                RoleArg::Organizer => Role::Organizer,
+                RoleArg::Volunteer => Role::Volunteer,
+            };
+            let input = domain::staff::NewTokenInput {
+                name: args.name,
+                role,
+                events: args.events,
+            };
+            let created = domain::staff::create(db, input, None)
+                .await
+                .map_err(describe)?;
+            let scope = if created.info.events.is_empty() {
+                "all events".to_owned()
+            } else {
+                created.info.events.join(", ")
+            };
+            println!(
+                "created {} token {} ({scope}); it is shown only now:",
+                created.info.role, created.info.id
+            );
+            println!("{}", created.secret);
+        }
+        TokenCommand::List => {
+            let mut cursor = None;
+            println!(
+                "{:<36}  {:<9}  {:<8}  {:<8}  {:<20}  name",
+                "id", "role", "hint", "state", "events"
+            );
+            loop {
+                let page = domain::staff::list(db, cursor.as_deref(), Some(200))
+                    .await
+                    .map_err(describe)?;
+                for token in &page.items {
+                    let state = if token.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    let events = if token.events.is_empty() {
+                        "*".to_owned()
+                    } else {
+                        token.events.join(",")
+                    };
+                    println!(
+                        "{:<36}  {:<9}  {:<8}  {:<8}  {:<20}  {}",
+                        token.id, token.role, token.hint, state, events, token.name
+                    );
+                }
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let info = domain::staff::revoke(db, id).await.map_err(describe)?;
+            println!("revoked token {} ({})", info.id, info.name);
+        }
+    }
+    Ok(())
+}
+
+/// A domain error as a command-line message, with each invalid field named.
+fn describe(err: domain::DomainError) -> anyhow::Error {
+    match err {
+        domain::DomainError::Invalid(errors) => {
+            let lines: Vec<String> = errors
+                .iter()
+                .map(|e| format!("  {}: {}", e.field, e.message))
+                .collect();
+            anyhow::anyhow!("invalid input:\n{}", lines.join("\n"))
+        }
+        other => anyhow::Error::new(other),
+    }
+}

@@ -1,0 +1,158 @@
+//! Building and running the service, shared by `main` and the tests.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use poem::{
+    Server,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+};
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    api,
+    config::{Settings, redact_database_url},
+    db, domain,
+    state::AppState,
+    telemetry::Metrics,
+};
+
+/// Connects to the configured database and applies pending migrations.
+pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let url = settings.database_url.expose();
+    let shown = redact_database_url(url);
+    let db = db::connect(url, settings.db_max_connections)
+        .await
+        .with_context(|| format!("could not connect to the database at {shown}"))?;
+    db::migrate(&db)
+        .await
+        .with_context(|| format!("could not migrate the database at {shown}"))?;
+    tracing::info!(database = %shown, "database ready");
+    Ok(db)
+}
+
+/// The service, bound to its port and ready to run.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds the listening socket (port 0 picks a free port) around an
+    /// already prepared database.
+    pub async fn bind(settings: &Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
+        let acceptor = TcpListener::bind(settings.bind)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("could not listen on {}", settings.bind))?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().copied())
+            .context("the listener has no address")?;
+        let state = AppState {
+            db,
+            metrics: Arc::new(Metrics::new()),
+        };
+        Ok(Self {
+            acceptor,
+            addr,
+            state,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish
+    /// for up to `settings.shutdown_timeout`.
+    pub async fn run_until(
+        self,
+        settings: &Settings,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(
+                api::routes(self.state),
+                shutdown,
+                Some(settings.shutdown_timeout()),
+            )
+            .await
+    }
+}
+
+/// `tessera serve`: prepare the database, mint the first admin token when
+/// there is none, optionally create the demo event, and serve until SIGINT or
+/// SIGTERM.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let db = prepare_database(&settings).await?;
+    let first_admin = domain::staff::bootstrap_admin(&db)
+        .await
+        .context("could not create the first admin token")?;
+    if settings.demo
+        && domain::demo::ensure_demo_event(&db)
+            .await
+            .context("could not create the demo event")?
+    {
+        tracing::info!(slug = domain::demo::DEMO_SLUG, "demo event created");
+    }
+    let shutdown = shutdown_signal().context("could not install signal handlers")?;
+    let app = Application::bind(&settings, db).await?;
+    let base = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", app.addr()));
+    let base = base.trim_end_matches('/');
+    // Written to stdout, not the log: the token must never reach log storage.
+    println!("tessera is listening on http://{}", app.addr());
+    println!("  API docs:     {base}/docs");
+    println!("  OpenAPI spec: {base}/openapi.json");
+    if let Some(token) = first_admin {
+        println!();
+        println!("  ================================================================");
+        println!("  First start: an admin token was created. It is shown only now.");
+        println!("  Store it somewhere safe, then create per-person tokens with it.");
+        println!();
+        println!("    TESSERA ADMIN TOKEN: {token}");
+        println!();
+        println!("  Try it:");
+        println!("    curl -H 'Authorization: Bearer {token}' {base}/api/v1/admin/events");
+        println!("  ================================================================");
+    }
+    tracing::info!(address = %app.addr(), "listening");
+    app.run_until(&settings, shutdown).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A future that completes on SIGINT (Ctrl-C) or SIGTERM. The handlers are
+/// installed here, at once, so a signal that arrives before the server runs
+/// still shuts it down gracefully.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
+            }
+            tracing::info!("shutting down: finishing in-flight requests");
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+        })
+    }
+}

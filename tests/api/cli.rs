@@ -1,0 +1,242 @@
+//! The command line, run as a real process: first start, tokens, migrations.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::helpers::{Backend, TestDatabase};
+
+fn tessera(database_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command
+        .env("DATABASE_URL", database_url)
+        .env("TESSERA_BIND", "127.0.0.1:0")
+        .env("TESSERA_LOG", "info")
+        .env("TESSERA_LOG_FORMAT", "json");
+    command
+}
+
+struct Served {
+    child: Child,
+    stdout: Vec<String>,
+}
+
+/// Starts `tessera serve`, reads stdout until the docs line has been printed
+/// (and the admin token block, when there is one), then stops it with SIGTERM.
+fn serve_once(database_url: &str) -> Served {
+    let mut child = tessera(database_url)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tessera");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines: Vec<String> = Vec::new();
+    let started = Instant::now();
+    // Everything is printed at once before serving: the address and docs
+    // lines, then the token block when there is one. Once the spec line is
+    // in, a quiet moment means nothing more is coming.
+    loop {
+        let ready = lines.iter().any(|l| l.contains("OpenAPI spec:"));
+        let block_closed = lines.iter().filter(|l| l.contains("=====")).count() == 2;
+        if block_closed {
+            break;
+        }
+        let wait = if ready {
+            Duration::from_secs(3)
+        } else {
+            Duration::from_secs(60)
+        };
+        match rx.recv_timeout(wait) {
+            Ok(line) => lines.push(line),
+            Err(_) if ready => break,
+            Err(_) => panic!(
+                "tessera did not start within {:?}; stdout: {lines:?}",
+                started.elapsed()
+            ),
+        }
+    }
+    Served {
+        child,
+        stdout: lines,
+    }
+}
+
+fn stop(served: Served) -> String {
+    let pid = served.child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let output = served.child.wait_with_output().expect("wait for tessera");
+    assert!(
+        output.status.success(),
+        "tessera did not shut down cleanly: {output:?}"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn token_in(lines: &[String]) -> Option<String> {
+    lines.iter().find_map(|line| {
+        line.split_once("TESSERA ADMIN TOKEN: ")
+            .map(|(_, t)| t.trim().to_owned())
+    })
+}
+
+async fn the_first_start_prints_one_admin_token_once(backend: Backend) {
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let first = serve_once(&database.url);
+    let token =
+        token_in(&first.stdout).unwrap_or_else(|| panic!("no admin token in {:?}", first.stdout));
+    assert!(token.starts_with("tsr_") && token.len() == 47, "{token}");
+    assert!(
+        first.stdout.iter().any(|l| l.contains("/docs")),
+        "{:?}",
+        first.stdout
+    );
+    let first_stdout = first.stdout.clone();
+    let logs = stop(first);
+    assert!(!logs.contains(&token), "the admin token reached the logs");
+    assert!(
+        logs.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "logs are not JSON:\n{logs}"
+    );
+    assert_eq!(
+        first_stdout.iter().filter(|l| l.contains(&token)).count(),
+        2,
+        "token and curl example"
+    );
+
+    let second = serve_once(&database.url);
+    assert!(
+        token_in(&second.stdout).is_none(),
+        "a second token was printed: {:?}",
+        second.stdout
+    );
+    let logs = stop(second);
+    assert!(!logs.contains(&token));
+}
+
+#[tokio::test]
+async fn the_first_start_prints_one_admin_token_once_on_sqlite() {
+    the_first_start_prints_one_admin_token_once(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_first_start_prints_one_admin_token_once_on_postgres() {
+    the_first_start_prints_one_admin_token_once(Backend::Postgres).await;
+}
+
+fn run(database_url: &str, args: &[&str]) -> (bool, String, String) {
+    let output = tessera(database_url)
+        .args(args)
+        .output()
+        .expect("run tessera");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+async fn tokens_are_managed_from_the_command_line(backend: Backend) {
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let (ok, out, err) = run(&database.url, &["migrate"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = run(&database.url, &["demo"]);
+    assert!(ok && out.contains("demo event created"), "{out}{err}");
+
+    let (ok, out, err) = run(
+        &database.url,
+        &[
+            "token",
+            "create",
+            "--role",
+            "volunteer",
+            "--name",
+            "Door 1",
+            "--event",
+            "demo-conf",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    let secret = out.lines().last().unwrap().to_owned();
+    assert!(secret.starts_with("tsr_") && secret.len() == 47, "{out}");
+    assert!(!err.contains(&secret), "the secret reached the logs");
+
+    let (ok, listed, _) = run(&database.url, &["token", "list"]);
+    assert!(
+        ok && listed.contains("Door 1") && listed.contains("demo-conf"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&secret), "token list shows a secret");
+    let id = listed
+        .lines()
+        .find(|l| l.contains("Door 1"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let (ok, out, err) = run(&database.url, &["token", "revoke", &id]);
+    assert!(ok && out.contains("revoked"), "{out}{err}");
+    let (_, listed, _) = run(&database.url, &["token", "list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("Door 1") && l.contains("revoked")),
+        "{listed}"
+    );
+
+    let (ok, _, err) = run(
+        &database.url,
+        &[
+            "token",
+            "create",
+            "--role",
+            "organizer",
+            "--name",
+            "x",
+            "--event",
+            "nope",
+        ],
+    );
+    assert!(!ok && err.contains("events[0]"), "{err}");
+}
+
+#[tokio::test]
+async fn tokens_are_managed_from_the_command_line_on_sqlite() {
+    tokens_are_managed_from_the_command_line(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn tokens_are_managed_from_the_command_line_on_postgres() {
+    tokens_are_managed_from_the_command_line(Backend::Postgres).await;
+}
+
+#[test]
+fn openapi_prints_the_spec_on_stdout() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("openapi")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        tessera::api::spec_json()
+    );
+}

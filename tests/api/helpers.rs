@@ -1,0 +1,351 @@
+//! `spawn_app()` and friends: a fresh database and a running service per test.
+
+use std::{future::pending, time::Duration};
+
+use reqwest::{Client, Method, Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+use tessera::{
+    config::Settings,
+    domain::staff::{self, NewTokenInput, Role},
+    startup::{Application, prepare_database},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once on SQLite and once on PostgreSQL, as two tests
+/// named `<name>::sqlite` and `<name>::postgres`.
+macro_rules! db_test {
+    ($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($app: $crate::helpers::TestApp) $body
+
+            $(#[$meta])*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await;
+                run(app.expect("SQLite is always available")).await;
+            }
+
+            $(#[$meta])*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await {
+                    run(app).await;
+                }
+            }
+        }
+    };
+}
+
+/// A database that exists for one test and is dropped after it.
+pub struct TestDatabase {
+    pub url: String,
+    backend: Backend,
+    admin_url: Option<String>,
+    name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    /// A fresh, empty database; `None` for PostgreSQL when
+    /// `TEST_DATABASE_URL` is not set (outside CI only: in CI that fails).
+    pub async fn create(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path = dir.path().join("tessera.db");
+                Some(Self {
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    backend,
+                    admin_url: None,
+                    name: String::new(),
+                    _dir: Some(dir),
+                })
+            }
+            Backend::Postgres => {
+                let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+                    assert!(
+                        std::env::var("CI").as_deref() != Ok("true"),
+                        "CI must run the PostgreSQL tests: set TEST_DATABASE_URL"
+                    );
+                    eprintln!("TEST_DATABASE_URL is not set: skipping the PostgreSQL variant");
+                    return None;
+                };
+                let name = format!("tessera_test_{}", uuid::Uuid::now_v7().simple());
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+                url.set_path(&format!("/{name}"));
+                Some(Self {
+                    url: url.to_string(),
+                    backend,
+                    admin_url: Some(admin_url),
+                    name,
+                    _dir: None,
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let (Some(admin_url), name) = (self.admin_url.clone(), self.name.clone()) else {
+            return;
+        };
+        // Drop runs inside the test's runtime; use a runtime of our own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let admin = Database::connect(&admin_url).await.ok()?;
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("could not drop test database {}", self.name);
+        }
+    }
+}
+
+/// A running service on its own database, with an admin token.
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub db: DatabaseConnection,
+    pub admin: String,
+    server: tokio::task::JoinHandle<()>,
+    _database: TestDatabase,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    let database = TestDatabase::create(backend).await?;
+    let settings = Settings::for_database(database.url.clone());
+    let db = prepare_database(&settings).await.expect("prepare database");
+    let admin = staff::bootstrap_admin(&db)
+        .await
+        .expect("bootstrap admin")
+        .expect("a fresh database mints an admin token");
+    let app = Application::bind(&settings, db.clone())
+        .await
+        .expect("bind");
+    let base = format!("http://{}", app.addr());
+    let server = tokio::spawn(async move {
+        let _ = app.run_until(&settings, pending()).await;
+    });
+    let client = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    Some(TestApp {
+        base,
+        client,
+        db,
+        admin,
+        server,
+        _database: database,
+    })
+}
+
+/// A response's status and JSON body (`Value::Null` when it has none).
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The field names of a problem+json validation error.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+
+    /// Asserts a problem+json answer with this status and code.
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.code(), code, "body: {}", self.body);
+        assert_eq!(self.body["status"], status);
+        assert!(
+            self.body["type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with(code))
+        );
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string());
+    }
+}
+
+pub async fn answer(response: Response) -> Answer {
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = response.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Answer {
+        status,
+        content_type,
+        body,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        answer(request.send().await.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Mints a token directly in the database.
+    pub async fn token(&self, role: Role, events: &[&str]) -> String {
+        let input = NewTokenInput {
+            name: format!("test {role}"),
+            role,
+            events: events.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        staff::create(&self.db, input, None)
+            .await
+            .expect("create token")
+            .secret
+    }
+
+    /// Creates a draft event through the API and returns its slug.
+    pub async fn create_event(&self, slug: &str, extra: Value) -> Value {
+        let mut body = event_body(slug);
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        let created = self.post("/api/v1/admin/events", &self.admin, body).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        created.body
+    }
+
+    /// Creates a tier through the API and returns it.
+    pub async fn create_tier(&self, slug: &str, body: Value) -> Value {
+        let created = self
+            .post(
+                &format!("/api/v1/admin/events/{slug}/tiers"),
+                &self.admin,
+                body,
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        created.body
+    }
+
+    pub async fn publish(&self, slug: &str) {
+        let published = self
+            .post(
+                &format!("/api/v1/admin/events/{slug}/publish"),
+                &self.admin,
+                json!({}),
+            )
+            .await;
+        assert_eq!(published.status, StatusCode::OK, "{}", published.body);
+    }
+}
+
+/// A valid event, starting in ninety days.
+pub fn event_body(slug: &str) -> Value {
+    let starts = chrono::Utc::now() + chrono::Duration::days(90);
+    json!({
+        "slug": slug,
+        "name": format!("Conf {slug}"),
+        "timezone": "Europe/Berlin",
+        "starts_at": starts.to_rfc3339(),
+        "ends_at": (starts + chrono::Duration::days(2)).to_rfc3339(),
+        "currency": "EUR",
+        "capacity": 500,
+        "swag_sizes": [
+            {"size": "S", "cut": "straight", "stock": 50},
+            {"size": "M", "cut": "straight", "stock": 80},
+            {"size": "M", "cut": "fitted"}
+        ],
+        "dietary_options": ["none", "vegetarian", "vegan"]
+    })
+}

@@ -1,0 +1,17 @@
+//! Integration tests over real HTTP. Every test runs against SQLite, and
+//! against PostgreSQL when `TEST_DATABASE_URL` is set, each on a fresh
+//! database of its own so the suite runs in parallel.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod helpers;
+
+mod auth;
+mod catalogue;
+mod cli;
+mod errors;
+mod events;
+mod openapi;
+mod ops;
+mod tiers;

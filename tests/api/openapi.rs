@@ -1,0 +1,57 @@
+//! The committed spec must match what the code generates.
+
+#[test]
+fn the_committed_openapi_spec_is_fresh() {
+    let generated = tessera::api::spec_json();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+    if std::env::var("UPDATE_OPENAPI").is_ok() {
+        std::fs::write(path, &generated).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "openapi/openapi.json is stale. Regenerate it with\n\n    \
+         cargo run -- openapi > openapi/openapi.json\n\n\
+         (or UPDATE_OPENAPI=1 cargo test --test api openapi) and commit the result."
+    );
+}
+
+#[test]
+fn every_operation_is_tagged_summarised_and_documents_its_errors() {
+    let spec: serde_json::Value = serde_json::from_str(&tessera::api::spec_json()).unwrap();
+    let paths = spec["paths"].as_object().unwrap();
+    assert!(
+        paths.keys().all(|p| !p.contains(':')),
+        "unconverted path parameter in {paths:?}"
+    );
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().unwrap() {
+            let name = format!("{method} {path}");
+            assert!(
+                operation["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                "{name} has no tag"
+            );
+            assert!(operation["summary"].is_string(), "{name} has no summary");
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(
+                responses
+                    .values()
+                    .all(|r| r["description"].as_str().is_some_and(|d| !d.is_empty())),
+                "{name} has an undescribed response"
+            );
+            if path.starts_with("/api/v1/admin") {
+                assert!(
+                    operation["security"].is_array(),
+                    "{name} declares no security scheme"
+                );
+                assert!(
+                    responses.contains_key("401") && responses.contains_key("403"),
+                    "{name} lacks 401/403"
+                );
+                let problem = &responses["422"]["content"]["application/problem+json"];
+                assert!(problem.is_object(), "{name} lacks its problem+json error");
+            }
+        }
+    }
+}
