@@ -101,6 +101,17 @@ pub struct Settings {
     #[arg(long, env = "TESSERA_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 
+    /// Browser origins of the front ends allowed to call the API (CORS),
+    /// comma-separated, e.g. `https://tickets.example.org`. Empty: only
+    /// same-origin pages (such as /docs) and non-browser clients.
+    #[arg(
+        long,
+        env = "TESSERA_CORS_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_origins: Vec<String>,
+
     /// Log filter, in `tracing` env-filter syntax (e.g. `info`, `tessera=debug`).
     #[arg(long, env = "TESSERA_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -132,11 +143,44 @@ impl Settings {
             db_max_connections: 10,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_url: None,
+            cors_origins: Vec::new(),
             log: "info".into(),
             log_format: LogFormat::Text,
             demo: false,
             shutdown_timeout: 30,
         }
+    }
+
+    /// The base URL printed in links: `--public-url`, or the bind address.
+    pub fn base_url(&self, bound: SocketAddr) -> String {
+        self.public_url
+            .as_deref()
+            .unwrap_or(&format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// Checks the CORS origins: each must be `scheme://host[:port]`, nothing
+    /// more. Returns them normalised.
+    pub fn checked_cors_origins(&self) -> Result<Vec<String>, String> {
+        self.cors_origins
+            .iter()
+            .map(|origin| origin.trim())
+            .filter(|origin| !origin.is_empty())
+            .map(|origin| {
+                let parsed = url::Url::parse(origin)
+                    .map_err(|err| format!("CORS origin {origin:?}: {err}"))?;
+                let bare =
+                    parsed.path() == "/" && parsed.query().is_none() && parsed.fragment().is_none();
+                if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() || !bare
+                {
+                    return Err(format!(
+                        "CORS origin {origin:?} must look like https://tickets.example.org"
+                    ));
+                }
+                Ok(parsed.origin().ascii_serialization())
+            })
+            .collect()
     }
 
     pub fn shutdown_timeout(&self) -> Duration {
@@ -217,6 +261,31 @@ mod tests {
             redact_database_url("sqlite://tessera.db?mode=rwc"),
             "sqlite://tessera.db?mode=rwc"
         );
+    }
+
+    #[test]
+    fn cors_origins_must_be_bare_origins() {
+        let mut settings = Settings::for_database("sqlite::memory:");
+        settings.cors_origins = vec![
+            "https://tickets.example.org/".into(),
+            " http://localhost:5173".into(),
+        ];
+        assert_eq!(
+            settings.checked_cors_origins(),
+            Ok(vec![
+                "https://tickets.example.org".to_owned(),
+                "http://localhost:5173".to_owned()
+            ])
+        );
+        for bad in [
+            "tickets.example.org",
+            "https://x.org/path",
+            "ftp://x.org",
+            "*",
+        ] {
+            settings.cors_origins = vec![bad.into()];
+            assert!(settings.checked_cors_origins().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -157,6 +157,10 @@ impl ApiError {
             Ok(api) => return api,
             Err(err) => err,
         };
+        let err = match err.downcast::<PublicError>() {
+            Ok(public) => return public.0,
+            Err(err) => err,
+        };
         if err.is::<NotFoundError>() {
             return Self::new(
                 StatusCode::NOT_FOUND,
@@ -310,23 +314,72 @@ const DOCUMENTED: &[(u16, &str)] = &[
     ),
 ];
 
+fn documented(statuses: &[(u16, &'static str)]) -> MetaResponses {
+    MetaResponses {
+        responses: statuses
+            .iter()
+            .map(|(status, description)| MetaResponse {
+                description,
+                status: Some(*status),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: PROBLEM_CONTENT_TYPE,
+                    schema: Problem::schema_ref(),
+                }],
+                headers: vec![],
+            })
+            .collect(),
+    }
+}
+
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
-        MetaResponses {
-            responses: DOCUMENTED
-                .iter()
-                .map(|(status, description)| MetaResponse {
-                    description,
-                    status: Some(*status),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: PROBLEM_CONTENT_TYPE,
-                        schema: Problem::schema_ref(),
-                    }],
-                    headers: vec![],
-                })
-                .collect(),
-        }
+        documented(DOCUMENTED)
+    }
+
+    fn register(registry: &mut Registry) {
+        Problem::register(registry);
+    }
+}
+
+/// The errors of public endpoints, which take no credentials: the same
+/// problems as [`ApiError`], documented without 401/403/409/415.
+#[derive(Debug)]
+pub struct PublicError(pub ApiError);
+
+impl From<ApiError> for PublicError {
+    fn from(err: ApiError) -> Self {
+        Self(err)
+    }
+}
+
+impl From<DomainError> for PublicError {
+    fn from(err: DomainError) -> Self {
+        Self(err.into())
+    }
+}
+
+impl fmt::Display for PublicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for PublicError {}
+
+impl ResponseError for PublicError {
+    fn status(&self) -> StatusCode {
+        self.0.status
+    }
+
+    fn as_response(&self) -> Response {
+        self.0.as_response()
+    }
+}
+
+impl ApiResponse for PublicError {
+    fn meta() -> MetaResponses {
+        documented(&[DOCUMENTED[0], DOCUMENTED[3], DOCUMENTED[6], DOCUMENTED[7]])
     }
 
     fn register(registry: &mut Registry) {

@@ -36,6 +36,7 @@ pub struct Application {
     acceptor: TcpAcceptor,
     addr: SocketAddr,
     state: AppState,
+    cors_origins: Vec<String>,
 }
 
 impl Application {
@@ -55,10 +56,20 @@ impl Application {
             db,
             metrics: Arc::new(Metrics::new()),
         };
+        let mut cors_origins = settings
+            .checked_cors_origins()
+            .map_err(anyhow::Error::msg)?;
+        if !cors_origins.is_empty() {
+            // The service's own pages (/docs) must keep working.
+            if let Ok(own) = url::Url::parse(&settings.base_url(addr)) {
+                cors_origins.push(own.origin().ascii_serialization());
+            }
+        }
         Ok(Self {
             acceptor,
             addr,
             state,
+            cors_origins,
         })
     }
 
@@ -79,7 +90,7 @@ impl Application {
     ) -> std::io::Result<()> {
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
-                api::routes(self.state),
+                api::routes(self.state, &self.cors_origins),
                 shutdown,
                 Some(settings.shutdown_timeout()),
             )
@@ -104,11 +115,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let shutdown = shutdown_signal().context("could not install signal handlers")?;
     let app = Application::bind(&settings, db).await?;
-    let base = settings
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", app.addr()));
-    let base = base.trim_end_matches('/');
+    let base = settings.base_url(app.addr());
     // Written to stdout, not the log: the token must never reach log storage.
     println!("tessera is listening on http://{}", app.addr());
     println!("  API docs:     {base}/docs");

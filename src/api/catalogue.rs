@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     domain::{self, catalog::Availability, events::Event},
-    error::ApiResult,
+    error::PublicError,
     state::AppState,
 };
 
@@ -127,7 +127,7 @@ impl CatalogueApi {
         limit: Query<Option<u64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Found<PublicEventPage>> {
+    ) -> Result<Found<PublicEventPage>, PublicError> {
         let page = domain::catalog::list_events(&state.db, cursor.0.as_deref(), limit.0).await?;
         Ok(Found(PublicEventPage {
             items: page.items.into_iter().map(Into::into).collect(),
@@ -145,7 +145,7 @@ impl CatalogueApi {
         &self,
         state: Data<&AppState>,
         slug: Path<String>,
-    ) -> ApiResult<Found<PublicEvent>> {
+    ) -> Result<Found<PublicEvent>, PublicError> {
         Ok(Found(
             domain::catalog::get_event(&state.db, &slug).await?.into(),
         ))
@@ -165,7 +165,7 @@ impl CatalogueApi {
         &self,
         state: Data<&AppState>,
         slug: Path<String>,
-    ) -> ApiResult<Found<Vec<PublicTier>>> {
+    ) -> Result<Found<Vec<PublicTier>>, PublicError> {
         let (event, tiers) = domain::catalog::list_tiers(&state.db, &slug, domain::now()).await?;
         Ok(Found(
             tiers

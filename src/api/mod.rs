@@ -9,7 +9,7 @@ pub mod catalogue;
 pub mod ops;
 pub mod types;
 
-use poem::{Endpoint, EndpointExt, Route};
+use poem::{EndpointExt, Response, Route, endpoint::BoxEndpoint, http::Method, middleware::Cors};
 use poem_openapi::{OpenApiService, Tags};
 
 use crate::{error::ApiError, state::AppState, telemetry::Observe};
@@ -71,21 +71,49 @@ pub fn spec_json() -> String {
     spec
 }
 
+/// Headers a browser front end may send and read across origins.
+const CORS_REQUEST_HEADERS: [&str; 5] = [
+    "authorization",
+    "content-type",
+    "idempotency-key",
+    "x-order-token",
+    "x-request-id",
+];
+const CORS_EXPOSED_HEADERS: [&str; 3] = ["x-request-id", "retry-after", "location"];
+
 /// Every route of the service, with telemetry and problem+json errors.
-pub fn routes(state: AppState) -> impl Endpoint {
+/// `cors_origins` lists the browser origins allowed to call the API; when it
+/// is empty no CORS headers are sent at all.
+pub fn routes(state: AppState, cors_origins: &[String]) -> BoxEndpoint<'static, Response> {
     let api = openapi();
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     let metrics = state.metrics.clone();
-    Route::new()
+    let routes = Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)
-        .data(state)
+        .data(state);
+    let routes = if cors_origins.is_empty() {
+        routes.boxed()
+    } else {
+        routes
+            .with(
+                Cors::new()
+                    .allow_origins(cors_origins.iter().map(String::as_str))
+                    .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+                    .allow_headers(CORS_REQUEST_HEADERS)
+                    .expose_headers(CORS_EXPOSED_HEADERS)
+                    .max_age(3600),
+            )
+            .boxed()
+    };
+    routes
         .with(poem::middleware::CatchPanic::new().with_handler(|_| {
             poem::error::ResponseError::as_response(&ApiError::internal(&std::io::Error::other(
                 "a request handler panicked",
             )))
         }))
         .with(Observe(metrics))
+        .boxed()
 }

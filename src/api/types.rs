@@ -5,7 +5,7 @@ use poem_openapi::{
     ApiResponse, Enum, Object,
     payload::{Json, Payload},
     registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
-    types::ToJSON,
+    types::{MaybeUndefined, ToJSON},
 };
 use serde::Deserialize;
 
@@ -182,5 +182,15 @@ impl<T: ToJSON> ApiResponse for Found<T> {
 impl<T: ToJSON> IntoResponse for Found<T> {
     fn into_response(self) -> Response {
         Json(self.0).into_response()
+    }
+}
+
+/// A nullable field of a partial update: left out (`None`), cleared with
+/// `null` (`Some(None)`), or set (`Some(Some(value))`).
+pub fn patch_field<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
     }
 }

@@ -160,3 +160,34 @@ db_test! {
         assert_eq!(role.error_fields(), ["role"]);
     }
 }
+
+async fn instances_starting_together_mint_one_admin_token(backend: crate::helpers::Backend) {
+    let Some(database) = crate::helpers::TestDatabase::create(backend).await else {
+        return;
+    };
+    let settings = tessera::config::Settings::for_database(database.url.clone());
+    let db = tessera::startup::prepare_database(&settings).await.unwrap();
+    let attempts = (0..8).map(|_| {
+        let db = db.clone();
+        tokio::spawn(async move { tessera::domain::staff::bootstrap_admin(&db).await })
+    });
+    let mut minted = 0;
+    for attempt in attempts {
+        if attempt.await.unwrap().unwrap().is_some() {
+            minted += 1;
+        }
+    }
+    assert_eq!(minted, 1);
+    let tokens = tessera::domain::staff::list(&db, None, None).await.unwrap();
+    assert_eq!(tokens.items.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_starting_together_mint_one_admin_token_on_sqlite() {
+    instances_starting_together_mint_one_admin_token(crate::helpers::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_starting_together_mint_one_admin_token_on_postgres() {
+    instances_starting_together_mint_one_admin_token(crate::helpers::Backend::Postgres).await;
+}

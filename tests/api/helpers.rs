@@ -149,8 +149,17 @@ impl Drop for TestApp {
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Like `spawn_app`, with settings changed by `configure` first.
+pub async fn spawn_app_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
     let database = TestDatabase::create(backend).await?;
-    let settings = Settings::for_database(database.url.clone());
+    let mut settings = Settings::for_database(database.url.clone());
+    configure(&mut settings);
     let db = prepare_database(&settings).await.expect("prepare database");
     let admin = staff::bootstrap_admin(&db)
         .await

@@ -51,6 +51,13 @@ fn every_operation_is_tagged_summarised_and_documents_its_errors() {
                 );
                 let problem = &responses["422"]["content"]["application/problem+json"];
                 assert!(problem.is_object(), "{name} lacks its problem+json error");
+            } else if path.starts_with("/api/v1/events") {
+                assert!(operation.get("security").is_none(), "{name} is public");
+                assert!(
+                    !responses.contains_key("401"),
+                    "{name} is public and never answers 401"
+                );
+                assert!(responses.contains_key("404"), "{name} lacks 404");
             }
         }
     }

@@ -1,5 +1,7 @@
 use reqwest::StatusCode;
 
+use crate::helpers::{Backend, spawn_app_with};
+
 db_test! {
     async fn health_and_readiness_answer(app) {
         let health = app.get("/healthz", None).await;
@@ -49,5 +51,100 @@ db_test! {
         let spec = app.get("/openapi.json", None).await;
         assert_eq!(spec.status, StatusCode::OK);
         assert_eq!(spec.body["info"]["title"], "tessera");
+    }
+}
+
+async fn browsers_on_allowed_origins_get_cors_headers(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |settings| {
+        settings.cors_origins = vec!["https://tickets.example.org".to_owned()];
+    })
+    .await
+    else {
+        return;
+    };
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/admin/events"))
+        .header("origin", "https://tickets.example.org")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::OK);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://tickets.example.org"
+    );
+
+    let simple = app
+        .client
+        .get(app.url("/api/v1/events"))
+        .header("origin", "https://tickets.example.org")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        simple.headers()["access-control-allow-origin"],
+        "https://tickets.example.org"
+    );
+    let exposed = simple.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(exposed.contains("x-request-id"), "{exposed}");
+
+    let foreign = app
+        .client
+        .get(app.url("/api/v1/events"))
+        .header("origin", "https://evil.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    crate::helpers::answer(foreign)
+        .await
+        .assert_problem(403, "forbidden");
+
+    // The service's own docs page keeps working.
+    let own = app
+        .client
+        .get(app.url("/api/v1/events"))
+        .header("origin", app.base.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn browsers_on_allowed_origins_get_cors_headers_on_sqlite() {
+    browsers_on_allowed_origins_get_cors_headers(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn browsers_on_allowed_origins_get_cors_headers_on_postgres() {
+    browsers_on_allowed_origins_get_cors_headers(Backend::Postgres).await;
+}
+
+db_test! {
+    async fn without_configured_origins_no_cors_headers_are_sent(app) {
+        let response = app
+            .client
+            .get(app.url("/api/v1/events"))
+            .header("origin", "https://tickets.example.org")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers().get("access-control-allow-origin").is_none());
     }
 }

@@ -17,7 +17,7 @@ use crate::{
         Tag,
         auth::StaffAuth,
         body::JsonBody,
-        types::{EventStatusBody, Found, SwagSizeBody},
+        types::{EventStatusBody, Found, SwagSizeBody, patch_field},
     },
     domain::events::{self, Event, EventFilter, EventInput, EventPatch, Transition},
     error::ApiResult,
@@ -83,14 +83,6 @@ pub struct EventUpdate {
     pub dietary_options: Option<Vec<String>>,
     #[serde(default)]
     pub attendee_edit_deadline: MaybeUndefined<DateTime<Utc>>,
-}
-
-fn tri<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
-    match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
 }
 
 /// An event as organizers see it.
@@ -249,14 +241,14 @@ impl EventsApi {
             timezone: body.timezone,
             starts_at: body.starts_at,
             ends_at: body.ends_at,
-            venue: tri(body.venue),
+            venue: patch_field(body.venue),
             currency: body.currency,
-            capacity: tri(body.capacity),
+            capacity: patch_field(body.capacity),
             swag_sizes: body
                 .swag_sizes
                 .map(|sizes| sizes.into_iter().map(Into::into).collect()),
             dietary_options: body.dietary_options,
-            attendee_edit_deadline: tri(body.attendee_edit_deadline),
+            attendee_edit_deadline: patch_field(body.attendee_edit_deadline),
         };
         Ok(Found(
             events::update(&state.db, &auth.0, &slug, patch)

@@ -10,7 +10,12 @@ use uuid::Uuid;
 
 use super::Deleted;
 use crate::{
-    api::{Tag, auth::StaffAuth, body::JsonBody, types::Found},
+    api::{
+        Tag,
+        auth::StaffAuth,
+        body::JsonBody,
+        types::{Found, patch_field},
+    },
     domain::tiers::{self, TierInput, TierPatch},
     error::ApiResult,
     state::AppState,
@@ -65,14 +70,6 @@ pub struct TierUpdate {
     pub hidden: Option<bool>,
     pub includes_swag: Option<bool>,
     pub sort_order: Option<i64>,
-}
-
-fn tri<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
-    match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
 }
 
 /// A ticket tier as organizers see it.
@@ -226,8 +223,8 @@ impl TiersApi {
             description: body.description,
             price: body.price,
             capacity: body.capacity,
-            sales_start: tri(body.sales_start),
-            sales_end: tri(body.sales_end),
+            sales_start: patch_field(body.sales_start),
+            sales_end: patch_field(body.sales_end),
             min_per_order: body.min_per_order,
             max_per_order: body.max_per_order,
             hidden: body.hidden,
