@@ -101,6 +101,41 @@ pub struct Settings {
     #[arg(long, env = "TESSERA_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 
+    /// Seconds a pending (unpaid) order holds its tickets.
+    #[arg(long, env = "TESSERA_HOLD_SECONDS", default_value_t = 900, global = true,
+          value_parser = clap::value_parser!(u32).range(30..=86_400))]
+    pub hold_seconds: u32,
+
+    /// Most unpaid tickets one buyer email may hold at once, per event.
+    #[arg(
+        long,
+        env = "TESSERA_MAX_HELD_PER_EMAIL",
+        default_value_t = 10,
+        global = true
+    )]
+    pub max_held_per_email: u32,
+
+    /// Most unpaid tickets one client address may hold at once, per event.
+    #[arg(
+        long,
+        env = "TESSERA_MAX_HELD_PER_CLIENT",
+        default_value_t = 20,
+        global = true
+    )]
+    pub max_held_per_client: u32,
+
+    /// Header carrying the client's address when tessera runs behind a proxy
+    /// or load balancer (e.g. `X-Forwarded-For`; its last entry is used).
+    /// Without it, the connection's peer address is the client.
+    #[arg(long, env = "TESSERA_CLIENT_IP_HEADER", global = true)]
+    pub client_ip_header: Option<String>,
+
+    /// Seconds between sweeps that mark unpaid orders expired and forget old
+    /// idempotency keys (availability never waits for them).
+    #[arg(long, env = "TESSERA_SWEEP_SECONDS", default_value_t = 30, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub sweep_seconds: u64,
+
     /// Browser origins of the front ends allowed to call the API (CORS),
     /// comma-separated, e.g. `https://tickets.example.org`. Empty: only
     /// same-origin pages (such as /docs) and non-browser clients.
@@ -143,6 +178,11 @@ impl Settings {
             db_max_connections: 10,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_url: None,
+            hold_seconds: 900,
+            max_held_per_email: 10,
+            max_held_per_client: 20,
+            client_ip_header: None,
+            sweep_seconds: 30,
             cors_origins: Vec::new(),
             log: "info".into(),
             log_format: LogFormat::Text,
@@ -181,6 +221,14 @@ impl Settings {
                 Ok(parsed.origin().ascii_serialization())
             })
             .collect()
+    }
+
+    pub fn hold_limits(&self) -> crate::domain::inventory::HoldLimits {
+        crate::domain::inventory::HoldLimits {
+            per_email: i64::from(self.max_held_per_email),
+            per_client: i64::from(self.max_held_per_client),
+            hold: chrono::Duration::seconds(i64::from(self.hold_seconds)),
+        }
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

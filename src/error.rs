@@ -67,6 +67,7 @@ pub struct ApiError {
     detail: String,
     errors: Vec<ProblemField>,
     www_authenticate: bool,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -77,6 +78,7 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             www_authenticate: false,
+            retry_after: None,
         }
     }
 
@@ -240,6 +242,11 @@ impl ResponseError for ApiError {
             .status(self.status)
             .content_type(PROBLEM_CONTENT_TYPE)
             .body(body);
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
         if self.www_authenticate {
             response
                 .headers_mut()
@@ -264,7 +271,7 @@ impl From<FieldErrors> for ApiError {
             errors: fields.clone(),
             ..Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
+                errors.headline(),
                 format!("invalid field(s): {}", names.join(", ")),
             )
         }
@@ -282,6 +289,27 @@ impl From<DomainError> for ApiError {
             DomainError::Forbidden(message) => {
                 Self::new(StatusCode::FORBIDDEN, "forbidden", message)
             }
+            DomainError::Unavailable { code, errors } => Self {
+                status: StatusCode::CONFLICT,
+                code: code.to_owned(),
+                ..Self::from(errors)
+            },
+            DomainError::TooManyHolds { retry_after } => Self {
+                retry_after: Some(retry_after.as_secs().max(1)),
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_holds",
+                    "you hold too many unpaid tickets for this event; pay or cancel an order, or retry later",
+                )
+            },
+            DomainError::Busy => Self {
+                retry_after: Some(1),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "the service is busy right now; retry in a moment",
+                )
+            },
             err @ (DomainError::Corrupt(_) | DomainError::Db(_)) => Self::internal(&err),
         }
     }
@@ -379,7 +407,12 @@ impl ResponseError for PublicError {
 
 impl ApiResponse for PublicError {
     fn meta() -> MetaResponses {
-        documented(&[DOCUMENTED[0], DOCUMENTED[3], DOCUMENTED[6], DOCUMENTED[7]])
+        let public: Vec<(u16, &'static str)> = DOCUMENTED
+            .iter()
+            .copied()
+            .filter(|(status, _)| [400, 404, 422, 500].contains(status))
+            .collect();
+        documented(&public)
     }
 
     fn register(registry: &mut Registry) {

@@ -13,6 +13,8 @@ use crate::{
     api,
     config::{Settings, redact_database_url},
     db, domain,
+    domain::inventory::Inventory,
+    jobs,
     state::AppState,
     telemetry::Metrics,
 };
@@ -53,8 +55,13 @@ impl Application {
             .and_then(|addr| addr.as_socket_addr().copied())
             .context("the listener has no address")?;
         let state = AppState {
+            inventory: Inventory::new(db.clone(), settings.hold_limits()),
             db,
             metrics: Arc::new(Metrics::new()),
+            client_ip_header: settings
+                .client_ip_header
+                .as_ref()
+                .map(|h| h.trim().to_lowercase()),
         };
         let mut cors_origins = settings
             .checked_cors_origins()
@@ -88,13 +95,19 @@ impl Application {
         settings: &Settings,
         shutdown: impl Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
-        Server::new_with_acceptor(self.acceptor)
+        let sweeper = jobs::spawn_sweeper(
+            self.state.db.clone(),
+            std::time::Duration::from_secs(settings.sweep_seconds),
+        );
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
                 api::routes(self.state, &self.cors_origins),
                 shutdown,
                 Some(settings.shutdown_timeout()),
             )
-            .await
+            .await;
+        sweeper.abort();
+        served
     }
 }
 

@@ -4,10 +4,13 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::telemetry::Metrics;
+use crate::{domain::inventory::Inventory, telemetry::Metrics};
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
     pub metrics: Arc<Metrics>,
+    pub inventory: Inventory,
+    /// Header with the client's address behind a proxy, lower-cased.
+    pub client_ip_header: Option<String>,
 }

@@ -2,7 +2,12 @@
 //! business rules (those live in the service's `domain` module).
 
 pub mod app_meta;
+pub mod audit_log;
 pub mod event;
+pub mod idempotency_key;
+pub mod order;
 pub mod staff_token;
 pub mod staff_token_event;
+pub mod ticket;
 pub mod tier;
+pub mod voucher;

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_create_staff_tokens;
 mod m20261121_000002_create_events_and_tiers;
+mod m20261121_000003_create_orders;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_create_staff_tokens::Migration),
             Box::new(m20261121_000002_create_events_and_tiers::Migration),
+            Box::new(m20261121_000003_create_orders::Migration),
         ]
     }
 }

@@ -31,3 +31,44 @@ async fn check_staff(req: &Request, bearer: Bearer) -> poem::Result<Staff> {
         Err(err) => Err(ApiError::from(err).into()),
     }
 }
+
+/// The order token (`tso_...`) returned once when the order was placed, as
+/// `Authorization: Bearer tso_...`.
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "bearer",
+    rename = "OrderToken",
+    bearer_format = "tso_<43 characters>"
+)]
+pub struct OrderBearer(pub poem_openapi::auth::Bearer);
+
+/// The order token (`tso_...`) in the `X-Order-Token` header, for clients
+/// that keep `Authorization` for their own use.
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "api_key",
+    rename = "OrderTokenHeader",
+    key_name = "X-Order-Token",
+    key_in = "header"
+)]
+pub struct OrderHeader(pub poem_openapi::auth::ApiKey);
+
+/// An order token from either place. A missing or wrong token answers 404
+/// for the order, exactly like an unknown code, so codes cannot be probed.
+#[derive(SecurityScheme)]
+pub enum OrderAuth {
+    Bearer(OrderBearer),
+    Header(OrderHeader),
+    #[oai(fallback)]
+    Missing,
+}
+
+impl OrderAuth {
+    pub fn token(&self) -> Option<&str> {
+        match self {
+            OrderAuth::Bearer(bearer) => Some(&bearer.0.token),
+            OrderAuth::Header(header) => Some(&header.0.key),
+            OrderAuth::Missing => None,
+        }
+    }
+}

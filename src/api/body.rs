@@ -19,7 +19,9 @@ use crate::{domain::validation::FieldErrors, error::ApiError};
 /// order; small enough that nobody fills our memory.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-pub struct JsonBody<T>(pub T);
+/// The parsed body, and the SHA-256 of its canonical JSON (object keys
+/// sorted, no white space) for idempotency checks.
+pub struct JsonBody<T>(pub T, pub String);
 
 impl<T: Type + Send> Payload for JsonBody<T> {
     const CONTENT_TYPE: &'static str = "application/json";
@@ -62,12 +64,19 @@ impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
                     ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", other.to_string())
                 }
             })?;
-        parse(&bytes).map(JsonBody).map_err(Into::into)
+        parse_with_digest(&bytes)
+            .map(|(value, digest)| JsonBody(value, digest))
+            .map_err(Into::into)
     }
 }
 
 /// Parses a JSON document into `T`, naming the field at fault on failure.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    parse_with_digest(bytes).map(|(value, _)| value)
+}
+
+/// Like [`parse`], also returning the digest of the canonical document.
+pub fn parse_with_digest<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, String), ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -84,7 +93,31 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("not valid JSON: {err}"),
         )
     })?;
-    serde_path_to_error::deserialize(value).map_err(field_error)
+    let digest = crate::domain::staff::hash_secret(&canonical(&value));
+    let parsed = serde_path_to_error::deserialize(value).map_err(field_error)?;
+    Ok((parsed, digest))
+}
+
+/// JSON with object keys sorted, so equal documents serialize alike whatever
+/// order a client wrote their keys in.
+fn canonical(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            let inner: Vec<String> = entries
+                .into_iter()
+                .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), canonical(v)))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(canonical).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
 }
 
 fn field_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
@@ -231,6 +264,22 @@ mod tests {
             ),
             ("prize", "unknown_field")
         );
+    }
+
+    #[test]
+    fn equal_documents_have_equal_digests_whatever_their_key_order() {
+        let a =
+            parse_with_digest::<serde_json::Value>(br#"{"a": 1, "b": {"c": [1, 2], "d": null}}"#)
+                .unwrap()
+                .1;
+        let b = parse_with_digest::<serde_json::Value>(br#"{"b":{"d":null,"c":[1,2]},"a":1}"#)
+            .unwrap()
+            .1;
+        let c = parse_with_digest::<serde_json::Value>(br#"{"b":{"d":null,"c":[2,1]},"a":1}"#)
+            .unwrap()
+            .1;
+        assert_eq!(a, b);
+        assert_ne!(a, c);
     }
 
     #[test]

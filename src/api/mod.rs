@@ -7,6 +7,7 @@ pub mod auth;
 pub mod body;
 pub mod catalogue;
 pub mod ops;
+pub mod orders;
 pub mod types;
 
 use poem::{EndpointExt, Response, Route, endpoint::BoxEndpoint, http::Method, middleware::Cors};
@@ -19,10 +20,19 @@ pub enum Tag {
     /// Public catalogue for the attendee front end: published events and
     /// their ticket tiers, with live availability. No credentials needed.
     Catalogue,
+    /// Orders for the attendee front end: place an order, then read, cancel
+    /// or edit it with the order token.
+    Orders,
     /// Organizer endpoints to set up events (staff token: admin or organizer).
     AdminEvents,
     /// Organizer endpoints to set up ticket tiers (staff token: admin or organizer).
     AdminTiers,
+    /// Voucher codes: discounts and keys to hidden tiers (staff token: admin
+    /// or organizer).
+    AdminVouchers,
+    /// The order desk: find, inspect and cancel orders, comp tickets (staff
+    /// token: admin or organizer).
+    AdminOrders,
     /// Staff tokens for organizers and volunteers (staff token: admin).
     AdminTokens,
     /// Health, readiness and metrics for operators and load balancers.
@@ -31,8 +41,11 @@ pub enum Tag {
 
 type Apis = (
     catalogue::CatalogueApi,
+    orders::OrdersApi,
     admin::events::EventsApi,
     admin::tiers::TiersApi,
+    admin::vouchers::VouchersApi,
+    admin::orders::OrderDeskApi,
     admin::tokens::TokensApi,
     ops::OpsApi,
 );
@@ -51,8 +64,11 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             catalogue::CatalogueApi,
+            orders::OrdersApi,
             admin::events::EventsApi,
             admin::tiers::TiersApi,
+            admin::vouchers::VouchersApi,
+            admin::orders::OrderDeskApi,
             admin::tokens::TokensApi,
             ops::OpsApi,
         ),

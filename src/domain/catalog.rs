@@ -8,6 +8,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use super::{
     DomainError,
     events::{self, Event, EventStatus},
+    inventory,
     page::{self, Page},
     tiers,
 };
@@ -39,19 +40,35 @@ pub struct Availability {
     pub remaining: i64,
 }
 
+/// What of the event the sale state depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Venue {
+    pub capacity: Option<i32>,
+    pub ends_at: DateTime<Utc>,
+}
+
+impl From<&event::Model> for Venue {
+    fn from(event: &event::Model) -> Self {
+        Self {
+            capacity: event.capacity,
+            ends_at: event.ends_at,
+        }
+    }
+}
+
 /// The sale state and remaining count of a tier at `now`.
 pub fn availability(
     tier: &tier::Model,
-    event: &event::Model,
+    venue: Venue,
     taken: Taken,
     now: DateTime<Utc>,
 ) -> Availability {
     let tier_left = i64::from(tier.capacity) - taken.tier;
-    let event_left = event
+    let event_left = venue
         .capacity
         .map_or(i64::MAX, |capacity| i64::from(capacity) - taken.event);
     let remaining = tier_left.min(event_left).max(0);
-    let closed = now >= event.ends_at || tier.sales_end.is_some_and(|end| now >= end);
+    let closed = now >= venue.ends_at || tier.sales_end.is_some_and(|end| now >= end);
     let state = if closed {
         SaleState::Ended
     } else if tier.sales_start.is_some_and(|start| now < start) {
@@ -104,11 +121,15 @@ pub async fn list_tiers(
         .filter(tier::Column::ArchivedAt.is_null())
         .all(db)
         .await?;
-    // Orders arrive with checkout; until an order exists nothing is taken.
+    let taken = inventory::taken(db, event.id, now).await?;
     let listed = tiers
         .into_iter()
         .map(|tier| {
-            let availability = availability(&tier, &event, Taken::default(), now);
+            let counts = Taken {
+                tier: taken.by_tier.get(&tier.id).copied().unwrap_or(0),
+                event: taken.total,
+            };
+            let availability = availability(&tier, (&event).into(), counts, now);
             (tier, availability)
         })
         .collect();
@@ -168,7 +189,7 @@ mod tests {
     fn an_open_tier_is_on_sale_with_its_capacity_left() {
         let now = Utc::now();
         let (tier, event) = fixtures(now);
-        let a = availability(&tier, &event, Taken::default(), now);
+        let a = availability(&tier, (&event).into(), Taken::default(), now);
         assert_eq!(
             a,
             Availability {
@@ -184,7 +205,7 @@ mod tests {
         let (tier, event) = fixtures(now);
         let a = availability(
             &tier,
-            &event,
+            (&event).into(),
             Taken {
                 tier: 10,
                 event: 95,
@@ -200,7 +221,7 @@ mod tests {
         );
         let full = availability(
             &tier,
-            &event,
+            (&event).into(),
             Taken {
                 tier: 10,
                 event: 100,
@@ -222,18 +243,18 @@ mod tests {
         let (mut tier, event) = fixtures(now);
         tier.sales_start = Some(now + Duration::hours(1));
         assert_eq!(
-            availability(&tier, &event, Taken::default(), now).state,
+            availability(&tier, (&event).into(), Taken::default(), now).state,
             SaleState::Upcoming
         );
         tier.sales_start = Some(now - Duration::hours(2));
         tier.sales_end = Some(now - Duration::hours(1));
         assert_eq!(
-            availability(&tier, &event, Taken::default(), now).state,
+            availability(&tier, (&event).into(), Taken::default(), now).state,
             SaleState::Ended
         );
         tier.sales_end = Some(now);
         assert_eq!(
-            availability(&tier, &event, Taken::default(), now).state,
+            availability(&tier, (&event).into(), Taken::default(), now).state,
             SaleState::Ended
         );
     }
@@ -244,7 +265,7 @@ mod tests {
         let (tier, event) = fixtures(now);
         let later = event.ends_at + Duration::minutes(1);
         assert_eq!(
-            availability(&tier, &event, Taken::default(), later).state,
+            availability(&tier, (&event).into(), Taken::default(), later).state,
             SaleState::Ended
         );
     }
@@ -255,7 +276,7 @@ mod tests {
         let (tier, event) = fixtures(now);
         let a = availability(
             &tier,
-            &event,
+            (&event).into(),
             Taken {
                 tier: 60,
                 event: 60,

@@ -21,6 +21,22 @@ pub enum DomainError {
     #[error("forbidden: {0}")]
     Forbidden(String),
 
+    /// What was asked for is no longer available (sold out, stock gone,
+    /// voucher used up); `code` says which, `errors` names the fields.
+    #[error("unavailable: {code}")]
+    Unavailable {
+        code: &'static str,
+        errors: FieldErrors,
+    },
+
+    /// The caller holds too much unpaid inventory; it may retry later.
+    #[error("too many unpaid tickets held; retry in {retry_after:?}")]
+    TooManyHolds { retry_after: std::time::Duration },
+
+    /// The database is overloaded right now; the request can be retried.
+    #[error("the database is busy")]
+    Busy,
+
     /// Stored data could not be read back (a bug or a manual edit).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

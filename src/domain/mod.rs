@@ -2,15 +2,22 @@
 //! (or transaction) and typed input, and answer with typed results or a
 //! [`DomainError`].
 
+pub mod audit;
 pub mod catalog;
 pub mod demo;
+pub mod desk;
+pub mod email;
 pub mod error;
 pub mod events;
+pub mod idempotency;
+pub mod inventory;
 pub mod money;
+pub mod orders;
 pub mod page;
 pub mod staff;
 pub mod tiers;
 pub mod validation;
+pub mod vouchers;
 
 pub use error::DomainError;
 

@@ -16,6 +16,21 @@ pub struct FieldError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldErrors(Vec<FieldError>);
 
+/// Codes that name a business rule rather than a malformed field. When every
+/// error of an answer shares one of these, it becomes the answer's own code,
+/// so a front end can branch on `code` alone.
+pub const RULE_CODES: &[&str] = &[
+    "not_on_sale",
+    "invalid_voucher",
+    "swag_size_unavailable",
+    "unknown_tier",
+    "quantity_out_of_range",
+    "sold_out",
+    "voucher_used_up",
+    "idempotency_key_reused",
+    "invalid_idempotency_key",
+];
+
 impl FieldErrors {
     pub fn new() -> Self {
         Self::default()
@@ -42,6 +57,19 @@ impl FieldErrors {
             code,
             message: message.into(),
         });
+    }
+
+    /// The answer's code: the shared rule code, or `validation_failed`.
+    pub fn headline(&self) -> &'static str {
+        match self.0.first() {
+            Some(first)
+                if RULE_CODES.contains(&first.code)
+                    && self.0.iter().all(|e| e.code == first.code) =>
+            {
+                first.code
+            }
+            _ => "validation_failed",
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -162,6 +190,20 @@ mod tests {
         let mut errors = FieldErrors::new();
         errors.text("name", "東京ラスト会議", 1, 7, false);
         assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn a_shared_rule_code_heads_the_answer() {
+        let mut errors = FieldErrors::new();
+        errors.add("tickets[0].tier_id", "not_on_sale", "x");
+        errors.add("tickets[1].tier_id", "not_on_sale", "x");
+        assert_eq!(errors.headline(), "not_on_sale");
+        errors.add("email", "invalid_email", "x");
+        assert_eq!(errors.headline(), "validation_failed");
+        assert_eq!(
+            FieldErrors::single("name", "required", "x").headline(),
+            "validation_failed"
+        );
     }
 
     #[test]

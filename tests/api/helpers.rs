@@ -339,6 +339,73 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Creates, fills and publishes an event for selling: returns the tier
+    /// ids in the order given.
+    pub async fn shop(&self, slug: &str, event: Value, tiers: &[Value]) -> Vec<String> {
+        self.create_event(slug, event).await;
+        let mut ids = Vec::new();
+        for tier in tiers {
+            let created = self.create_tier(slug, tier.clone()).await;
+            ids.push(created["id"].as_str().unwrap().to_owned());
+        }
+        self.publish(slug).await;
+        ids
+    }
+
+    /// Places an order as a buyer.
+    pub async fn order(&self, slug: &str, body: Value) -> Answer {
+        let response = self
+            .client
+            .post(self.url(&format!("/api/v1/events/{slug}/orders")))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        answer(response).await
+    }
+
+    /// Places `n` orders at once, each built by `body(i)`.
+    pub async fn rush(&self, slug: &str, n: usize, body: impl Fn(usize) -> Value) -> Vec<Answer> {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let request = self
+                .client
+                .post(self.url(&format!("/api/v1/events/{slug}/orders")))
+                .json(&body(i));
+            set.spawn(async move { answer(request.send().await.expect("request")).await });
+        }
+        let mut answers = Vec::with_capacity(n);
+        while let Some(done) = set.join_next().await {
+            answers.push(done.expect("task"));
+        }
+        answers
+    }
+
+    /// Calls an order endpoint with the order token.
+    pub async fn with_order_token(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .header("x-order-token", token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        answer(request.send().await.expect("request")).await
+    }
+}
+
+/// One ticket for `tier`, attendee `name`.
+pub fn ticket(tier: &str, name: &str) -> Value {
+    json!({"tier_id": tier, "attendee_name": name})
+}
+
 /// A valid event, starting in ninety days.
 pub fn event_body(slug: &str) -> Value {
     let starts = chrono::Utc::now() + chrono::Duration::days(90);

@@ -1,8 +1,10 @@
 //! Organizer and admin endpoints under `/api/v1/admin`.
 
 pub mod events;
+pub mod orders;
 pub mod tiers;
 pub mod tokens;
+pub mod vouchers;
 
 use poem_openapi::ApiResponse;
 

@@ -1,0 +1,61 @@
+//! An order: one buyer, one or more tickets, one payment.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "orders")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub event_id: Uuid,
+    /// Short human-friendly code, unique.
+    #[sea_orm(unique)]
+    pub code: String,
+    pub email: String,
+    /// SHA-256 of the order token, hex encoded.
+    pub token_hash: String,
+    /// `pending`, `paid`, `expired`, `cancelled` or `refunded`.
+    pub state: String,
+    pub currency: String,
+    pub subtotal: i64,
+    pub discount: i64,
+    pub total: i64,
+    pub voucher_id: Option<Uuid>,
+    /// Until when a pending order holds its tickets.
+    pub expires_at: Option<DateTimeUtc>,
+    /// A hash of the buyer's network address, for hold limits.
+    pub client_key: String,
+    /// Why an organizer issued these tickets at no charge.
+    pub comp_reason: Option<String>,
+    pub created_by_staff: Option<Uuid>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub paid_at: Option<DateTimeUtc>,
+    pub cancelled_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::ticket::Entity")]
+    Ticket,
+    #[sea_orm(
+        belongs_to = "super::event::Entity",
+        from = "Column::EventId",
+        to = "super::event::Column::Id"
+    )]
+    Event,
+}
+
+impl Related<super::ticket::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Ticket.def()
+    }
+}
+
+impl Related<super::event::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Event.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,259 @@
+//! The organizer's order desk.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, Enum, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{
+    api::{
+        Tag,
+        auth::StaffAuth,
+        body::JsonBody,
+        orders::{OrderBody, TicketCreate},
+        types::Found,
+    },
+    domain::{
+        desk::{self, OrderFilter},
+        orders::{
+            Order, OrderState,
+            place::{self, CompRequest, TicketRequest},
+        },
+    },
+    error::ApiResult,
+    state::AppState,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStateBody {
+    Pending,
+    Paid,
+    Expired,
+    Cancelled,
+    Refunded,
+}
+
+impl From<OrderStateBody> for OrderState {
+    fn from(state: OrderStateBody) -> Self {
+        match state {
+            OrderStateBody::Pending => OrderState::Pending,
+            OrderStateBody::Paid => OrderState::Paid,
+            OrderStateBody::Expired => OrderState::Expired,
+            OrderStateBody::Cancelled => OrderState::Cancelled,
+            OrderStateBody::Refunded => OrderState::Refunded,
+        }
+    }
+}
+
+/// An order as organizers see it.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct AdminOrder {
+    /// For comp tickets: why they were issued.
+    pub comp_reason: Option<String>,
+    #[oai(flatten)]
+    pub order: OrderBody,
+}
+
+impl From<Order> for AdminOrder {
+    fn from(order: Order) -> Self {
+        Self {
+            comp_reason: order.model.comp_reason.clone(),
+            order: order.into(),
+        }
+    }
+}
+
+/// A page of orders, oldest first.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct AdminOrderPage {
+    pub items: Vec<AdminOrder>,
+    pub next_cursor: Option<String>,
+}
+
+/// Why an order is cancelled.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
+pub struct CancelBody {
+    /// 1-500 characters, kept in the audit log.
+    pub reason: String,
+}
+
+/// Tickets issued at no charge.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
+pub struct CompCreate {
+    /// Where the tickets go, e.g. the speaker's address.
+    pub email: String,
+    /// Why, e.g. `Speaker: Rust in space`; kept with the order and audited.
+    pub reason: String,
+    /// Any tier of the event, hidden or not on sale; capacity still applies.
+    pub tickets: Vec<TicketCreate>,
+}
+
+/// Comp tickets just issued, with the order token for the recipient.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct CompedOrder {
+    /// Give this to the recipient so they can manage their tickets.
+    pub order_token: String,
+    #[oai(flatten)]
+    pub order: AdminOrder,
+}
+
+#[derive(ApiResponse)]
+pub enum Comped {
+    /// The tickets were issued, paid at no charge.
+    #[oai(status = 201)]
+    Created(Json<CompedOrder>),
+}
+
+pub struct OrderDeskApi;
+
+#[OpenApi(prefix_path = "/api/v1/admin", tag = "Tag::AdminOrders")]
+impl OrderDeskApi {
+    /// List orders
+    ///
+    /// Filters combine; a pending order past its hold counts as expired.
+    #[oai(
+        path = "/events/:slug/orders",
+        method = "get",
+        operation_id = "list_orders"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        /// Only orders in this state.
+        #[oai(name = "state")]
+        order_state: Query<Option<OrderStateBody>>,
+        /// The buyer's email, exactly (case-insensitive).
+        email: Query<Option<String>>,
+        /// An order code.
+        code: Query<Option<String>>,
+        /// Orders with a ticket of this tier.
+        tier: Query<Option<Uuid>>,
+        /// Created at or after.
+        created_from: Query<Option<DateTime<Utc>>>,
+        /// Created before.
+        created_to: Query<Option<DateTime<Utc>>>,
+        /// Page size, 1-200 (default 50).
+        limit: Query<Option<u64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Found<AdminOrderPage>> {
+        let filter = OrderFilter {
+            state: order_state.0.map(Into::into),
+            email: email.0,
+            code: code.0,
+            tier: tier.0,
+            created_from: created_from.0,
+            created_to: created_to.0,
+        };
+        let page = desk::list(
+            &state.db,
+            &auth.0,
+            &slug,
+            filter,
+            cursor.0.as_deref(),
+            limit.0,
+        )
+        .await?;
+        Ok(Found(AdminOrderPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// Get an order
+    #[oai(
+        path = "/events/:slug/orders/:code",
+        method = "get",
+        operation_id = "get_admin_order"
+    )]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        code: Path<String>,
+    ) -> ApiResult<Found<AdminOrder>> {
+        Ok(Found(
+            desk::get(&state.db, &auth.0, &slug, &code).await?.into(),
+        ))
+    }
+
+    /// Cancel an order
+    ///
+    /// Pending or paid: held tickets are released and valid ones revoked, and
+    /// their inventory returns at once. No money moves here. Audited.
+    #[oai(
+        path = "/events/:slug/orders/:code/cancel",
+        method = "post",
+        operation_id = "cancel_admin_order"
+    )]
+    async fn cancel(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        code: Path<String>,
+        body: JsonBody<CancelBody>,
+    ) -> ApiResult<Found<AdminOrder>> {
+        let order = desk::cancel(&state.db, &auth.0, &slug, &code, &body.0.reason).await?;
+        Ok(Found(order.into()))
+    }
+
+    /// Comp tickets
+    ///
+    /// Issues paid tickets at no charge (speakers, sponsors, volunteers).
+    /// Audited with who did it and why.
+    #[oai(
+        path = "/events/:slug/comps",
+        method = "post",
+        operation_id = "comp_tickets"
+    )]
+    async fn comp(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        body: JsonBody<CompCreate>,
+    ) -> ApiResult<Comped> {
+        let b = body.0;
+        let request = CompRequest {
+            email: b.email,
+            reason: b.reason,
+            tickets: b
+                .tickets
+                .into_iter()
+                .map(|t| TicketRequest {
+                    tier_id: t.tier_id,
+                    attendee_name: t.attendee_name,
+                    attendee_email: t.attendee_email,
+                    swag_size: t.swag_size,
+                    swag_cut: t.swag_cut,
+                    dietary: t.dietary,
+                    notes: t.notes,
+                })
+                .collect(),
+        };
+        let placed = place::comp(&state.db, &state.inventory, &auth.0, &slug, request).await?;
+        Ok(Comped::Created(Json(CompedOrder {
+            order_token: placed.token,
+            order: placed.order.into(),
+        })))
+    }
+}

@@ -1,0 +1,448 @@
+//! Public order endpoints, for the attendee front end.
+
+use chrono::{DateTime, Utc};
+use poem::{IntoResponse, Request, Response, http::StatusCode, web::Data};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Header, Path},
+    payload::{Json, Payload},
+    registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry},
+    types::{MaybeUndefined, ToJSON, Type},
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Tag, auth::OrderAuth, body::JsonBody, types::Found, types::patch_field};
+use crate::{
+    domain::{
+        self,
+        idempotency::{self, Claim, Stored},
+        orders::{
+            Order, OrderState, TicketPatch,
+            place::{OrderRequest, PlacedOrder, TicketRequest},
+        },
+        staff::hash_secret,
+    },
+    error::{ApiError, PROBLEM_CONTENT_TYPE, PublicError},
+    state::AppState,
+};
+
+/// One ticket of a new order.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
+pub struct TicketCreate {
+    /// A tier of this event (from `GET /events/{slug}/tiers`, or a hidden
+    /// tier the voucher unlocks).
+    pub tier_id: Uuid,
+    /// 1-200 characters, as it should appear on the badge.
+    pub attendee_name: String,
+    /// The buyer's email when omitted.
+    pub attendee_email: Option<String>,
+    /// Required when the tier includes swag: a size of the event's chart.
+    pub swag_size: Option<String>,
+    /// The cut, when the chart has cuts.
+    pub swag_cut: Option<String>,
+    /// One of the event's dietary options.
+    pub dietary: Option<String>,
+    /// Allergies and other notes for the organizers, up to 1,000 characters.
+    pub notes: Option<String>,
+}
+
+/// A new order.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
+pub struct OrderCreate {
+    /// Where the confirmation goes.
+    pub email: String,
+    /// A voucher code (case-insensitive).
+    pub voucher: Option<String>,
+    /// One entry per ticket, 1 to 50.
+    pub tickets: Vec<TicketCreate>,
+}
+
+/// A ticket of an order.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct TicketBody {
+    pub id: Uuid,
+    pub tier_id: Uuid,
+    pub tier_name: String,
+    /// `held` (order awaiting payment), `valid`, `released` (the hold ended)
+    /// or `revoked`.
+    pub status: String,
+    pub attendee_name: String,
+    pub attendee_email: String,
+    pub swag_size: Option<String>,
+    pub swag_cut: Option<String>,
+    pub dietary: Option<String>,
+    pub notes: String,
+    /// The tier's price, in minor units.
+    pub unit_price: i64,
+    /// What the voucher took off.
+    pub discount: i64,
+    /// What this ticket costs: `unit_price - discount`.
+    pub price: i64,
+}
+
+/// What the front end does next about money.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct PaymentStep {
+    /// Whether the order waits for a payment.
+    pub required: bool,
+    /// The amount due, in minor units of `currency`.
+    pub amount: i64,
+    pub currency: String,
+    /// Until when the tickets are held for this payment.
+    pub hold_expires_at: Option<DateTime<Utc>>,
+}
+
+/// An order.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct OrderBody {
+    /// The order's short code, e.g. `K7M2Q9XD`.
+    pub code: String,
+    /// Slug of the event.
+    pub event: String,
+    /// `pending` (awaiting payment), `paid`, `expired`, `cancelled` or
+    /// `refunded`.
+    pub state: String,
+    pub email: String,
+    pub currency: String,
+    /// Sum of the tickets' unit prices, in minor units.
+    pub subtotal: i64,
+    /// Sum of the discounts.
+    pub discount: i64,
+    /// What is charged: `subtotal - discount`.
+    pub total: i64,
+    /// For pending orders: when the hold ends.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub payment: PaymentStep,
+    pub tickets: Vec<TicketBody>,
+}
+
+impl From<Order> for OrderBody {
+    fn from(order: Order) -> Self {
+        let pending = order.state == OrderState::Pending;
+        let model = order.model;
+        Self {
+            payment: PaymentStep {
+                required: pending,
+                amount: if pending { model.total } else { 0 },
+                currency: model.currency.clone(),
+                hold_expires_at: if pending { model.expires_at } else { None },
+            },
+            code: model.code,
+            event: order.event_slug,
+            state: order.state.as_str().to_owned(),
+            email: model.email,
+            currency: model.currency,
+            subtotal: model.subtotal,
+            discount: model.discount,
+            total: model.total,
+            expires_at: if pending { model.expires_at } else { None },
+            created_at: model.created_at,
+            paid_at: model.paid_at,
+            cancelled_at: model.cancelled_at,
+            tickets: order
+                .tickets
+                .into_iter()
+                .map(|t| TicketBody {
+                    id: t.model.id,
+                    tier_id: t.model.tier_id,
+                    tier_name: t.tier_name,
+                    status: t.status.as_str().to_owned(),
+                    attendee_name: t.model.attendee_name,
+                    attendee_email: t.model.attendee_email,
+                    swag_size: t.model.swag_size,
+                    swag_cut: t.model.swag_cut,
+                    dietary: t.model.dietary,
+                    notes: t.model.notes,
+                    unit_price: t.model.unit_price,
+                    discount: t.model.discount,
+                    price: t.model.price,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A new order, with the order token that authorises every later request
+/// about it. The token is shown only here: keep it (for example in the
+/// confirmation link).
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct PlacedOrderBody {
+    /// Send as `Authorization: Bearer <order_token>` or `X-Order-Token`.
+    pub order_token: String,
+    #[oai(flatten)]
+    pub order: OrderBody,
+}
+
+impl From<PlacedOrder> for PlacedOrderBody {
+    fn from(placed: PlacedOrder) -> Self {
+        Self {
+            order_token: placed.token,
+            order: placed.order.into(),
+        }
+    }
+}
+
+/// The answer to placing an order: the new order, or (for a retried
+/// `Idempotency-Key`) the very answer the first request got.
+pub enum OrderCreated {
+    Created(Box<PlacedOrderBody>),
+    Replayed(Stored),
+}
+
+impl ApiResponse for OrderCreated {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "The order was placed: free orders are paid at once, others are pending and hold \
+                              their tickets until `expires_at`. A retry with a known `Idempotency-Key` gets the \
+                              first answer again, marked `Idempotent-Replayed: true`.",
+                status: Some(201),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: <Json<PlacedOrderBody> as Payload>::CONTENT_TYPE,
+                    schema: PlacedOrderBody::schema_ref(),
+                }],
+                headers: vec![MetaHeader {
+                    name: "Idempotent-Replayed".to_owned(),
+                    description: Some(
+                        "`true` when this is the stored answer to an earlier request.".to_owned(),
+                    ),
+                    required: false,
+                    deprecated: false,
+                    schema: bool::schema_ref(),
+                }],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        PlacedOrderBody::register(registry);
+    }
+}
+
+impl IntoResponse for OrderCreated {
+    fn into_response(self) -> Response {
+        match self {
+            OrderCreated::Created(body) => {
+                Json(*body).with_status(StatusCode::CREATED).into_response()
+            }
+            OrderCreated::Replayed(stored) => {
+                let content_type = if stored.status >= 400 {
+                    PROBLEM_CONTENT_TYPE
+                } else {
+                    "application/json; charset=utf-8"
+                };
+                Response::builder()
+                    .status(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
+                    .content_type(content_type)
+                    .header("Idempotent-Replayed", "true")
+                    .body(stored.body)
+            }
+        }
+    }
+}
+
+/// Changes to a ticket: fields left out stay as they are.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
+pub struct TicketUpdate {
+    /// A new name makes the ticket's old check-in token stop working.
+    pub attendee_name: Option<String>,
+    /// A new email makes the ticket's old check-in token stop working.
+    pub attendee_email: Option<String>,
+    /// A size of the event's chart with stock left.
+    pub swag_size: Option<String>,
+    #[serde(default)]
+    pub swag_cut: MaybeUndefined<String>,
+    /// One of the event's dietary options; `null` for none.
+    #[serde(default)]
+    pub dietary: MaybeUndefined<String>,
+    pub notes: Option<String>,
+}
+
+/// The client's address, hashed: what the hold limits count by. Behind a
+/// proxy, the configured header's last entry; otherwise the peer address.
+pub fn client_key(state: &AppState, req: &Request) -> String {
+    let from_header = state.client_ip_header.as_deref().and_then(|name| {
+        req.header(name)
+            .and_then(|value| value.rsplit(',').next())
+            .map(|ip| ip.trim().to_owned())
+            .filter(|ip| !ip.is_empty())
+    });
+    let ip = from_header.unwrap_or_else(|| match req.remote_addr().as_socket_addr() {
+        Some(addr) => addr.ip().to_string(),
+        None => req.remote_addr().to_string(),
+    });
+    hash_secret(&format!("client:{ip}"))[..32].to_owned()
+}
+
+pub struct OrdersApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "Tag::Orders")]
+impl OrdersApi {
+    /// Place an order
+    ///
+    /// Holds the tickets (or, for a free order, issues them at once) with
+    /// every attendee's details. Totals and discounts are computed here,
+    /// never taken from the client. Refusals carry a stable `code`:
+    /// `sold_out` (409), `not_on_sale`, `invalid_voucher`, `unknown_tier`,
+    /// `quantity_out_of_range`, `swag_size_unavailable` (409 when the stock
+    /// ran out), `voucher_used_up` (409), `too_many_holds` (429), each naming
+    /// the field at fault. Send an `Idempotency-Key` (a fresh UUID per
+    /// purchase attempt) to make retries safe.
+    #[oai(
+        path = "/events/:slug/orders",
+        method = "post",
+        operation_id = "place_order"
+    )]
+    async fn place(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        slug: Path<String>,
+        /// Makes retries safe: the same key with the same body returns the
+        /// first answer and places nothing; with another body it is refused
+        /// (`idempotency_key_reused`). Kept 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+        body: JsonBody<OrderCreate>,
+    ) -> Result<OrderCreated, PublicError> {
+        let JsonBody(body, digest) = body;
+        let email_scope = hash_secret(&body.email.trim().to_lowercase());
+        let request = OrderRequest {
+            email: body.email,
+            voucher: body.voucher,
+            tickets: body
+                .tickets
+                .into_iter()
+                .map(|t| TicketRequest {
+                    tier_id: t.tier_id,
+                    attendee_name: t.attendee_name,
+                    attendee_email: t.attendee_email,
+                    swag_size: t.swag_size,
+                    swag_cut: t.swag_cut,
+                    dietary: t.dietary,
+                    notes: t.notes,
+                })
+                .collect(),
+        };
+        let client = client_key(&state, req);
+        let place = async {
+            domain::orders::place::place(&state.db, &state.inventory, &slug, request, client)
+                .await
+                .map(PlacedOrderBody::from)
+                .map_err(ApiError::from)
+        };
+        let Some(key) = idempotency_key.0 else {
+            return Ok(OrderCreated::Created(Box::new(place.await?)));
+        };
+        idempotency::check_key(&key).map_err(ApiError::from)?;
+        let scope = format!("order:{}:{}", slug.0, &email_scope[..32]);
+        match idempotency::claim(&state.db, &scope, &key, &digest).await? {
+            Claim::Replay(stored) => Ok(OrderCreated::Replayed(stored)),
+            Claim::Fresh => {
+                let result = place.await;
+                let stored = match &result {
+                    Ok(body) => Stored {
+                        status: 201,
+                        body: body.to_json_string(),
+                    },
+                    Err(err) => Stored {
+                        status: err.status().as_u16(),
+                        body: err.problem().to_json_string(),
+                    },
+                };
+                if let Err(err) = idempotency::complete(&state.db, &scope, &key, &stored).await {
+                    tracing::error!(error = %err, "could not store an idempotent answer");
+                    let _ = idempotency::abandon(&state.db, &scope, &key).await;
+                }
+                Ok(OrderCreated::Created(Box::new(result?)))
+            }
+        }
+    }
+
+    /// Get an order
+    ///
+    /// Authorised by the order token; a wrong or missing token answers 404.
+    #[oai(path = "/orders/:code", method = "get", operation_id = "get_order")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: OrderAuth,
+        code: Path<String>,
+    ) -> Result<Found<OrderBody>, PublicError> {
+        Ok(Found(
+            domain::orders::get(&state.db, &code, auth.token())
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Cancel an unpaid order
+    ///
+    /// Releases the held tickets (and voucher uses) at once. Paid orders
+    /// answer 409 `order_not_cancellable`: refunds go through the organizers.
+    #[oai(
+        path = "/orders/:code/cancel",
+        method = "post",
+        operation_id = "cancel_order"
+    )]
+    async fn cancel(
+        &self,
+        state: Data<&AppState>,
+        auth: OrderAuth,
+        code: Path<String>,
+    ) -> Result<Found<OrderBody>, ApiError> {
+        Ok(Found(
+            domain::orders::cancel(&state.db, &code, auth.token())
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Change a ticket's details
+    ///
+    /// Name, email, swag size and cut (within stock), dietary preference and
+    /// notes, until the event's edit deadline; after it, 409
+    /// `edit_deadline_passed`.
+    #[oai(
+        path = "/orders/:code/tickets/:ticket_id",
+        method = "patch",
+        operation_id = "update_ticket"
+    )]
+    async fn update_ticket(
+        &self,
+        state: Data<&AppState>,
+        auth: OrderAuth,
+        code: Path<String>,
+        ticket_id: Path<Uuid>,
+        body: JsonBody<TicketUpdate>,
+    ) -> Result<Found<OrderBody>, ApiError> {
+        let body = body.0;
+        let patch = TicketPatch {
+            attendee_name: body.attendee_name,
+            attendee_email: body.attendee_email,
+            swag_size: body.swag_size,
+            swag_cut: patch_field(body.swag_cut),
+            dietary: patch_field(body.dietary),
+            notes: body.notes,
+        };
+        let order =
+            domain::orders::update_ticket(&state.db, &code, auth.token(), ticket_id.0, patch)
+                .await?;
+        Ok(Found(order.into()))
+    }
+}

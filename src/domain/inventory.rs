@@ -1,0 +1,549 @@
+//! Inventory: holding tickets without ever overselling.
+//!
+//! A ticket counts against its tier's capacity, the event's capacity, the
+//! stock of its swag size and cut (where the event tracks stock) and its
+//! voucher's usage limit, from the moment it is held. It counts while it is
+//! `valid` (paid) or `held` with a hold that has not expired: an expired hold
+//! stops counting at once, whether or not a sweeper has marked it yet.
+//!
+//! Every placement goes through one worker per event, which takes the
+//! requests queued while the previous transaction ran and decides them in one
+//! transaction: lock the event row (PostgreSQL `SELECT ... FOR UPDATE`, an
+//! SQLite write lock), count what is taken, admit what fits in arrival order,
+//! insert the admitted orders, commit. The lock makes instances behind a load
+//! balancer take turns; the batch makes the lock cheap, because a rush of
+//! buyers pays for one commit per batch instead of one per order.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use entity::{event, order, ticket, tier};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, ExprTrait, QueryFilter, QuerySelect, TransactionTrait, prelude::Expr,
+};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::{DomainError, events::SwagSize, vouchers::counting_tickets};
+
+/// The most requests decided in one transaction.
+const MAX_BATCH: usize = 128;
+/// SQLite answers "database is locked" when a writer waits past its busy
+/// timeout; a batch is retried this many times before buyers hear "busy".
+const MAX_ATTEMPTS: u32 = 5;
+
+/// Limits on what one buyer may hold unpaid at once, so nobody can lock up a
+/// tier with unpaid holds.
+#[derive(Debug, Clone, Copy)]
+pub struct HoldLimits {
+    pub per_email: i64,
+    pub per_client: i64,
+    /// How long a pending order holds its tickets.
+    pub hold: chrono::Duration,
+}
+
+impl Default for HoldLimits {
+    fn default() -> Self {
+        Self {
+            per_email: 10,
+            per_client: 20,
+            hold: chrono::Duration::minutes(15),
+        }
+    }
+}
+
+/// An order ready to insert, with its tickets.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub order: order::Model,
+    pub tickets: Vec<ticket::Model>,
+    /// The voucher used and its usage limit.
+    pub voucher: Option<(Uuid, Option<i32>)>,
+    /// Whether hold limits apply (buyers' pending orders; not comps).
+    pub limited: bool,
+}
+
+/// Why a placement was refused. Indices point into `Placement::tickets`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The tier (or the venue) has fewer tickets left than asked for.
+    SoldOut { tickets: Vec<usize> },
+    /// The swag size and cut has no stock left for these tickets.
+    SwagSoldOut { tickets: Vec<usize> },
+    /// The voucher has no uses left.
+    VoucherUsedUp,
+    /// The buyer holds too many unpaid tickets already; retry after this.
+    HoldLimit { retry_after: Duration },
+}
+
+#[derive(Debug)]
+pub enum Decision {
+    Placed(Box<Placement>),
+    Refused(Refusal),
+}
+
+type Reply = oneshot::Sender<Result<Decision, DomainError>>;
+
+struct Job {
+    placement: Placement,
+    reply: Reply,
+}
+
+/// The placement workers of this instance, one per event with traffic.
+#[derive(Clone)]
+pub struct Inventory {
+    db: DatabaseConnection,
+    limits: HoldLimits,
+    workers: Arc<Mutex<HashMap<Uuid, mpsc::UnboundedSender<Job>>>>,
+}
+
+impl Inventory {
+    pub fn new(db: DatabaseConnection, limits: HoldLimits) -> Self {
+        Self {
+            db,
+            limits,
+            workers: Arc::default(),
+        }
+    }
+
+    pub fn limits(&self) -> HoldLimits {
+        self.limits
+    }
+
+    /// Decides one placement: inserted, or refused with the reason.
+    pub async fn place(&self, placement: Placement) -> Result<Decision, DomainError> {
+        let event_id = placement.order.event_id;
+        let (reply, answer) = oneshot::channel();
+        let mut job = Job { placement, reply };
+        // A worker that stopped (it never should) is replaced once.
+        for _ in 0..2 {
+            let sender = self.worker(event_id);
+            match sender.send(job) {
+                Ok(()) => {
+                    return answer.await.map_err(|_| {
+                        DomainError::Corrupt("the inventory worker stopped".into())
+                    })?;
+                }
+                Err(mpsc::error::SendError(back)) => {
+                    job = back;
+                    if let Ok(mut workers) = self.workers.lock() {
+                        workers.remove(&event_id);
+                    }
+                }
+            }
+        }
+        Err(DomainError::Corrupt(
+            "no inventory worker could be started".into(),
+        ))
+    }
+
+    fn worker(&self, event_id: Uuid) -> mpsc::UnboundedSender<Job> {
+        let mut workers = match self.workers.lock() {
+            Ok(workers) => workers,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        workers
+            .entry(event_id)
+            .or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(run_worker(self.db.clone(), self.limits, event_id, rx));
+                tx
+            })
+            .clone()
+    }
+}
+
+async fn run_worker(
+    db: DatabaseConnection,
+    limits: HoldLimits,
+    event_id: Uuid,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        decide_batch(&db, limits, event_id, jobs).await;
+    }
+}
+
+async fn decide_batch(db: &DatabaseConnection, limits: HoldLimits, event_id: Uuid, jobs: Vec<Job>) {
+    let placements: Vec<&Placement> = jobs.iter().map(|job| &job.placement).collect();
+    let mut attempt = 0;
+    let outcome = loop {
+        attempt += 1;
+        match try_batch(db, limits, event_id, &placements).await {
+            Err(err) if is_busy(&err) && attempt < MAX_ATTEMPTS => {
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+            }
+            other => break other,
+        }
+    };
+    match outcome {
+        Ok(decisions) => {
+            for (job, decision) in jobs.into_iter().zip(decisions) {
+                let decision = match decision {
+                    None => Decision::Placed(Box::new(job.placement)),
+                    Some(refusal) => Decision::Refused(refusal),
+                };
+                let _ = job.reply.send(Ok(decision));
+            }
+        }
+        Err(err) if is_busy(&err) => {
+            tracing::warn!(error = %err, "database busy; asking buyers to retry");
+            for job in jobs {
+                let _ = job.reply.send(Err(DomainError::Busy));
+            }
+        }
+        Err(err) if jobs.len() > 1 => {
+            // One placement may be at fault (say a duplicate order code):
+            // decide each alone so the others are not refused for it.
+            tracing::warn!(error = %err, "batch failed; deciding its placements one by one");
+            for job in jobs {
+                let single = try_batch(db, limits, event_id, &[&job.placement]).await;
+                let answer = match single {
+                    Ok(mut decisions) => Ok(match decisions.pop().flatten() {
+                        None => Decision::Placed(Box::new(job.placement)),
+                        Some(refusal) => Decision::Refused(refusal),
+                    }),
+                    Err(err) if is_busy(&err) => Err(DomainError::Busy),
+                    Err(err) => Err(DomainError::Db(err)),
+                };
+                let _ = job.reply.send(answer);
+            }
+        }
+        Err(err) => {
+            for job in jobs {
+                let _ = job.reply.send(Err(DomainError::Db(err.clone())));
+            }
+        }
+    }
+}
+
+fn is_busy(err: &DbErr) -> bool {
+    let text = err.to_string();
+    text.contains("database is locked")
+        || text.contains("database table is locked")
+        || text.contains("(code: 5)")
+}
+
+/// Takes the per-event lock inside `txn`: on PostgreSQL a row lock on the
+/// event, on SQLite the database's write lock (taken by a write, so the
+/// transaction never has to upgrade from a read snapshot).
+pub async fn lock_event(txn: &DatabaseTransaction, event_id: Uuid) -> Result<(), DbErr> {
+    match txn.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            event::Entity::find_by_id(event_id)
+                .lock_exclusive()
+                .one(txn)
+                .await?;
+        }
+        _ => {
+            event::Entity::update_many()
+                .col_expr(
+                    event::Column::UpdatedAt,
+                    Expr::col(event::Column::UpdatedAt),
+                )
+                .filter(event::Column::Id.eq(event_id))
+                .exec(txn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// What is taken right now in an event, counted from the tickets.
+#[derive(Debug, Default)]
+pub struct Taken {
+    pub by_tier: HashMap<Uuid, i64>,
+    pub by_swag: HashMap<(String, Option<String>), i64>,
+    pub total: i64,
+}
+
+pub async fn taken(
+    db: &impl ConnectionTrait,
+    event_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<Taken, DbErr> {
+    let rows: Vec<(Uuid, Option<String>, Option<String>, i64)> = ticket::Entity::find()
+        .select_only()
+        .column(ticket::Column::TierId)
+        .column(ticket::Column::SwagSize)
+        .column(ticket::Column::SwagCut)
+        .column_as(Expr::col(ticket::Column::Id).count(), "n")
+        .filter(ticket::Column::EventId.eq(event_id))
+        .filter(counting_tickets(at))
+        .group_by(ticket::Column::TierId)
+        .group_by(ticket::Column::SwagSize)
+        .group_by(ticket::Column::SwagCut)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut taken = Taken::default();
+    for (tier, size, cut, n) in rows {
+        *taken.by_tier.entry(tier).or_default() += n;
+        if let Some(size) = size {
+            *taken
+                .by_swag
+                .entry((size.to_lowercase(), cut.map(|c| c.to_lowercase())))
+                .or_default() += n;
+        }
+        taken.total += n;
+    }
+    Ok(taken)
+}
+
+/// Held (unpaid, unexpired) tickets per key, for the hold limits.
+async fn held_by(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    column: order::Column,
+    keys: Vec<String>,
+    at: DateTime<Utc>,
+) -> Result<HashMap<String, i64>, DbErr> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, i64)> = ticket::Entity::find()
+        .inner_join(order::Entity)
+        .select_only()
+        .column(column)
+        .column_as(Expr::col((ticket::Entity, ticket::Column::Id)).count(), "n")
+        .filter(ticket::Column::EventId.eq(event_id))
+        .filter(ticket::Column::Status.eq("held"))
+        .filter(ticket::Column::HoldExpiresAt.gt(at))
+        .filter(column.is_in(keys))
+        .group_by(column)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+async fn voucher_uses(
+    txn: &DatabaseTransaction,
+    ids: Vec<Uuid>,
+    at: DateTime<Utc>,
+) -> Result<HashMap<Uuid, i64>, DbErr> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Uuid, i64)> = ticket::Entity::find()
+        .select_only()
+        .column(ticket::Column::VoucherId)
+        .column_as(Expr::col(ticket::Column::Id).count(), "n")
+        .filter(ticket::Column::VoucherId.is_in(ids))
+        .filter(counting_tickets(at))
+        .group_by(ticket::Column::VoucherId)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Decides a batch in one transaction; `None` means placed.
+async fn try_batch(
+    db: &DatabaseConnection,
+    limits: HoldLimits,
+    event_id: Uuid,
+    placements: &[&Placement],
+) -> Result<Vec<Option<Refusal>>, DbErr> {
+    let txn = db.begin().await?;
+    lock_event(&txn, event_id).await?;
+    let at = super::now();
+    let event = event::Entity::find_by_id(event_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("event {event_id}")))?;
+    let tiers: HashMap<Uuid, i64> = tier::Entity::find()
+        .filter(tier::Column::EventId.eq(event_id))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, i64::from(t.capacity)))
+        .collect();
+    let stock: HashMap<(String, Option<String>), i64> =
+        serde_json::from_value::<Vec<SwagSize>>(event.swag_sizes.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|s| {
+                Some((
+                    (s.size.to_lowercase(), s.cut.map(|c| c.to_lowercase())),
+                    i64::from(s.stock?),
+                ))
+            })
+            .collect();
+    let mut taken = taken(&txn, event_id, at).await?;
+    let limited = placements.iter().filter(|p| p.limited);
+    let emails: Vec<String> = limited.clone().map(|p| p.order.email.clone()).collect();
+    let clients: Vec<String> = limited.map(|p| p.order.client_key.clone()).collect();
+    let mut by_email = held_by(&txn, event_id, order::Column::Email, emails, at).await?;
+    let mut by_client = held_by(&txn, event_id, order::Column::ClientKey, clients, at).await?;
+    let vouchers: Vec<Uuid> = placements
+        .iter()
+        .filter_map(|p| p.voucher.map(|(id, _)| id))
+        .collect();
+    let mut used = voucher_uses(&txn, vouchers, at).await?;
+
+    let mut decisions = Vec::with_capacity(placements.len());
+    let mut admitted: Vec<&Placement> = Vec::new();
+    for placement in placements {
+        let refusal = judge(
+            placement,
+            &limits,
+            event.capacity.map(i64::from),
+            &tiers,
+            &stock,
+            &taken,
+            &by_email,
+            &by_client,
+            &used,
+        );
+        if refusal.is_none() {
+            let n = i64::try_from(placement.tickets.len()).unwrap_or(i64::MAX);
+            for t in &placement.tickets {
+                *taken.by_tier.entry(t.tier_id).or_default() += 1;
+                if let Some(size) = &t.swag_size {
+                    *taken
+                        .by_swag
+                        .entry((
+                            size.to_lowercase(),
+                            t.swag_cut.as_ref().map(|c| c.to_lowercase()),
+                        ))
+                        .or_default() += 1;
+                }
+            }
+            taken.total += n;
+            if placement.limited {
+                *by_email.entry(placement.order.email.clone()).or_default() += n;
+                *by_client
+                    .entry(placement.order.client_key.clone())
+                    .or_default() += n;
+            }
+            if let Some((voucher, _)) = placement.voucher {
+                let counted = placement
+                    .tickets
+                    .iter()
+                    .filter(|t| t.voucher_id == Some(voucher))
+                    .count();
+                *used.entry(voucher).or_default() += i64::try_from(counted).unwrap_or(i64::MAX);
+            }
+            admitted.push(placement);
+        }
+        decisions.push(refusal);
+    }
+
+    if !admitted.is_empty() {
+        let orders: Vec<order::ActiveModel> =
+            admitted.iter().map(|p| p.order.clone().into()).collect();
+        order::Entity::insert_many(orders).exec(&txn).await?;
+        let tickets: Vec<ticket::ActiveModel> = admitted
+            .iter()
+            .flat_map(|p| p.tickets.iter().cloned().map(Into::into))
+            .collect();
+        // SQLite allows at most 32,766 bound values in one statement.
+        for chunk in tickets.chunks(500) {
+            ticket::Entity::insert_many(chunk.to_vec())
+                .exec(&txn)
+                .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(decisions)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    placement: &Placement,
+    limits: &HoldLimits,
+    event_capacity: Option<i64>,
+    tiers: &HashMap<Uuid, i64>,
+    stock: &HashMap<(String, Option<String>), i64>,
+    taken: &Taken,
+    by_email: &HashMap<String, i64>,
+    by_client: &HashMap<String, i64>,
+    used: &HashMap<Uuid, i64>,
+) -> Option<Refusal> {
+    let n = i64::try_from(placement.tickets.len()).unwrap_or(i64::MAX);
+    if placement.limited {
+        let email = by_email.get(&placement.order.email).copied().unwrap_or(0);
+        let client = by_client
+            .get(&placement.order.client_key)
+            .copied()
+            .unwrap_or(0);
+        if email + n > limits.per_email || client + n > limits.per_client {
+            return Some(Refusal::HoldLimit {
+                retry_after: limits.hold.to_std().unwrap_or(Duration::from_secs(900)),
+            });
+        }
+    }
+    // Per tier, then the venue as a whole.
+    let mut wanted: HashMap<Uuid, Vec<usize>> = HashMap::new();
+    for (i, t) in placement.tickets.iter().enumerate() {
+        wanted.entry(t.tier_id).or_default().push(i);
+    }
+    let mut short: Vec<usize> = Vec::new();
+    for (tier, indices) in &wanted {
+        let capacity = tiers.get(tier).copied().unwrap_or(0);
+        let left = capacity - taken.by_tier.get(tier).copied().unwrap_or(0);
+        if left < i64::try_from(indices.len()).unwrap_or(i64::MAX) {
+            short.extend(indices);
+        }
+    }
+    if short.is_empty()
+        && let Some(capacity) = event_capacity
+        && capacity - taken.total < n
+    {
+        short.extend(0..placement.tickets.len());
+    }
+    if !short.is_empty() {
+        short.sort_unstable();
+        return Some(Refusal::SoldOut { tickets: short });
+    }
+    let mut wanted_swag: HashMap<(String, Option<String>), Vec<usize>> = HashMap::new();
+    for (i, t) in placement.tickets.iter().enumerate() {
+        if let Some(size) = &t.swag_size {
+            let key = (
+                size.to_lowercase(),
+                t.swag_cut.as_ref().map(|c| c.to_lowercase()),
+            );
+            wanted_swag.entry(key).or_default().push(i);
+        }
+    }
+    let mut swag_short: Vec<usize> = Vec::new();
+    for (key, indices) in &wanted_swag {
+        if let Some(stock) = stock.get(key) {
+            let left = stock - taken.by_swag.get(key).copied().unwrap_or(0);
+            if left < i64::try_from(indices.len()).unwrap_or(i64::MAX) {
+                swag_short.extend(indices);
+            }
+        }
+    }
+    if !swag_short.is_empty() {
+        swag_short.sort_unstable();
+        return Some(Refusal::SwagSoldOut {
+            tickets: swag_short,
+        });
+    }
+    if let Some((voucher, Some(limit))) = placement.voucher {
+        let uses = placement
+            .tickets
+            .iter()
+            .filter(|t| t.voucher_id == Some(voucher))
+            .count();
+        let so_far = used.get(&voucher).copied().unwrap_or(0);
+        if so_far + i64::try_from(uses).unwrap_or(i64::MAX) > i64::from(limit) {
+            return Some(Refusal::VoucherUsedUp);
+        }
+    }
+    None
+}

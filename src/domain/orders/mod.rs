@@ -1,0 +1,591 @@
+//! Orders and tickets: placing them, reading them with the order token,
+//! cancelling unpaid ones, and attendees fixing their details.
+//!
+//! Order life cycle: `pending` (tickets held until `expires_at`) → `paid` |
+//! `expired` | `cancelled`; `paid` → `cancelled` (by an organizer) or
+//! `refunded`. Free orders are `paid` at once. Ticket status follows:
+//! `held` → `valid` | `released`; `valid` → `revoked`.
+
+pub mod place;
+pub mod pricing;
+
+use std::{fmt, str::FromStr};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use entity::{event, order, ticket, tier};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait, prelude::Expr,
+};
+use uuid::Uuid;
+
+use super::{
+    DomainError,
+    email::Email,
+    events::{Event, SwagSize},
+    inventory, now,
+    staff::hash_secret,
+    validation::FieldErrors,
+};
+
+pub const ORDER_TOKEN_PREFIX: &str = "tso_";
+/// Characters of order codes: no 0/O, 1/I/L, so they survive being read out
+/// at a help desk.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+const CODE_LEN: usize = 8;
+pub const MAX_NOTES: usize = 1_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderState {
+    Pending,
+    Paid,
+    Expired,
+    Cancelled,
+    Refunded,
+}
+
+impl OrderState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderState::Pending => "pending",
+            OrderState::Paid => "paid",
+            OrderState::Expired => "expired",
+            OrderState::Cancelled => "cancelled",
+            OrderState::Refunded => "refunded",
+        }
+    }
+}
+
+impl fmt::Display for OrderState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OrderState {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "pending" => OrderState::Pending,
+            "paid" => OrderState::Paid,
+            "expired" => OrderState::Expired,
+            "cancelled" => OrderState::Cancelled,
+            "refunded" => OrderState::Refunded,
+            other => {
+                return Err(DomainError::Corrupt(format!(
+                    "unknown order state {other:?}"
+                )));
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketStatus {
+    Held,
+    Valid,
+    Released,
+    Revoked,
+}
+
+impl TicketStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketStatus::Held => "held",
+            TicketStatus::Valid => "valid",
+            TicketStatus::Released => "released",
+            TicketStatus::Revoked => "revoked",
+        }
+    }
+}
+
+impl FromStr for TicketStatus {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "held" => TicketStatus::Held,
+            "valid" => TicketStatus::Valid,
+            "released" => TicketStatus::Released,
+            "revoked" => TicketStatus::Revoked,
+            other => {
+                return Err(DomainError::Corrupt(format!(
+                    "unknown ticket status {other:?}"
+                )));
+            }
+        })
+    }
+}
+
+/// A ticket with its tier's name, as shown to buyers and organizers.
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    pub model: ticket::Model,
+    pub tier_name: String,
+    /// The status as of now: a held ticket whose hold ended shows `released`.
+    pub status: TicketStatus,
+}
+
+/// An order with its tickets, its state as of now.
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub model: order::Model,
+    pub event_slug: String,
+    pub state: OrderState,
+    pub tickets: Vec<Ticket>,
+}
+
+impl Order {
+    /// Whether the order still waits for payment (and holds its tickets).
+    pub fn awaits_payment(&self) -> bool {
+        self.state == OrderState::Pending
+    }
+}
+
+/// The state of a stored order at `at`: a pending order past its hold is
+/// expired, whether or not the sweeper has marked it yet.
+pub fn effective_state(model: &order::Model, at: DateTime<Utc>) -> Result<OrderState, DomainError> {
+    let state: OrderState = model.state.parse()?;
+    Ok(match (state, model.expires_at) {
+        (OrderState::Pending, Some(expires_at)) if expires_at <= at => OrderState::Expired,
+        (state, _) => state,
+    })
+}
+
+fn effective_ticket_status(
+    model: &ticket::Model,
+    at: DateTime<Utc>,
+) -> Result<TicketStatus, DomainError> {
+    let status: TicketStatus = model.status.parse()?;
+    Ok(match (status, model.hold_expires_at) {
+        (TicketStatus::Held, Some(until)) if until <= at => TicketStatus::Released,
+        (status, _) => status,
+    })
+}
+
+/// Loads an order's tickets and tier names.
+pub(crate) async fn assemble(
+    db: &impl ConnectionTrait,
+    model: order::Model,
+) -> Result<Order, DomainError> {
+    let at = now();
+    let event = event::Entity::find_by_id(model.event_id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("event"))?;
+    let rows = ticket::Entity::find()
+        .filter(ticket::Column::OrderId.eq(model.id))
+        .find_also_related(tier::Entity)
+        .order_by_asc(ticket::Column::Id)
+        .all(db)
+        .await?;
+    let mut tickets = Vec::with_capacity(rows.len());
+    for (ticket, tier) in rows {
+        tickets.push(Ticket {
+            status: effective_ticket_status(&ticket, at)?,
+            tier_name: tier.map(|t| t.name).unwrap_or_default(),
+            model: ticket,
+        });
+    }
+    Ok(Order {
+        state: effective_state(&model, at)?,
+        event_slug: event.slug,
+        model,
+        tickets,
+    })
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], DomainError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes)
+        .map_err(|err| DomainError::Corrupt(format!("no randomness: {err}")))?;
+    Ok(bytes)
+}
+
+/// A new order code, e.g. `K7M2Q9XD` (40 bits).
+pub fn generate_code() -> Result<String, DomainError> {
+    let bytes = random_bytes::<CODE_LEN>()?;
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(CODE_ALPHABET[usize::from(*b) % CODE_ALPHABET.len()]))
+        .collect())
+}
+
+/// A new order token: `tso_` and 43 URL-safe characters.
+pub fn generate_token() -> Result<String, DomainError> {
+    Ok(format!(
+        "{ORDER_TOKEN_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
+    ))
+}
+
+/// Normalises a code from a URL: trimmed, upper-cased, dashes dropped.
+pub fn normalise_code(code: &str) -> String {
+    code.trim().to_uppercase().replace('-', "")
+}
+
+/// Finds an order by code and token. A wrong or missing token answers "not
+/// found", exactly as an unknown code does, so codes cannot be probed.
+pub async fn find_by_token(
+    db: &impl ConnectionTrait,
+    code: &str,
+    token: Option<&str>,
+) -> Result<order::Model, DomainError> {
+    let not_found = DomainError::NotFound("order");
+    let Some(token) = token
+        .map(str::trim)
+        .filter(|t| t.starts_with(ORDER_TOKEN_PREFIX))
+    else {
+        return Err(not_found);
+    };
+    let model = order::Entity::find()
+        .filter(order::Column::Code.eq(normalise_code(code)))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("order"))?;
+    if !constant_time_eq(hash_secret(token).as_bytes(), model.token_hash.as_bytes()) {
+        return Err(not_found);
+    }
+    Ok(model)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub async fn get(
+    db: &DatabaseConnection,
+    code: &str,
+    token: Option<&str>,
+) -> Result<Order, DomainError> {
+    let model = find_by_token(db, code, token).await?;
+    assemble(db, model).await
+}
+
+/// Ends a pending order's hold: the order becomes `to`, its held tickets
+/// `released`. Conditional on the order still being pending, so a payment or
+/// a sweeper racing with it cannot be undone. Returns whether it changed.
+pub(crate) async fn release(
+    db: &impl ConnectionTrait,
+    order_id: Uuid,
+    to: OrderState,
+) -> Result<bool, DomainError> {
+    let at = now();
+    let changed = order::Entity::update_many()
+        .col_expr(order::Column::State, Expr::value(to.as_str()))
+        .col_expr(order::Column::UpdatedAt, Expr::value(at))
+        .col_expr(
+            order::Column::CancelledAt,
+            Expr::value(if to == OrderState::Cancelled {
+                Some(at)
+            } else {
+                None
+            }),
+        )
+        .filter(order::Column::Id.eq(order_id))
+        .filter(order::Column::State.eq(OrderState::Pending.as_str()))
+        .exec(db)
+        .await?
+        .rows_affected
+        > 0;
+    if changed {
+        ticket::Entity::update_many()
+            .col_expr(
+                ticket::Column::Status,
+                Expr::value(TicketStatus::Released.as_str()),
+            )
+            .col_expr(
+                ticket::Column::HoldExpiresAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(ticket::Column::UpdatedAt, Expr::value(at))
+            .filter(ticket::Column::OrderId.eq(order_id))
+            .filter(ticket::Column::Status.eq(TicketStatus::Held.as_str()))
+            .exec(db)
+            .await?;
+    }
+    Ok(changed)
+}
+
+/// The attendee cancels an unpaid order; its tickets and voucher uses return
+/// at once.
+pub async fn cancel(
+    db: &DatabaseConnection,
+    code: &str,
+    token: Option<&str>,
+) -> Result<Order, DomainError> {
+    let model = find_by_token(db, code, token).await?;
+    match effective_state(&model, now())? {
+        OrderState::Pending => {
+            if !release(db, model.id, OrderState::Cancelled).await? {
+                // Paid or expired in the meantime: say what it is now.
+                let current = order::Entity::find_by_id(model.id)
+                    .one(db)
+                    .await?
+                    .ok_or(DomainError::NotFound("order"))?;
+                return Err(not_cancellable(effective_state(&current, now())?));
+            }
+        }
+        OrderState::Cancelled => {}
+        other => return Err(not_cancellable(other)),
+    }
+    let model = order::Entity::find_by_id(model.id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("order"))?;
+    assemble(db, model).await
+}
+
+fn not_cancellable(state: OrderState) -> DomainError {
+    let message = match state {
+        OrderState::Paid => "this order is paid; ask the organizers for a refund",
+        OrderState::Expired => "this order has expired; nothing is held any more",
+        _ => "this order can no longer be cancelled",
+    };
+    DomainError::conflict("order_not_cancellable", message)
+}
+
+/// What an attendee may change on a ticket.
+#[derive(Debug, Clone, Default)]
+pub struct TicketPatch {
+    pub attendee_name: Option<String>,
+    pub attendee_email: Option<String>,
+    pub swag_size: Option<String>,
+    pub swag_cut: Option<Option<String>>,
+    pub dietary: Option<Option<String>>,
+    pub notes: Option<String>,
+}
+
+/// Finds the chart entry matching a size and cut, case-insensitively.
+pub fn match_swag<'a>(
+    chart: &'a [SwagSize],
+    size: &str,
+    cut: Option<&str>,
+) -> Option<&'a SwagSize> {
+    chart.iter().find(|s| {
+        s.size.eq_ignore_ascii_case(size.trim())
+            && match (&s.cut, cut.map(str::trim)) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                _ => false,
+            }
+    })
+}
+
+/// Finds the dietary option matching a choice, case-insensitively.
+pub fn match_dietary<'a>(options: &'a [String], choice: &str) -> Option<&'a String> {
+    options
+        .iter()
+        .find(|o| o.eq_ignore_ascii_case(choice.trim()))
+}
+
+/// The attendee changes a ticket's details, until the event's edit deadline.
+/// A new swag size must have stock left; a new name or email makes the old
+/// check-in token stop working.
+pub async fn update_ticket(
+    db: &DatabaseConnection,
+    code: &str,
+    token: Option<&str>,
+    ticket_id: Uuid,
+    patch: TicketPatch,
+) -> Result<Order, DomainError> {
+    let model = find_by_token(db, code, token).await?;
+    let event = Event::from_model(
+        event::Entity::find_by_id(model.event_id)
+            .one(db)
+            .await?
+            .ok_or(DomainError::NotFound("event"))?,
+    )?;
+    let at = now();
+    if at > event.edits_close_at() {
+        return Err(DomainError::conflict(
+            "edit_deadline_passed",
+            format!(
+                "tickets could be changed until {}; ask the organizers",
+                event.edits_close_at()
+            ),
+        ));
+    }
+    let txn = db.begin().await?;
+    // Same lock as placements, so a size change and a sale cannot both take
+    // the last shirt.
+    inventory::lock_event(&txn, event.id).await?;
+    let current = ticket::Entity::find_by_id(ticket_id)
+        .filter(ticket::Column::OrderId.eq(model.id))
+        .one(&txn)
+        .await?
+        .ok_or(DomainError::NotFound("ticket"))?;
+    if !matches!(
+        effective_ticket_status(&current, at)?,
+        TicketStatus::Held | TicketStatus::Valid
+    ) {
+        return Err(DomainError::conflict(
+            "ticket_not_editable",
+            "this ticket is no longer valid",
+        ));
+    }
+    let tier = tier::Entity::find_by_id(current.tier_id)
+        .one(&txn)
+        .await?
+        .ok_or(DomainError::NotFound("tier"))?;
+
+    let mut errors = FieldErrors::new();
+    let mut active: ticket::ActiveModel = current.clone().into();
+    let mut identity_changed = false;
+    if let Some(name) = &patch.attendee_name {
+        let name = errors.text("attendee_name", name, 1, 200, false);
+        identity_changed |= name != current.attendee_name;
+        active.attendee_name = Set(name);
+    }
+    if let Some(email) = &patch.attendee_email {
+        match Email::parse(email) {
+            Some(email) => {
+                identity_changed |= email.as_str() != current.attendee_email;
+                active.attendee_email = Set(email.into_string());
+            }
+            None => errors.add(
+                "attendee_email",
+                "invalid_email",
+                "is not a valid email address",
+            ),
+        }
+    }
+    if patch.swag_size.is_some() || patch.swag_cut.is_some() {
+        let size = patch
+            .swag_size
+            .clone()
+            .or_else(|| current.swag_size.clone())
+            .unwrap_or_default();
+        let cut = match &patch.swag_cut {
+            Some(cut) => cut.clone(),
+            None => current.swag_cut.clone(),
+        };
+        if !tier.includes_swag {
+            errors.add(
+                "swag_size",
+                "not_allowed",
+                "this ticket's tier includes no swag",
+            );
+        } else if let Some(choice) = match_swag(&event.swag_sizes, &size, cut.as_deref()) {
+            let unchanged = current.swag_size.as_deref() == Some(choice.size.as_str())
+                && current.swag_cut.as_deref() == choice.cut.as_deref();
+            if !unchanged && let Some(stock) = choice.stock {
+                let taken = inventory::taken(&txn, event.id, at).await?;
+                let key = (
+                    choice.size.to_lowercase(),
+                    choice.cut.as_ref().map(|c| c.to_lowercase()),
+                );
+                if taken.by_swag.get(&key).copied().unwrap_or(0) >= i64::from(stock) {
+                    errors.add(
+                        "swag_size",
+                        "swag_size_unavailable",
+                        "this size and cut has no stock left",
+                    );
+                }
+            }
+            active.swag_size = Set(Some(choice.size.clone()));
+            active.swag_cut = Set(choice.cut.clone());
+        } else {
+            errors.add(
+                "swag_size",
+                "unknown_swag_size",
+                "not a size and cut of this event's chart",
+            );
+        }
+    }
+    if let Some(dietary) = &patch.dietary {
+        match dietary {
+            None => active.dietary = Set(None),
+            Some(choice) => match match_dietary(&event.dietary_options, choice) {
+                Some(option) => active.dietary = Set(Some(option.clone())),
+                None => errors.add(
+                    "dietary",
+                    "unknown_dietary_option",
+                    "not one of this event's dietary options",
+                ),
+            },
+        }
+    }
+    if let Some(notes) = &patch.notes {
+        active.notes = Set(errors.text("notes", notes, 0, MAX_NOTES, true));
+    }
+    errors.finish(())?;
+    if identity_changed {
+        active.token_version = Set(current.token_version + 1);
+    }
+    active.updated_at = Set(at);
+    active.update(&txn).await?;
+    txn.commit().await?;
+    assemble(db, model).await
+}
+
+/// Marks expired every pending order whose hold has ended, releasing its
+/// tickets. Safe to run on several instances at once: each order changes
+/// only while it is still pending. Returns how many orders expired.
+pub async fn expire_due(db: &DatabaseConnection, limit: u64) -> Result<u64, DomainError> {
+    use sea_orm::QuerySelect;
+    let due: Vec<Uuid> = order::Entity::find()
+        .select_only()
+        .column(order::Column::Id)
+        .filter(order::Column::State.eq(OrderState::Pending.as_str()))
+        .filter(order::Column::ExpiresAt.lte(now()))
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut expired = 0;
+    for id in due {
+        let txn = db.begin().await?;
+        if release(&txn, id, OrderState::Expired).await? {
+            expired += 1;
+        }
+        txn.commit().await?;
+    }
+    Ok(expired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_use_only_unambiguous_characters() {
+        for _ in 0..100 {
+            let code = generate_code().unwrap();
+            assert_eq!(code.len(), CODE_LEN);
+            assert!(code.bytes().all(|b| CODE_ALPHABET.contains(&b)), "{code}");
+            assert!(!code.contains(['0', 'O', '1', 'I', 'L']));
+        }
+    }
+
+    #[test]
+    fn codes_from_urls_are_normalised() {
+        assert_eq!(normalise_code(" k7m2-q9xd "), "K7M2Q9XD");
+    }
+
+    #[test]
+    fn tokens_have_their_prefix() {
+        let token = generate_token().unwrap();
+        assert!(token.starts_with(ORDER_TOKEN_PREFIX) && token.len() == 47);
+    }
+
+    #[test]
+    fn swag_choices_match_the_chart_case_insensitively() {
+        let chart = vec![
+            SwagSize {
+                size: "M".into(),
+                cut: Some("fitted".into()),
+                stock: None,
+            },
+            SwagSize {
+                size: "L".into(),
+                cut: None,
+                stock: Some(3),
+            },
+        ];
+        assert!(match_swag(&chart, "m", Some("Fitted")).is_some());
+        assert!(match_swag(&chart, "M", None).is_none());
+        assert!(match_swag(&chart, "L", None).is_some());
+        assert!(match_swag(&chart, "XL", None).is_none());
+    }
+}

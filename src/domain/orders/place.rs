@@ -1,0 +1,556 @@
+//! Placing an order: checking every ticket against the event's rules,
+//! pricing it on the server, and handing it to the inventory.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use entity::{event, order, ticket, tier};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::{
+    MAX_NOTES, Order, OrderState, TicketStatus, assemble, generate_code, generate_token,
+    match_dietary, match_swag,
+    pricing::{self, Discount, LinePrice},
+};
+use crate::domain::{
+    DomainError,
+    catalog::{SaleState, Taken, Venue, availability},
+    email::Email,
+    events::{Event, EventStatus},
+    inventory::{Decision, Inventory, Placement, Refusal},
+    now,
+    staff::{Staff, hash_secret},
+    validation::FieldErrors,
+    vouchers::{self, Voucher},
+};
+
+/// The most tickets in one order.
+pub const MAX_TICKETS_PER_ORDER: usize = 50;
+
+/// One ticket as the buyer asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct TicketRequest {
+    pub tier_id: Uuid,
+    pub attendee_name: String,
+    /// The buyer's email when absent.
+    pub attendee_email: Option<String>,
+    pub swag_size: Option<String>,
+    pub swag_cut: Option<String>,
+    pub dietary: Option<String>,
+    pub notes: Option<String>,
+}
+
+/// An order as the buyer asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct OrderRequest {
+    pub email: String,
+    pub voucher: Option<String>,
+    pub tickets: Vec<TicketRequest>,
+}
+
+/// An order just placed, with the token that is shown only now.
+#[derive(Debug, Clone)]
+pub struct PlacedOrder {
+    pub order: Order,
+    pub token: String,
+}
+
+/// Who is placing the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A buyer: tiers must be on sale and visible (or unlocked), prices apply.
+    Buyer,
+    /// An organizer comping tickets: any tier of the event, at no charge.
+    Comp,
+}
+
+/// A ticket line that passed every rule.
+struct Line {
+    tier_id: Uuid,
+    name: String,
+    email: String,
+    swag: Option<(String, Option<String>)>,
+    dietary: Option<String>,
+    notes: String,
+    price: LinePrice,
+    voucher_id: Option<Uuid>,
+}
+
+/// What every ticket line is checked against.
+struct Rules<'a> {
+    event: &'a Event,
+    tiers: &'a [tier::Model],
+    voucher: Option<&'a Voucher>,
+    buyer: Option<&'a Email>,
+    mode: Mode,
+    at: DateTime<Utc>,
+}
+
+fn check_lines(
+    rules: &Rules<'_>,
+    requests: &[TicketRequest],
+    errors: &mut FieldErrors,
+) -> Vec<Line> {
+    let Rules {
+        event,
+        tiers,
+        voucher,
+        buyer,
+        mode,
+        at,
+    } = *rules;
+    if requests.is_empty() {
+        errors.add("tickets", "required", "an order needs at least one ticket");
+    } else if requests.len() > MAX_TICKETS_PER_ORDER {
+        errors.add(
+            "tickets",
+            "too_many",
+            format!("at most {MAX_TICKETS_PER_ORDER} tickets per order"),
+        );
+    }
+    let mut lines = Vec::with_capacity(requests.len());
+    let mut per_tier: HashMap<Uuid, Vec<usize>> = HashMap::new();
+    for (i, request) in requests.iter().enumerate() {
+        let field = |name: &str| format!("tickets[{i}].{name}");
+        let tier = tiers
+            .iter()
+            .find(|t| t.id == request.tier_id && t.archived_at.is_none());
+        let unlocked = voucher.is_some_and(|v| v.unlocks_tier(request.tier_id));
+        let Some(tier) = tier.filter(|t| mode == Mode::Comp || !t.hidden || unlocked) else {
+            errors.add(
+                field("tier_id"),
+                "unknown_tier",
+                "no tier of this event on sale has this id",
+            );
+            continue;
+        };
+        if mode == Mode::Buyer {
+            let venue = Venue {
+                capacity: event.capacity,
+                ends_at: event.ends_at,
+            };
+            let state = availability(tier, venue, Taken::default(), at).state;
+            if matches!(state, SaleState::Upcoming | SaleState::Ended) {
+                errors.add(
+                    field("tier_id"),
+                    "not_on_sale",
+                    format!("{} is not on sale now", tier.name),
+                );
+                continue;
+            }
+        }
+        per_tier.entry(tier.id).or_default().push(i);
+
+        let name = errors.text(
+            &field("attendee_name"),
+            &request.attendee_name,
+            1,
+            200,
+            false,
+        );
+        let email = match request.attendee_email.as_deref() {
+            Some(email) => Email::parse(email)
+                .map(Email::into_string)
+                .unwrap_or_else(|| {
+                    errors.add(
+                        field("attendee_email"),
+                        "invalid_email",
+                        "is not a valid email address",
+                    );
+                    String::new()
+                }),
+            None => buyer.map(|b| b.as_str().to_owned()).unwrap_or_default(),
+        };
+        let swag = if tier.includes_swag {
+            match request.swag_size.as_deref() {
+                None => {
+                    errors.add(
+                        field("swag_size"),
+                        "required",
+                        format!("{} includes a T-shirt: choose a size", tier.name),
+                    );
+                    None
+                }
+                Some(size) => {
+                    match match_swag(&event.swag_sizes, size, request.swag_cut.as_deref()) {
+                        Some(choice) => Some((choice.size.clone(), choice.cut.clone())),
+                        None => {
+                            errors.add(
+                                field("swag_size"),
+                                "unknown_swag_size",
+                                "not a size and cut of this event's chart",
+                            );
+                            None
+                        }
+                    }
+                }
+            }
+        } else {
+            if request.swag_size.is_some() || request.swag_cut.is_some() {
+                errors.add(
+                    field("swag_size"),
+                    "not_allowed",
+                    format!("{} includes no swag", tier.name),
+                );
+            }
+            None
+        };
+        let dietary = match request.dietary.as_deref() {
+            None => None,
+            Some(choice) => match match_dietary(&event.dietary_options, choice) {
+                Some(option) => Some(option.clone()),
+                None => {
+                    errors.add(
+                        field("dietary"),
+                        "unknown_dietary_option",
+                        "not one of this event's dietary options",
+                    );
+                    None
+                }
+            },
+        };
+        let notes = errors.text(
+            &field("notes"),
+            request.notes.as_deref().unwrap_or(""),
+            0,
+            MAX_NOTES,
+            true,
+        );
+        let (price, voucher_id) = match mode {
+            Mode::Comp => (pricing::line(tier.price, Discount::Percent(100)), None),
+            Mode::Buyer => {
+                let discount = voucher.map_or(Discount::None, |v| v.discount_for(tier.id));
+                let applies = voucher
+                    .filter(|_| unlocked || discount != Discount::None)
+                    .map(|v| v.id);
+                (pricing::line(tier.price, discount), applies)
+            }
+        };
+        lines.push(Line {
+            tier_id: tier.id,
+            name,
+            email,
+            swag,
+            dietary,
+            notes,
+            price,
+            voucher_id,
+        });
+    }
+    if mode == Mode::Buyer {
+        for (tier_id, indices) in &per_tier {
+            if let Some(tier) = tiers.iter().find(|t| t.id == *tier_id) {
+                let n = i32::try_from(indices.len()).unwrap_or(i32::MAX);
+                if n < tier.min_per_order || n > tier.max_per_order {
+                    errors.add(
+                        format!("tickets[{}].tier_id", indices[0]),
+                        "quantity_out_of_range",
+                        format!(
+                            "{} is sold {} to {} per order; this order has {n}",
+                            tier.name, tier.min_per_order, tier.max_per_order
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(voucher) = voucher
+        && mode == Mode::Buyer
+        && !lines.is_empty()
+        && lines.iter().all(|l| l.voucher_id.is_none())
+    {
+        errors.add(
+            "voucher",
+            "invalid_voucher",
+            format!(
+                "{} does not apply to any ticket in this order",
+                voucher.code
+            ),
+        );
+    }
+    lines
+}
+
+/// Builds the rows of an order from its checked lines.
+#[allow(clippy::too_many_arguments)]
+fn build(
+    event: &Event,
+    email: &str,
+    lines: Vec<Line>,
+    voucher: Option<&Voucher>,
+    client_key: String,
+    hold: chrono::Duration,
+    comp: Option<(&Staff, String)>,
+    at: DateTime<Utc>,
+) -> Result<(Placement, String), DomainError> {
+    let token = generate_token()?;
+    let prices: Vec<LinePrice> = lines.iter().map(|l| l.price).collect();
+    let (subtotal, discount, total) = pricing::totals(&prices);
+    let paid = total == 0;
+    let expires_at = (!paid).then(|| at + hold);
+    let order_id = Uuid::now_v7();
+    let order = order::Model {
+        id: order_id,
+        event_id: event.id,
+        code: generate_code()?,
+        email: email.to_owned(),
+        token_hash: hash_secret(&token),
+        state: if paid {
+            OrderState::Paid
+        } else {
+            OrderState::Pending
+        }
+        .as_str()
+        .to_owned(),
+        currency: event.currency.clone(),
+        subtotal,
+        discount,
+        total,
+        voucher_id: voucher.map(|v| v.id),
+        expires_at,
+        client_key,
+        comp_reason: comp.as_ref().map(|(_, reason)| reason.clone()),
+        created_by_staff: comp.as_ref().map(|(staff, _)| staff.id),
+        created_at: at,
+        updated_at: at,
+        paid_at: paid.then_some(at),
+        cancelled_at: None,
+    };
+    let status = if paid {
+        TicketStatus::Valid
+    } else {
+        TicketStatus::Held
+    };
+    let tickets = lines
+        .into_iter()
+        .map(|line| ticket::Model {
+            id: Uuid::now_v7(),
+            order_id,
+            event_id: event.id,
+            tier_id: line.tier_id,
+            status: status.as_str().to_owned(),
+            hold_expires_at: expires_at,
+            attendee_name: line.name,
+            attendee_email: line.email,
+            swag_size: line.swag.as_ref().map(|(size, _)| size.clone()),
+            swag_cut: line.swag.and_then(|(_, cut)| cut),
+            dietary: line.dietary,
+            notes: line.notes,
+            unit_price: line.price.unit_price,
+            discount: line.price.discount,
+            price: line.price.price,
+            voucher_id: line.voucher_id,
+            token_version: 1,
+            created_at: at,
+            updated_at: at,
+        })
+        .collect();
+    let placement = Placement {
+        order,
+        tickets,
+        voucher: voucher.map(|v| (v.id, v.usage_limit)),
+        limited: comp.is_none(),
+    };
+    Ok((placement, token))
+}
+
+/// Turns the inventory's answer into the order or the reason it was refused.
+async fn settle(db: &DatabaseConnection, decision: Decision) -> Result<Order, DomainError> {
+    match decision {
+        Decision::Placed(placement) => assemble(db, placement.order).await,
+        Decision::Refused(refusal) => Err(refused(refusal)),
+    }
+}
+
+fn refused(refusal: Refusal) -> DomainError {
+    match refusal {
+        Refusal::SoldOut { tickets } => {
+            let mut errors = FieldErrors::new();
+            for i in tickets {
+                errors.add(
+                    format!("tickets[{i}].tier_id"),
+                    "sold_out",
+                    "not enough tickets left",
+                );
+            }
+            DomainError::Unavailable {
+                code: "sold_out",
+                errors,
+            }
+        }
+        Refusal::SwagSoldOut { tickets } => {
+            let mut errors = FieldErrors::new();
+            for i in tickets {
+                errors.add(
+                    format!("tickets[{i}].swag_size"),
+                    "swag_size_unavailable",
+                    "no stock left in this size and cut",
+                );
+            }
+            DomainError::Unavailable {
+                code: "swag_size_unavailable",
+                errors,
+            }
+        }
+        Refusal::VoucherUsedUp => DomainError::Unavailable {
+            code: "voucher_used_up",
+            errors: FieldErrors::single(
+                "voucher",
+                "voucher_used_up",
+                "this voucher has no uses left",
+            ),
+        },
+        Refusal::HoldLimit { retry_after } => DomainError::TooManyHolds { retry_after },
+    }
+}
+
+async fn published_event(db: &DatabaseConnection, slug: &str) -> Result<Event, DomainError> {
+    let model = event::Entity::find()
+        .filter(event::Column::Slug.eq(slug))
+        .filter(event::Column::Status.eq(EventStatus::Published.as_str()))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("event"))?;
+    Event::from_model(model)
+}
+
+async fn tiers_of(
+    db: &DatabaseConnection,
+    event_id: Uuid,
+) -> Result<Vec<tier::Model>, DomainError> {
+    Ok(tier::Entity::find()
+        .filter(tier::Column::EventId.eq(event_id))
+        .all(db)
+        .await?)
+}
+
+/// A buyer places an order. `client_key` identifies the buyer's network
+/// address (hashed) for the hold limits.
+pub async fn place(
+    db: &DatabaseConnection,
+    inventory: &Inventory,
+    slug: &str,
+    request: OrderRequest,
+    client_key: String,
+) -> Result<PlacedOrder, DomainError> {
+    let event = published_event(db, slug).await?;
+    let tiers = tiers_of(db, event.id).await?;
+    let at = now();
+    let mut errors = FieldErrors::new();
+    let buyer = Email::parse(&request.email);
+    if buyer.is_none() {
+        errors.add("email", "invalid_email", "is not a valid email address");
+    }
+    let voucher = match request
+        .voucher
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        None => None,
+        Some(code) => {
+            let found = vouchers::redeemable(db, event.id, code).await?;
+            if found.is_none() {
+                errors.add(
+                    "voucher",
+                    "invalid_voucher",
+                    "this voucher code is unknown, expired or withdrawn",
+                );
+            }
+            found
+        }
+    };
+    let rules = Rules {
+        event: &event,
+        tiers: &tiers,
+        voucher: voucher.as_ref(),
+        buyer: buyer.as_ref(),
+        mode: Mode::Buyer,
+        at,
+    };
+    let lines = check_lines(&rules, &request.tickets, &mut errors);
+    errors.finish(())?;
+    let email = buyer.map(Email::into_string).unwrap_or_default();
+    let hold = inventory.limits().hold;
+    let (placement, token) = build(
+        &event,
+        &email,
+        lines,
+        voucher.as_ref(),
+        client_key,
+        hold,
+        None,
+        at,
+    )?;
+    let order = settle(db, inventory.place(placement).await?).await?;
+    Ok(PlacedOrder { order, token })
+}
+
+/// What an organizer asks for when comping tickets.
+#[derive(Debug, Clone, Default)]
+pub struct CompRequest {
+    pub email: String,
+    pub reason: String,
+    pub tickets: Vec<TicketRequest>,
+}
+
+/// An organizer issues paid tickets at no charge (speakers, sponsors). Any
+/// tier of the event may be used, hidden or not on sale; capacity still
+/// holds. Audited with who did it and why.
+pub async fn comp(
+    db: &DatabaseConnection,
+    inventory: &Inventory,
+    staff: &Staff,
+    slug: &str,
+    request: CompRequest,
+) -> Result<PlacedOrder, DomainError> {
+    let model = crate::domain::events::find_managed(db, staff, slug).await?;
+    let event = Event::from_model(model)?;
+    if event.status == EventStatus::Archived {
+        return Err(DomainError::conflict(
+            "event_archived",
+            "archived events cannot be changed",
+        ));
+    }
+    let tiers = tiers_of(db, event.id).await?;
+    let at = now();
+    let mut errors = FieldErrors::new();
+    let buyer = Email::parse(&request.email);
+    if buyer.is_none() {
+        errors.add("email", "invalid_email", "is not a valid email address");
+    }
+    let reason = errors.text("reason", &request.reason, 1, 500, false);
+    let rules = Rules {
+        event: &event,
+        tiers: &tiers,
+        voucher: None,
+        buyer: buyer.as_ref(),
+        mode: Mode::Comp,
+        at,
+    };
+    let lines = check_lines(&rules, &request.tickets, &mut errors);
+    errors.finish(())?;
+    let email = buyer.map(Email::into_string).unwrap_or_default();
+    let (placement, token) = build(
+        &event,
+        &email,
+        lines,
+        None,
+        "staff".to_owned(),
+        inventory.limits().hold,
+        Some((staff, reason.clone())),
+        at,
+    )?;
+    let order = settle(db, inventory.place(placement).await?).await?;
+    crate::domain::audit::record(
+        db,
+        staff,
+        event.id,
+        "order.comped",
+        &order.model.code,
+        serde_json::json!({"reason": reason, "tickets": order.tickets.len(), "email": order.model.email}),
+    )
+    .await?;
+    Ok(PlacedOrder { order, token })
+}

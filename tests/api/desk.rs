@@ -1,0 +1,118 @@
+//! The organizer's order desk: search, detail, cancel, comps, audit.
+
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+use tessera::domain::staff::Role;
+
+use crate::helpers::ticket;
+
+db_test! {
+    async fn organizers_find_orders_by_state_email_code_and_tier(app) {
+        let tiers = app
+            .shop("desk", json!({}), &[json!({"name": "Paid", "price": 100, "capacity": 10}), json!({"name": "Free", "price": 0, "capacity": 10})])
+            .await;
+        let pending = app.order("desk", json!({"email": "p@example.org", "tickets": [ticket(&tiers[0], "P")]})).await;
+        let paid = app.order("desk", json!({"email": "f@example.org", "tickets": [ticket(&tiers[1], "F")]})).await;
+        let list = |query: String| {
+            let app = &app;
+            async move {
+                let answer = app.get(&format!("/api/v1/admin/events/desk/orders{query}"), Some(&app.admin)).await;
+                assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+                answer.body["items"].as_array().unwrap().iter().map(|o| o["code"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+            }
+        };
+        let pending_code = pending.body["code"].as_str().unwrap().to_owned();
+        let paid_code = paid.body["code"].as_str().unwrap().to_owned();
+        assert_eq!(list(String::new()).await, [pending_code.as_str(), paid_code.as_str()]);
+        assert_eq!(list("?state=pending".into()).await, [pending_code.as_str()]);
+        assert_eq!(list("?state=paid".into()).await, [paid_code.as_str()]);
+        assert_eq!(list("?email=F@Example.org".into()).await, [paid_code.as_str()]);
+        assert_eq!(list(format!("?code={}", pending_code.to_lowercase())).await, [pending_code.as_str()]);
+        assert_eq!(list(format!("?tier={}", tiers[1])).await, [paid_code.as_str()]);
+        assert_eq!(list("?limit=1".into()).await, [pending_code.as_str()]);
+
+        let detail = app.get(&format!("/api/v1/admin/events/desk/orders/{paid_code}"), Some(&app.admin)).await;
+        assert_eq!(detail.body["tickets"][0]["attendee_name"], "F");
+        assert!(detail.body.get("order_token").is_none());
+    }
+}
+
+db_test! {
+    async fn cancelling_a_paid_order_revokes_its_tickets_and_returns_the_seats(app) {
+        let tiers = app.shop("cancel-desk", json!({}), &[json!({"name": "Free", "price": 0, "capacity": 1})]).await;
+        let paid = app.order("cancel-desk", json!({"email": "f@example.org", "tickets": [ticket(&tiers[0], "F")]})).await;
+        app.order("cancel-desk", json!({"email": "g@example.org", "tickets": [ticket(&tiers[0], "G")]})).await.assert_problem(409, "sold_out");
+        let code = paid.body["code"].as_str().unwrap();
+        let path = format!("/api/v1/admin/events/cancel-desk/orders/{code}/cancel");
+
+        let no_reason = app.post(&path, &app.admin, json!({"reason": ""})).await;
+        assert_eq!(no_reason.error_fields(), ["reason"]);
+        let cancelled = app.post(&path, &app.admin, json!({"reason": "Duplicate registration"})).await;
+        assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+        assert_eq!(cancelled.body["state"], "cancelled");
+        assert_eq!(cancelled.body["tickets"][0]["status"], "revoked");
+        let again = app.order("cancel-desk", json!({"email": "g@example.org", "tickets": [ticket(&tiers[0], "G")]})).await;
+        assert_eq!(again.status, StatusCode::CREATED);
+
+        let audit = entity::audit_log::Entity::find()
+            .filter(entity::audit_log::Column::Subject.eq(code))
+            .all(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(audit.len(), 1);
+        assert_eq!(audit[0].action, "order.cancelled");
+        assert!(audit[0].staff_name.contains("First admin"));
+        assert_eq!(audit[0].detail["reason"], "Duplicate registration");
+    }
+}
+
+db_test! {
+    async fn organizers_comp_tickets_for_speakers_within_capacity(app) {
+        let tiers = app
+            .shop("comps", json!({}), &[json!({"name": "Speaker", "price": 30000, "capacity": 1, "hidden": true, "includes_swag": true})])
+            .await;
+        let organizer = app.token(Role::Organizer, &["comps"]).await;
+        let mut t = ticket(&tiers[0], "Grace Hopper");
+        t["swag_size"] = json!("M");
+        t["swag_cut"] = json!("fitted");
+        let comped = app
+            .post("/api/v1/admin/events/comps/comps", &organizer, json!({"email": "grace@example.org", "reason": "Keynote speaker", "tickets": [t.clone()]}))
+            .await;
+        assert_eq!(comped.status, StatusCode::CREATED, "{}", comped.body);
+        let b = &comped.body;
+        assert_eq!((b["state"].clone(), b["total"].clone(), b["comp_reason"].clone()), (json!("paid"), json!(0), json!("Keynote speaker")));
+        assert_eq!((b["tickets"][0]["unit_price"].clone(), b["tickets"][0]["discount"].clone()), (json!(30000), json!(30000)));
+        assert!(b["order_token"].as_str().unwrap().starts_with("tso_"));
+
+        let full = app
+            .post("/api/v1/admin/events/comps/comps", &organizer, json!({"email": "x@example.org", "reason": "Another", "tickets": [t]}))
+            .await;
+        full.assert_problem(409, "sold_out");
+
+        let volunteer = app.token(Role::Volunteer, &["comps"]).await;
+        app.post("/api/v1/admin/events/comps/comps", &volunteer, json!({"email": "x@example.org", "reason": "x", "tickets": []}))
+            .await
+            .assert_problem(403, "forbidden");
+        app.get("/api/v1/admin/events/comps/orders", Some(&volunteer)).await.assert_problem(403, "forbidden");
+
+        let audit = entity::audit_log::Entity::find()
+            .filter(entity::audit_log::Column::Action.eq("order.comped"))
+            .all(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(audit.len(), 1);
+        assert_eq!(audit[0].detail["reason"], "Keynote speaker");
+    }
+}
+
+db_test! {
+    async fn organizers_only_see_orders_of_their_events(app) {
+        app.shop("mine", json!({}), &[]).await;
+        app.shop("yours", json!({}), &[]).await;
+        let organizer = app.token(Role::Organizer, &["mine"]).await;
+        assert_eq!(app.get("/api/v1/admin/events/mine/orders", Some(&organizer)).await.status, StatusCode::OK);
+        app.get("/api/v1/admin/events/yours/orders", Some(&organizer)).await.assert_problem(403, "forbidden");
+        app.get("/api/v1/admin/events/yours/vouchers", Some(&organizer)).await.assert_problem(403, "forbidden");
+    }
+}

@@ -1,0 +1,366 @@
+//! The inventory invariants: no tier, event or swag size is ever held or
+//! sold past its capacity, whatever the concurrency; held inventory returns
+//! when an order expires or is cancelled.
+
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp, spawn_app_with, ticket};
+
+/// An app whose hold limits do not get in the way of a rush from one address.
+async fn rush_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |settings| {
+        settings.max_held_per_client = 10_000;
+    })
+    .await
+}
+
+fn buyer(i: usize) -> String {
+    format!("buyer{i}@example.org")
+}
+
+async fn tickets_counting(app: &TestApp) -> u64 {
+    let now = tessera::domain::now();
+    entity::ticket::Entity::find()
+        .filter(tessera::domain::vouchers::counting_tickets(now))
+        .count(&app.db)
+        .await
+        .unwrap()
+}
+
+async fn invariant_1_a_flash_sale_never_oversells_a_tier(backend: Backend) {
+    let Some(app) = rush_app(backend).await else {
+        return;
+    };
+    let tiers = app
+        .shop(
+            "flash",
+            json!({}),
+            &[json!({"name": "Early bird", "price": 9900, "capacity": 25})],
+        )
+        .await;
+    let answers = app
+        .rush(
+            "flash",
+            100,
+            |i| json!({"email": buyer(i), "tickets": [ticket(&tiers[0], "Buyer")]}),
+        )
+        .await;
+    let placed = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::CREATED)
+        .count();
+    assert_eq!(
+        placed,
+        25,
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    for refused in answers.iter().filter(|a| a.status != StatusCode::CREATED) {
+        refused.assert_problem(409, "sold_out");
+        assert_eq!(refused.error_fields(), ["tickets[0].tier_id"]);
+    }
+    assert_eq!(tickets_counting(&app).await, 25);
+    let listed = app.get("/api/v1/events/flash/tiers", None).await;
+    assert_eq!(
+        (
+            listed.body[0]["remaining"].clone(),
+            listed.body[0]["sale_state"].clone()
+        ),
+        (json!(0), json!("sold_out"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invariant_1_a_flash_sale_never_oversells_a_tier_on_sqlite() {
+    invariant_1_a_flash_sale_never_oversells_a_tier(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invariant_1_a_flash_sale_never_oversells_a_tier_on_postgres() {
+    invariant_1_a_flash_sale_never_oversells_a_tier(Backend::Postgres).await;
+}
+
+async fn invariant_1_two_tiers_share_the_event_capacity(backend: Backend) {
+    let Some(app) = rush_app(backend).await else {
+        return;
+    };
+    let tiers = app
+        .shop(
+            "shared",
+            json!({"capacity": 10}),
+            &[
+                json!({"name": "A", "price": 100, "capacity": 8}),
+                json!({"name": "B", "price": 100, "capacity": 8}),
+            ],
+        )
+        .await;
+    let answers = app
+        .rush(
+            "shared",
+            40,
+            |i| json!({"email": buyer(i), "tickets": [ticket(&tiers[i % 2], "Buyer")]}),
+        )
+        .await;
+    let placed = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::CREATED)
+        .count();
+    assert_eq!(placed, 10);
+    assert!(
+        answers
+            .iter()
+            .filter(|a| a.status != StatusCode::CREATED)
+            .all(|a| a.code() == "sold_out")
+    );
+    assert_eq!(tickets_counting(&app).await, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invariant_1_two_tiers_share_the_event_capacity_on_sqlite() {
+    invariant_1_two_tiers_share_the_event_capacity(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invariant_1_two_tiers_share_the_event_capacity_on_postgres() {
+    invariant_1_two_tiers_share_the_event_capacity(Backend::Postgres).await;
+}
+
+async fn invariant_1_swag_stock_per_size_is_never_oversold(backend: Backend) {
+    let Some(app) = rush_app(backend).await else {
+        return;
+    };
+    let tiers = app
+        .shop(
+            "shirts",
+            json!({"swag_sizes": [{"size": "M", "cut": "fitted", "stock": 3}, {"size": "L", "cut": "fitted"}]}),
+            &[json!({"name": "With shirt", "price": 100, "capacity": 100, "includes_swag": true})],
+        )
+        .await;
+    let answers = app
+        .rush("shirts", 12, |i| {
+            let mut t = ticket(&tiers[0], "Buyer");
+            t["swag_size"] = json!("M");
+            t["swag_cut"] = json!("fitted");
+            json!({"email": buyer(i), "tickets": [t]})
+        })
+        .await;
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|a| a.status == StatusCode::CREATED)
+            .count(),
+        3
+    );
+    for refused in answers.iter().filter(|a| a.status != StatusCode::CREATED) {
+        refused.assert_problem(409, "swag_size_unavailable");
+        assert_eq!(refused.error_fields(), ["tickets[0].swag_size"]);
+    }
+    // Sizes without tracked stock still sell.
+    let mut large = ticket(&tiers[0], "Lara");
+    large["swag_size"] = json!("L");
+    large["swag_cut"] = json!("fitted");
+    let answer = app
+        .order(
+            "shirts",
+            json!({"email": "lara@example.org", "tickets": [large]}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invariant_1_swag_stock_per_size_is_never_oversold_on_sqlite() {
+    invariant_1_swag_stock_per_size_is_never_oversold(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invariant_1_swag_stock_per_size_is_never_oversold_on_postgres() {
+    invariant_1_swag_stock_per_size_is_never_oversold(Backend::Postgres).await;
+}
+
+/// Moves a pending order's hold into the past, as if its time ran out.
+async fn expire_now(app: &TestApp, code: &str) {
+    let past = (chrono::Utc::now() - chrono::Duration::seconds(1)).to_rfc3339();
+    let backend = app.db.get_database_backend();
+    let sql = |table: &str, column: &str, filter: &str| {
+        sea_orm::Statement::from_sql_and_values(
+            backend,
+            match backend {
+                sea_orm::DatabaseBackend::Postgres => {
+                    format!("UPDATE {table} SET {column} = $1::timestamptz WHERE {filter}")
+                }
+                _ => format!("UPDATE {table} SET {column} = ? WHERE {filter}"),
+            },
+            [past.clone().into()],
+        )
+    };
+    let order = format!("code = '{code}'");
+    let tickets = format!("order_id IN (SELECT id FROM orders WHERE code = '{code}')");
+    app.db
+        .execute_raw(sql("orders", "expires_at", &order))
+        .await
+        .unwrap();
+    app.db
+        .execute_raw(sql("ticket", "hold_expires_at", &tickets))
+        .await
+        .unwrap();
+}
+
+db_test! {
+    async fn invariant_2_an_expired_hold_is_available_again_at_once(app) {
+        let tiers = app.shop("last-seat", json!({}), &[json!({"name": "Only", "price": 500, "capacity": 1})]).await;
+        let first = app.order("last-seat", json!({"email": "first@example.org", "tickets": [ticket(&tiers[0], "First")]})).await;
+        assert_eq!(first.status, StatusCode::CREATED);
+        assert_eq!(first.body["state"], "pending");
+        let second = app.order("last-seat", json!({"email": "second@example.org", "tickets": [ticket(&tiers[0], "Second")]})).await;
+        second.assert_problem(409, "sold_out");
+
+        let code = first.body["code"].as_str().unwrap();
+        expire_now(&app, code).await;
+        // No sweeper has run: the seat is free anyway.
+        let listed = app.get("/api/v1/events/last-seat/tiers", None).await;
+        assert_eq!(listed.body[0]["remaining"], 1);
+        let token = first.body["order_token"].as_str().unwrap();
+        let seen = app.with_order_token(reqwest::Method::GET, &format!("/api/v1/orders/{code}"), token, None).await;
+        assert_eq!(seen.body["state"], "expired");
+        assert_eq!(seen.body["tickets"][0]["status"], "released");
+
+        let third = app.order("last-seat", json!({"email": "third@example.org", "tickets": [ticket(&tiers[0], "Third")]})).await;
+        assert_eq!(third.status, StatusCode::CREATED, "{}", third.body);
+
+        // The sweeper marks the stale order, once, whichever instance runs it.
+        assert_eq!(tessera::domain::orders::expire_due(&app.db, 100).await.unwrap(), 1);
+        assert_eq!(tessera::domain::orders::expire_due(&app.db, 100).await.unwrap(), 0);
+        let row = entity::order::Entity::find()
+            .filter(entity::order::Column::Code.eq(code))
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.state, "expired");
+    }
+}
+
+db_test! {
+    async fn invariant_2_a_cancelled_order_returns_its_seats_and_voucher_use(app) {
+        let tiers = app.shop("returns", json!({}), &[json!({"name": "Only", "price": 500, "capacity": 1})]).await;
+        let voucher = app
+            .post(
+                "/api/v1/admin/events/returns/vouchers",
+                &app.admin,
+                json!({"code": "once", "discount_kind": "percent", "discount_value": 50, "usage_limit": 1}),
+            )
+            .await;
+        assert_eq!(voucher.status, StatusCode::CREATED, "{}", voucher.body);
+        let first = app
+            .order("returns", json!({"email": "a@example.org", "voucher": "ONCE", "tickets": [ticket(&tiers[0], "A")]}))
+            .await;
+        assert_eq!((first.status, first.body["total"].clone()), (StatusCode::CREATED, json!(250)));
+        let used = app.get(&format!("/api/v1/admin/events/returns/vouchers/{}", voucher.body["id"].as_str().unwrap()), Some(&app.admin)).await;
+        assert_eq!(used.body["used"], 1);
+
+        let code = first.body["code"].as_str().unwrap();
+        let token = first.body["order_token"].as_str().unwrap();
+        let cancelled = app
+            .with_order_token(reqwest::Method::POST, &format!("/api/v1/orders/{code}/cancel"), token, None)
+            .await;
+        assert_eq!(cancelled.body["state"], "cancelled", "{}", cancelled.body);
+        assert_eq!(cancelled.body["tickets"][0]["status"], "released");
+
+        let used = app.get(&format!("/api/v1/admin/events/returns/vouchers/{}", voucher.body["id"].as_str().unwrap()), Some(&app.admin)).await;
+        assert_eq!(used.body["used"], 0);
+        let again = app
+            .order("returns", json!({"email": "b@example.org", "voucher": "once", "tickets": [ticket(&tiers[0], "B")]}))
+            .await;
+        assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    }
+}
+
+db_test! {
+    async fn a_voucher_is_never_used_past_its_limit(app) {
+        let tiers = app.shop("limited", json!({}), &[json!({"name": "Regular", "price": 1000, "capacity": 50})]).await;
+        app.post(
+            "/api/v1/admin/events/limited/vouchers",
+            &app.admin,
+            json!({"code": "TWO", "discount_kind": "fixed", "discount_value": 100, "usage_limit": 2}),
+        )
+        .await;
+        let answers = app
+            .rush("limited", 6, |i| json!({"email": buyer(i), "voucher": "two", "tickets": [ticket(&tiers[0], "X")]}))
+            .await;
+        assert_eq!(answers.iter().filter(|a| a.status == StatusCode::CREATED).count(), 2);
+        for refused in answers.iter().filter(|a| a.status != StatusCode::CREATED) {
+            refused.assert_problem(409, "voucher_used_up");
+            assert_eq!(refused.error_fields(), ["voucher"]);
+        }
+    }
+}
+
+db_test! {
+    async fn one_buyer_cannot_lock_up_a_tier_with_unpaid_holds(app) {
+        let tiers = app.shop("greedy", json!({}), &[json!({"name": "Regular", "price": 1000, "capacity": 100, "max_per_order": 10})]).await;
+        let ten: Vec<_> = (0..10).map(|i| ticket(&tiers[0], &format!("Bot {i}"))).collect();
+        let first = app.order("greedy", json!({"email": "bot@example.org", "tickets": ten})).await;
+        assert_eq!(first.status, StatusCode::CREATED);
+        let more = app.order("greedy", json!({"email": "bot@example.org", "tickets": [ticket(&tiers[0], "Bot 11")]})).await;
+        more.assert_problem(429, "too_many_holds");
+        // Another buyer is unaffected.
+        let other = app.order("greedy", json!({"email": "person@example.org", "tickets": [ticket(&tiers[0], "Person")]})).await;
+        assert_eq!(other.status, StatusCode::CREATED);
+    }
+}
+
+async fn holds_are_limited_per_client_address_with_retry_after(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |settings| {
+        settings.max_held_per_client = 3;
+        settings.max_held_per_email = 100;
+    })
+    .await
+    else {
+        return;
+    };
+    let tiers = app
+        .shop(
+            "per-client",
+            json!({}),
+            &[json!({"name": "Regular", "price": 1000, "capacity": 100})],
+        )
+        .await;
+    for i in 0..3 {
+        let ok = app
+            .order(
+                "per-client",
+                json!({"email": buyer(i), "tickets": [ticket(&tiers[0], "X")]}),
+            )
+            .await;
+        assert_eq!(ok.status, StatusCode::CREATED);
+    }
+    let response = app
+        .client
+        .post(app.url("/api/v1/events/per-client/orders"))
+        .json(&json!({"email": buyer(9), "tickets": [ticket(&tiers[0], "X")]}))
+        .send()
+        .await
+        .unwrap();
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after > 0);
+    crate::helpers::answer(response)
+        .await
+        .assert_problem(429, "too_many_holds");
+}
+
+#[tokio::test]
+async fn holds_are_limited_per_client_address_with_retry_after_on_sqlite() {
+    holds_are_limited_per_client_address_with_retry_after(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn holds_are_limited_per_client_address_with_retry_after_on_postgres() {
+    holds_are_limited_per_client_address_with_retry_after(Backend::Postgres).await;
+}
