@@ -20,6 +20,8 @@ pub struct Model {
     pub subtotal: i64,
     pub discount: i64,
     pub total: i64,
+    /// How many tickets the order has.
+    pub ticket_count: i32,
     pub voucher_id: Option<Uuid>,
     /// Until when a pending order holds its tickets.
     pub expires_at: Option<DateTimeUtc>,

@@ -61,6 +61,7 @@ impl MigrationTrait for Migration {
                     .col(big_integer(Orders::Subtotal))
                     .col(big_integer(Orders::Discount))
                     .col(big_integer(Orders::Total))
+                    .col(integer(Orders::TicketCount))
                     .col(uuid_null(Orders::VoucherId))
                     .col(timestamp_with_time_zone_null(Orders::ExpiresAt))
                     .col(string_len(Orders::ClientKey, 64))
@@ -298,6 +299,7 @@ enum Orders {
     Subtotal,
     Discount,
     Total,
+    TicketCount,
     VoucherId,
     ExpiresAt,
     ClientKey,

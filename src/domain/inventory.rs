@@ -302,7 +302,9 @@ pub async fn taken(
     Ok(taken)
 }
 
-/// Held (unpaid, unexpired) tickets per key, for the hold limits.
+/// Held (unpaid, unexpired) tickets per key, for the hold limits: the
+/// tickets of the buyer's pending orders, read from the orders alone (indexed
+/// by event, key and state) without touching the tickets.
 async fn held_by(
     txn: &DatabaseTransaction,
     event_id: Uuid,
@@ -313,15 +315,19 @@ async fn held_by(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(String, i64)> = ticket::Entity::find()
-        .inner_join(order::Entity)
+    let rows: Vec<(String, i64)> = order::Entity::find()
         .select_only()
         .column(column)
-        .column_as(Expr::col((ticket::Entity, ticket::Column::Id)).count(), "n")
-        .filter(ticket::Column::EventId.eq(event_id))
-        .filter(ticket::Column::Status.eq("held"))
-        .filter(ticket::Column::HoldExpiresAt.gt(at))
+        .column_as(
+            Expr::col(order::Column::TicketCount)
+                .sum()
+                .cast_as("bigint"),
+            "n",
+        )
+        .filter(order::Column::EventId.eq(event_id))
         .filter(column.is_in(keys))
+        .filter(order::Column::State.eq("pending"))
+        .filter(order::Column::ExpiresAt.gt(at))
         .group_by(column)
         .into_tuple()
         .all(txn)

@@ -307,6 +307,7 @@ fn build(
         subtotal,
         discount,
         total,
+        ticket_count: i32::try_from(lines.len()).unwrap_or(i32::MAX),
         voucher_id: voucher.map(|v| v.id),
         expires_at,
         client_key,
