@@ -1,10 +1,17 @@
 //! The audit log: who did what to which order.
 
 use entity::audit_log;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use uuid::Uuid;
 
-use super::{DomainError, now, staff::Staff};
+use super::{
+    DomainError, events, now,
+    page::{self, Page, TimeCursor},
+    staff::Staff,
+};
 
 /// Records an action by a member of staff, inside the caller's transaction so
 /// the record exists exactly when the change does.
@@ -29,4 +36,39 @@ pub async fn record(
     .insert(db)
     .await?;
     Ok(())
+}
+
+/// An event's audit log, newest first.
+pub async fn list(
+    db: &DatabaseConnection,
+    staff: &Staff,
+    slug: &str,
+    cursor: Option<&str>,
+    limit: Option<u64>,
+) -> Result<Page<audit_log::Model>, DomainError> {
+    let event = events::find_managed(db, staff, slug).await?;
+    let limit = page::limit(limit)?;
+    let mut query = audit_log::Entity::find().filter(audit_log::Column::EventId.eq(event.id));
+    if let Some(cursor) = cursor {
+        let cursor = TimeCursor::decode(cursor)?;
+        query = query.filter(
+            Condition::any()
+                .add(audit_log::Column::CreatedAt.lt(cursor.at))
+                .add(
+                    Condition::all()
+                        .add(audit_log::Column::CreatedAt.eq(cursor.at))
+                        .add(audit_log::Column::Id.lt(cursor.id)),
+                ),
+        );
+    }
+    let rows = query
+        .order_by_desc(audit_log::Column::CreatedAt)
+        .order_by_desc(audit_log::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    Ok(page::paginate(rows, limit, |row| TimeCursor {
+        at: row.created_at,
+        id: row.id,
+    }))
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    DomainError, at_db_precision, is_unique_violation,
+    DomainError, at_db_precision, is_foreign_key_violation, is_unique_violation,
     money::Currency,
     now,
     page::{self, Page, TimeCursor},
@@ -627,18 +627,30 @@ pub async fn transition(
     Event::from_model(active.update(db).await?)
 }
 
-/// Deletes an event that was never published. An event that has been
-/// published may have sold tickets, so it is archived instead, never deleted.
+fn has_orders() -> DomainError {
+    DomainError::conflict(
+        "event_has_orders",
+        "an event with orders is archived, not deleted: POST .../archive",
+    )
+}
+
+/// Deletes an event that never had an order (its tiers and vouchers go with
+/// it). An event with orders, even cancelled ones, is archived instead.
 pub async fn delete(db: &DatabaseConnection, staff: &Staff, slug: &str) -> Result<(), DomainError> {
     let model = find_managed(db, staff, slug).await?;
-    if model.published_at.is_some() {
-        return Err(DomainError::conflict(
-            "event_was_published",
-            "an event that has been published is archived, not deleted: POST .../archive",
-        ));
+    let orders = entity::order::Entity::find()
+        .filter(entity::order::Column::EventId.eq(model.id))
+        .count(db)
+        .await?;
+    if orders > 0 {
+        return Err(has_orders());
     }
-    model.delete(db).await?;
-    Ok(())
+    match model.delete(db).await {
+        Ok(_) => Ok(()),
+        // An order arrived between the check and the delete.
+        Err(err) if is_foreign_key_violation(&err) => Err(has_orders()),
+        Err(err) => Err(err.into()),
+    }
 }
 
 #[cfg(test)]

@@ -311,11 +311,11 @@ async fn held_by(
     column: order::Column,
     keys: Vec<String>,
     at: DateTime<Utc>,
-) -> Result<HashMap<String, i64>, DbErr> {
+) -> Result<HashMap<String, Held>, DbErr> {
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(String, i64)> = order::Entity::find()
+    let rows: Vec<(String, i64, Option<DateTime<Utc>>)> = order::Entity::find()
         .select_only()
         .column(column)
         .column_as(
@@ -324,6 +324,7 @@ async fn held_by(
                 .cast_as("bigint"),
             "n",
         )
+        .column_as(Expr::col(order::Column::ExpiresAt).min(), "first_expiry")
         .filter(order::Column::EventId.eq(event_id))
         .filter(column.is_in(keys))
         .filter(order::Column::State.eq("pending"))
@@ -332,7 +333,25 @@ async fn held_by(
         .into_tuple()
         .all(txn)
         .await?;
-    Ok(rows.into_iter().collect())
+    Ok(rows
+        .into_iter()
+        .map(|(key, tickets, first_expiry)| {
+            (
+                key,
+                Held {
+                    tickets,
+                    first_expiry,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Unpaid tickets a buyer holds, and when the first of their holds ends.
+#[derive(Debug, Clone, Copy, Default)]
+struct Held {
+    tickets: i64,
+    first_expiry: Option<DateTime<Utc>>,
 }
 
 async fn voucher_uses(
@@ -413,6 +432,7 @@ async fn try_batch(
             &by_email,
             &by_client,
             &used,
+            at,
         );
         if refusal.is_none() {
             let n = i64::try_from(placement.tickets.len()).unwrap_or(i64::MAX);
@@ -430,10 +450,15 @@ async fn try_batch(
             }
             taken.total += n;
             if placement.limited {
-                *by_email.entry(placement.order.email.clone()).or_default() += n;
-                *by_client
-                    .entry(placement.order.client_key.clone())
-                    .or_default() += n;
+                for held in [
+                    by_email.entry(placement.order.email.clone()).or_default(),
+                    by_client
+                        .entry(placement.order.client_key.clone())
+                        .or_default(),
+                ] {
+                    held.tickets += n;
+                    held.first_expiry = held.first_expiry.or(placement.order.expires_at);
+                }
             }
             if let Some((voucher, _)) = placement.voucher {
                 let counted = placement
@@ -475,20 +500,35 @@ fn judge(
     tiers: &HashMap<Uuid, i64>,
     stock: &HashMap<(String, Option<String>), i64>,
     taken: &Taken,
-    by_email: &HashMap<String, i64>,
-    by_client: &HashMap<String, i64>,
+    by_email: &HashMap<String, Held>,
+    by_client: &HashMap<String, Held>,
     used: &HashMap<Uuid, i64>,
+    at: DateTime<Utc>,
 ) -> Option<Refusal> {
     let n = i64::try_from(placement.tickets.len()).unwrap_or(i64::MAX);
     if placement.limited {
-        let email = by_email.get(&placement.order.email).copied().unwrap_or(0);
+        let email = by_email
+            .get(&placement.order.email)
+            .copied()
+            .unwrap_or_default();
         let client = by_client
             .get(&placement.order.client_key)
             .copied()
-            .unwrap_or(0);
-        if email + n > limits.per_email || client + n > limits.per_client {
+            .unwrap_or_default();
+        let over: Vec<Held> = [(email, limits.per_email), (client, limits.per_client)]
+            .into_iter()
+            .filter(|(held, limit)| held.tickets + n > *limit)
+            .map(|(held, _)| held)
+            .collect();
+        if !over.is_empty() {
+            // Room comes back when the first of the blocking holds ends.
+            let first = over.iter().filter_map(|h| h.first_expiry).max();
+            let wait = first.map_or(limits.hold, |first| first - at);
             return Some(Refusal::HoldLimit {
-                retry_after: limits.hold.to_std().unwrap_or(Duration::from_secs(900)),
+                retry_after: wait
+                    .to_std()
+                    .unwrap_or(Duration::from_secs(1))
+                    .max(Duration::from_secs(1)),
             });
         }
     }

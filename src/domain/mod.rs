@@ -34,6 +34,14 @@ pub fn at_db_precision(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(6)
 }
 
+/// Whether a database error is a foreign-key violation (a row still in use).
+pub(crate) fn is_foreign_key_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
+    )
+}
+
 /// Whether a database error is a unique-constraint violation.
 pub(crate) fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
     matches!(

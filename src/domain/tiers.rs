@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{
     DomainError, at_db_precision,
     events::{self, EventStatus},
+    is_foreign_key_violation,
     money::MAX_PRICE_MINOR,
     now,
     staff::Staff,
@@ -320,23 +321,34 @@ pub async fn archive(
     Ok((event, tier))
 }
 
-/// Deletes a tier of an event that was never published (so nothing can have
-/// been sold in it); otherwise the tier must be archived instead.
+fn has_tickets() -> DomainError {
+    DomainError::conflict(
+        "tier_has_tickets",
+        "a tier with tickets is archived, not deleted: POST .../archive",
+    )
+}
+
+/// Deletes a tier that never had a ticket; otherwise the tier must be
+/// archived instead.
 pub async fn delete(
     db: &DatabaseConnection,
     staff: &Staff,
     slug: &str,
     tier_id: Uuid,
 ) -> Result<(), DomainError> {
-    let (event, tier) = find(db, staff, slug, tier_id).await?;
-    if event.published_at.is_some() {
-        return Err(DomainError::conflict(
-            "event_was_published",
-            "tiers of an event that has been published are archived, not deleted: POST .../archive",
-        ));
+    let (_, tier) = find(db, staff, slug, tier_id).await?;
+    let tickets = entity::ticket::Entity::find()
+        .filter(entity::ticket::Column::TierId.eq(tier.id))
+        .count(db)
+        .await?;
+    if tickets > 0 {
+        return Err(has_tickets());
     }
-    tier.delete(db).await?;
-    Ok(())
+    match tier.delete(db).await {
+        Ok(_) => Ok(()),
+        Err(err) if is_foreign_key_violation(&err) => Err(has_tickets()),
+        Err(err) => Err(err.into()),
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,10 @@ db_test! {
         assert_eq!(audit[0].action, "order.cancelled");
         assert!(audit[0].staff_name.contains("First admin"));
         assert_eq!(audit[0].detail["reason"], "Duplicate registration");
+        let log = app.get("/api/v1/admin/events/cancel-desk/audit", Some(&app.admin)).await;
+        assert_eq!(log.body["items"][0]["action"], "order.cancelled");
+        assert_eq!(log.body["items"][0]["subject"], code);
+        assert_eq!(log.body["items"][0]["detail"]["reason"], "Duplicate registration");
     }
 }
 

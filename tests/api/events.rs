@@ -125,8 +125,14 @@ db_test! {
         assert_eq!(draft.body["status"], "draft");
         assert_eq!(draft.body["published_at"], first_published);
 
-        // Once published, it may have sold tickets: archive, never delete.
-        app.delete("/api/v1/admin/events/lifecycle", &app.admin).await.assert_problem(409, "event_was_published");
+        // Once it has orders, it is archived, never deleted.
+        let tier = app.create_tier("lifecycle", json!({"name": "Free", "price": 0, "capacity": 5})).await;
+        app.publish("lifecycle").await;
+        let order = app
+            .order("lifecycle", json!({"email": "a@example.org", "tickets": [crate::helpers::ticket(tier["id"].as_str().unwrap(), "A")]}))
+            .await;
+        assert_eq!(order.status, StatusCode::CREATED);
+        app.delete("/api/v1/admin/events/lifecycle", &app.admin).await.assert_problem(409, "event_has_orders");
         // And its currency is settled.
         let currency = app.patch("/api/v1/admin/events/lifecycle", &app.admin, json!({"currency": "USD"})).await;
         currency.assert_problem(422, "validation_failed");
@@ -150,8 +156,10 @@ db_test! {
 }
 
 db_test! {
-    async fn a_never_published_event_can_be_deleted(app) {
+    async fn an_event_without_orders_can_be_deleted(app) {
         app.create_event("scratch", json!({})).await;
+        app.create_tier("scratch", json!({"name": "R", "price": 1, "capacity": 1})).await;
+        app.publish("scratch").await;
         let deleted = app.delete("/api/v1/admin/events/scratch", &app.admin).await;
         assert_eq!(deleted.status, StatusCode::NO_CONTENT);
         app.get("/api/v1/admin/events/scratch", Some(&app.admin)).await.assert_problem(404, "not_found");

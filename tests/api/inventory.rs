@@ -349,7 +349,8 @@ async fn holds_are_limited_per_client_address_with_retry_after(backend: Backend)
         .unwrap()
         .parse()
         .unwrap();
-    assert!(retry_after > 0);
+    // Room comes back when the first hold ends: about the 15-minute hold.
+    assert!((800..=900).contains(&retry_after), "{retry_after}");
     crate::helpers::answer(response)
         .await
         .assert_problem(429, "too_many_holds");

@@ -61,24 +61,30 @@ db_test! {
 }
 
 db_test! {
-    async fn tiers_of_a_published_event_are_archived_not_deleted(app) {
+    async fn tiers_with_tickets_are_archived_not_deleted(app) {
         app.create_event("kept", json!({})).await;
         let tier = app.create_tier("kept", json!({"name": "Regular", "price": 100, "capacity": 10})).await;
         let id = tier["id"].as_str().unwrap();
         app.publish("kept").await;
+        let order = app.order("kept", json!({"email": "a@example.org", "tickets": [crate::helpers::ticket(id, "A")]})).await;
+        assert_eq!(order.status, StatusCode::CREATED);
 
         let path = format!("/api/v1/admin/events/kept/tiers/{id}");
-        app.delete(&path, &app.admin).await.assert_problem(409, "event_was_published");
+        app.delete(&path, &app.admin).await.assert_problem(409, "tier_has_tickets");
         let archived = app.post(&format!("{path}/archive"), &app.admin, json!({})).await;
         assert!(archived.body["archived_at"].is_string());
         app.patch(&path, &app.admin, json!({"price": 1})).await.assert_problem(409, "tier_archived");
         let public = app.get("/api/v1/events/kept/tiers", None).await;
         assert_eq!(public.body, json!([]));
+        // The held ticket stays with its order.
+        let code = order.body["code"].as_str().unwrap();
+        let kept = app.get(&format!("/api/v1/admin/events/kept/orders/{code}"), Some(&app.admin)).await;
+        assert_eq!(kept.body["tickets"][0]["tier_name"], "Regular");
     }
 }
 
 db_test! {
-    async fn tiers_of_a_draft_event_can_be_deleted(app) {
+    async fn tiers_without_tickets_can_be_deleted(app) {
         app.create_event("drafty", json!({})).await;
         let tier = app.create_tier("drafty", json!({"name": "Regular", "price": 100, "capacity": 10})).await;
         let path = format!("/api/v1/admin/events/drafty/tiers/{}", tier["id"].as_str().unwrap());

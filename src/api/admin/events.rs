@@ -325,9 +325,9 @@ impl EventsApi {
 
     /// Delete an event
     ///
-    /// Only an event that was never published (and so never sold anything)
-    /// can be deleted; a published one answers 409 `event_was_published` and
-    /// is archived instead.
+    /// Only an event that never had an order can be deleted (with its tiers
+    /// and vouchers); one with orders answers 409 `event_has_orders` and is
+    /// archived instead.
     #[oai(
         path = "/events/:slug",
         method = "delete",

@@ -118,6 +118,29 @@ pub enum Comped {
     Created(Json<CompedOrder>),
 }
 
+/// One entry of the audit log.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    /// The staff token's name, as it was then.
+    pub staff_name: String,
+    /// e.g. `order.cancelled`, `order.comped`.
+    pub action: String,
+    /// What it was done to, e.g. an order code.
+    pub subject: String,
+    /// The action's particulars, e.g. the reason given.
+    pub detail: serde_json::Value,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct AuditPage {
+    pub items: Vec<AuditEntry>,
+    pub next_cursor: Option<String>,
+}
+
 pub struct OrderDeskApi;
 
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "Tag::AdminOrders")]
@@ -214,6 +237,43 @@ impl OrderDeskApi {
     ) -> ApiResult<Found<AdminOrder>> {
         let order = desk::cancel(&state.db, &auth.0, &slug, &code, &body.0.reason).await?;
         Ok(Found(order.into()))
+    }
+
+    /// Read the audit log
+    ///
+    /// Who cancelled or comped what, and why; newest first.
+    #[oai(
+        path = "/events/:slug/audit",
+        method = "get",
+        operation_id = "list_audit"
+    )]
+    async fn audit(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        /// Page size, 1-200 (default 50).
+        limit: Query<Option<u64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Found<AuditPage>> {
+        let page =
+            crate::domain::audit::list(&state.db, &auth.0, &slug, cursor.0.as_deref(), limit.0)
+                .await?;
+        Ok(Found(AuditPage {
+            items: page
+                .items
+                .into_iter()
+                .map(|row| AuditEntry {
+                    at: row.created_at,
+                    staff_name: row.staff_name,
+                    action: row.action,
+                    subject: row.subject,
+                    detail: row.detail,
+                })
+                .collect(),
+            next_cursor: page.next_cursor,
+        }))
     }
 
     /// Comp tickets

@@ -256,8 +256,8 @@ impl TiersApi {
 
     /// Delete a tier
     ///
-    /// Only tiers of an event that was never published can be deleted; others
-    /// answer 409 `event_was_published` and are archived instead.
+    /// Only a tier that never had a ticket can be deleted; others answer 409
+    /// `tier_has_tickets` and are archived instead.
     #[oai(
         path = "/events/:slug/tiers/:tier_id",
         method = "delete",
