@@ -29,6 +29,22 @@ pub enum Command {
     /// Manage staff tokens (the credentials of organizers and volunteers).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the keys that sign check-in tokens.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the signing keys (never their private parts).
+    List,
+    /// Add a new signing key; tokens signed by older keys keep verifying.
+    Rotate,
+    /// Retire a key: tokens it signed stop verifying.
+    Retire {
+        /// The key id (`kid`), as shown by `tessera keys list`.
+        kid: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +152,27 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub sweep_seconds: u64,
 
+    /// A PKCS#8 PEM file with an Ed25519 key to sign check-in tokens with
+    /// (imported into the database on start). Without it, a key is generated
+    /// on first start and kept in the database.
+    #[arg(long, env = "TESSERA_SIGNING_KEY_FILE", global = true)]
+    pub signing_key_file: Option<std::path::PathBuf>,
+
+    /// The `iss` claim of check-in tokens.
+    #[arg(
+        long,
+        env = "TESSERA_TOKEN_ISSUER",
+        default_value = "tessera",
+        global = true
+    )]
+    pub token_issuer: String,
+
+    /// Hours before an event starts and after it ends that its check-in
+    /// tokens are valid.
+    #[arg(long, env = "TESSERA_CHECKIN_GRACE_HOURS", default_value_t = 48, global = true,
+          value_parser = clap::value_parser!(u32).range(0..=720))]
+    pub checkin_grace_hours: u32,
+
     /// Browser origins of the front ends allowed to call the API (CORS),
     /// comma-separated, e.g. `https://tickets.example.org`. Empty: only
     /// same-origin pages (such as /docs) and non-browser clients.
@@ -183,6 +220,9 @@ impl Settings {
             max_held_per_client: 20,
             client_ip_header: None,
             sweep_seconds: 30,
+            signing_key_file: None,
+            token_issuer: "tessera".into(),
+            checkin_grace_hours: 48,
             cors_origins: Vec::new(),
             log: "info".into(),
             log_format: LogFormat::Text,
@@ -228,6 +268,13 @@ impl Settings {
             per_email: i64::from(self.max_held_per_email),
             per_client: i64::from(self.max_held_per_client),
             hold: chrono::Duration::seconds(i64::from(self.hold_seconds)),
+        }
+    }
+
+    pub fn token_settings(&self) -> crate::domain::checkin::tokens::TokenSettings {
+        crate::domain::checkin::tokens::TokenSettings {
+            issuer: self.token_issuer.clone(),
+            grace: chrono::Duration::hours(i64::from(self.checkin_grace_hours)),
         }
     }
 

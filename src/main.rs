@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tessera::{
     api,
-    config::{Cli, Command, RoleArg, TokenCommand},
+    config::{Cli, Command, KeysCommand, RoleArg, TokenCommand},
     domain::{self, staff::Role},
     startup, telemetry,
 };
@@ -54,6 +54,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(command) => {
             let db = startup::prepare_database(&settings).await?;
             token(&db, command).await
+        }
+        Command::Keys(command) => {
+            let db = startup::prepare_database(&settings).await?;
+            keys(&db, command).await
         }
     }
 }
@@ -120,6 +124,45 @@ async fn token(db: &sea_orm::DatabaseConnection, command: TokenCommand) -> anyho
         TokenCommand::Revoke { id } => {
             let info = domain::staff::revoke(db, id).await.map_err(describe)?;
             println!("revoked token {} ({})", info.id, info.name);
+        }
+    }
+    Ok(())
+}
+
+async fn keys(db: &sea_orm::DatabaseConnection, command: KeysCommand) -> anyhow::Result<()> {
+    use domain::keys;
+    match command {
+        KeysCommand::List => {
+            keys::ensure(db, None).await.map_err(describe)?;
+            println!(
+                "{:<16}  {:<8}  {:<32}  public key (x)",
+                "kid", "state", "created"
+            );
+            for key in keys::list(db).await.map_err(describe)? {
+                let state = if key.retired_at.is_some() {
+                    "retired"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<16}  {:<8}  {:<32}  {}",
+                    key.kid,
+                    state,
+                    key.created_at.to_rfc3339(),
+                    key.x
+                );
+            }
+        }
+        KeysCommand::Rotate => {
+            let key = keys::rotate(db).await.map_err(describe)?;
+            println!(
+                "new signing key {} (older keys keep verifying until retired)",
+                key.kid
+            );
+        }
+        KeysCommand::Retire { kid } => {
+            let key = keys::retire(db, &kid).await.map_err(describe)?;
+            println!("retired key {}; tokens it signed no longer verify", key.kid);
         }
     }
     Ok(())

@@ -54,7 +54,21 @@ impl Application {
             .first()
             .and_then(|addr| addr.as_socket_addr().copied())
             .context("the listener has no address")?;
+        let pem = match &settings.signing_key_file {
+            Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
+                format!("could not read the signing key file {}", path.display())
+            })?),
+            None => None,
+        };
+        if let Some(created) = domain::keys::ensure(&db, pem.as_deref())
+            .await
+            .context("could not set up the check-in signing key")?
+        {
+            tracing::info!(kid = %created.kid, "check-in signing key ready");
+        }
         let state = AppState {
+            keys: domain::keys::KeyRing::new(db.clone()),
+            tokens: settings.token_settings(),
             inventory: Inventory::new(db.clone(), settings.hold_limits()),
             db,
             metrics: Arc::new(Metrics::new()),

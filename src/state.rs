@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::{domain::inventory::Inventory, telemetry::Metrics};
+use crate::{
+    domain::{checkin::tokens::TokenSettings, inventory::Inventory, keys::KeyRing},
+    telemetry::Metrics,
+};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -13,4 +16,6 @@ pub struct AppState {
     pub inventory: Inventory,
     /// Header with the client's address behind a proxy, lower-cased.
     pub client_ip_header: Option<String>,
+    pub keys: KeyRing,
+    pub tokens: TokenSettings,
 }

@@ -3,9 +3,13 @@
 
 pub mod app_meta;
 pub mod audit_log;
+pub mod checkin;
+pub mod checkin_list;
+pub mod checkin_scan;
 pub mod event;
 pub mod idempotency_key;
 pub mod order;
+pub mod signing_key;
 pub mod staff_token;
 pub mod staff_token_event;
 pub mod ticket;

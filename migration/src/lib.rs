@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_create_staff_tokens;
 mod m20261121_000002_create_events_and_tiers;
 mod m20261121_000003_create_orders;
+mod m20261121_000004_create_checkin;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_create_staff_tokens::Migration),
             Box::new(m20261121_000002_create_events_and_tiers::Migration),
             Box::new(m20261121_000003_create_orders::Migration),
+            Box::new(m20261121_000004_create_checkin::Migration),
         ]
     }
 }

@@ -6,8 +6,10 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod catalogue;
+pub mod checkin;
 pub mod ops;
 pub mod orders;
+pub mod tickets;
 pub mod types;
 
 use poem::{EndpointExt, Response, Route, endpoint::BoxEndpoint, http::Method, middleware::Cors};
@@ -23,6 +25,10 @@ pub enum Tag {
     /// Orders for the attendee front end: place an order, then read, cancel
     /// or edit it with the order token.
     Orders,
+    /// Check-in: attendees' signed tokens and QR codes, the published keys,
+    /// and the scanner endpoints (staff token: volunteer, organizer or admin,
+    /// scoped to the event).
+    Checkin,
     /// Organizer endpoints to set up events (staff token: admin or organizer).
     AdminEvents,
     /// Organizer endpoints to set up ticket tiers (staff token: admin or organizer).
@@ -33,6 +39,11 @@ pub enum Tag {
     /// The order desk: find, inspect and cancel orders, comp tickets (staff
     /// token: admin or organizer).
     AdminOrders,
+    /// Check-in lists, progress, the scan log and token reissue (staff
+    /// token: admin or organizer).
+    AdminCheckin,
+    /// The keys that sign check-in tokens (staff token: admin).
+    AdminKeys,
     /// Staff tokens for organizers and volunteers (staff token: admin).
     AdminTokens,
     /// Health, readiness and metrics for operators and load balancers.
@@ -42,10 +53,14 @@ pub enum Tag {
 type Apis = (
     catalogue::CatalogueApi,
     orders::OrdersApi,
+    tickets::TicketsApi,
+    checkin::CheckinApi,
     admin::events::EventsApi,
     admin::tiers::TiersApi,
     admin::vouchers::VouchersApi,
     admin::orders::OrderDeskApi,
+    admin::checkin::CheckinAdminApi,
+    admin::keys::KeysApi,
     admin::tokens::TokensApi,
     ops::OpsApi,
 );
@@ -65,10 +80,14 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
         (
             catalogue::CatalogueApi,
             orders::OrdersApi,
+            tickets::TicketsApi,
+            checkin::CheckinApi,
             admin::events::EventsApi,
             admin::tiers::TiersApi,
             admin::vouchers::VouchersApi,
             admin::orders::OrderDeskApi,
+            admin::checkin::CheckinAdminApi,
+            admin::keys::KeysApi,
             admin::tokens::TokensApi,
             ops::OpsApi,
         ),

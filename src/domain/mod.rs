@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod checkin;
 pub mod demo;
 pub mod desk;
 pub mod email;
@@ -11,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod idempotency;
 pub mod inventory;
+pub mod keys;
 pub mod money;
 pub mod orders;
 pub mod page;

@@ -9,6 +9,7 @@ mod helpers;
 
 mod auth;
 mod catalogue;
+mod checkin;
 mod cli;
 mod desk;
 mod errors;

@@ -1,6 +1,8 @@
 //! Organizer and admin endpoints under `/api/v1/admin`.
 
+pub mod checkin;
 pub mod events;
+pub mod keys;
 pub mod orders;
 pub mod tiers;
 pub mod tokens;

@@ -1,0 +1,27 @@
+//! Every scan, admitted or refused, with its device and time.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "checkin_scan")]
+pub struct Model {
+    /// Client-generated for offline scans, so a re-upload changes nothing.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub list_id: Uuid,
+    pub event_id: Uuid,
+    pub ticket_id: Option<Uuid>,
+    pub device: String,
+    pub result: String,
+    /// When the scan happened (the device's clock for offline scans).
+    pub scanned_at: DateTimeUtc,
+    /// When the server learned of it.
+    pub recorded_at: DateTimeUtc,
+    pub staff_id: Option<Uuid>,
+    pub offline: bool,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,405 @@
+//! Organizer endpoints for check-in lists, progress, the scan log and token
+//! reissue.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, Enum, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+    types::MaybeUndefined,
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::Deleted;
+use crate::{
+    api::{
+        Tag,
+        auth::StaffAuth,
+        body::JsonBody,
+        checkin::ScanResultBody,
+        types::{Found, patch_field},
+    },
+    domain::checkin::{
+        lists::{self, CheckinList, ListInput, ListKind, ListPatch},
+        report::{self, ScanFilter},
+    },
+    error::ApiResult,
+    state::AppState,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum ListKindBody {
+    /// A door or room: admits each ticket once.
+    Entry,
+    /// The swag desk: hands each shirt over once and says which size.
+    Swag,
+}
+
+/// A new check-in list.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
+pub struct ListCreate {
+    /// e.g. `Day 1 entrance`, `Workshop room`, `Swag desk`.
+    pub name: String,
+    pub kind: ListKindBody,
+    /// Tiers admitted; empty or omitted for every tier.
+    #[oai(default)]
+    #[serde(default)]
+    pub tiers: Vec<Uuid>,
+    /// When scanning opens; always open when omitted.
+    pub opens_at: Option<DateTime<Utc>>,
+    pub closes_at: Option<DateTime<Utc>>,
+}
+
+/// Changes to a list; the kind cannot change.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
+pub struct ListUpdate {
+    pub name: Option<String>,
+    pub tiers: Option<Vec<Uuid>>,
+    #[serde(default)]
+    pub opens_at: MaybeUndefined<DateTime<Utc>>,
+    #[serde(default)]
+    pub closes_at: MaybeUndefined<DateTime<Utc>>,
+}
+
+/// A check-in list.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct ListBody {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: ListKindBody,
+    pub tiers: Vec<Uuid>,
+    pub opens_at: Option<DateTime<Utc>>,
+    pub closes_at: Option<DateTime<Utc>>,
+    pub archived_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<CheckinList> for ListBody {
+    fn from(list: CheckinList) -> Self {
+        Self {
+            id: list.id,
+            name: list.name,
+            kind: match list.kind {
+                ListKind::Entry => ListKindBody::Entry,
+                ListKind::Swag => ListKindBody::Swag,
+            },
+            tiers: list.tiers,
+            opens_at: list.opens_at,
+            closes_at: list.closes_at,
+            archived_at: list.archived_at,
+            created_at: list.created_at,
+            updated_at: list.updated_at,
+        }
+    }
+}
+
+/// Admissions in one hour.
+#[derive(Debug, Clone, Object)]
+pub struct HourCount {
+    /// Start of the hour, UTC.
+    pub hour: DateTime<Utc>,
+    pub admitted: u64,
+}
+
+/// How a list is doing.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct ProgressBody {
+    pub list: ListBody,
+    pub admitted: u64,
+    /// Valid tickets of the tiers the list admits.
+    pub expected: u64,
+    pub by_hour: Vec<HourCount>,
+}
+
+/// One recorded scan.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct ScanLogEntry {
+    pub scan_id: Uuid,
+    pub ticket_id: Option<Uuid>,
+    pub device: String,
+    pub result: String,
+    pub scanned_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    /// Uploaded later from an offline device.
+    pub offline: bool,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct ScanLogPage {
+    pub items: Vec<ScanLogEntry>,
+    pub next_cursor: Option<String>,
+}
+
+/// The new token version of a reissued ticket.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct Reissued {
+    pub ticket_id: Uuid,
+    /// Tokens with an older version are now refused as `superseded`.
+    pub token_version: i32,
+}
+
+#[derive(ApiResponse)]
+pub enum ListCreated {
+    /// The list was created.
+    #[oai(status = 201)]
+    Created(Json<ListBody>),
+}
+
+pub struct CheckinAdminApi;
+
+#[OpenApi(prefix_path = "/api/v1/admin", tag = "Tag::AdminCheckin")]
+impl CheckinAdminApi {
+    /// Create a check-in list
+    #[oai(
+        path = "/events/:slug/checkin-lists",
+        method = "post",
+        operation_id = "create_checkin_list"
+    )]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        body: JsonBody<ListCreate>,
+    ) -> ApiResult<ListCreated> {
+        let b = body.0;
+        let input = ListInput {
+            name: b.name,
+            kind: match b.kind {
+                ListKindBody::Entry => ListKind::Entry,
+                ListKindBody::Swag => ListKind::Swag,
+            },
+            tiers: b.tiers,
+            opens_at: b.opens_at,
+            closes_at: b.closes_at,
+        };
+        let list = lists::create(&state.db, &auth.0, &slug, input).await?;
+        Ok(ListCreated::Created(Json(list.into())))
+    }
+
+    /// List check-in lists
+    #[oai(
+        path = "/events/:slug/checkin-lists",
+        method = "get",
+        operation_id = "list_checkin_lists"
+    )]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+    ) -> ApiResult<Found<Vec<ListBody>>> {
+        let lists = lists::list(&state.db, &auth.0, &slug).await?;
+        Ok(Found(lists.into_iter().map(Into::into).collect()))
+    }
+
+    /// Get a check-in list
+    #[oai(
+        path = "/events/:slug/checkin-lists/:id",
+        method = "get",
+        operation_id = "get_checkin_list"
+    )]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Found<ListBody>> {
+        Ok(Found(
+            lists::get(&state.db, &auth.0, &slug, id.0).await?.into(),
+        ))
+    }
+
+    /// Update a check-in list
+    #[oai(
+        path = "/events/:slug/checkin-lists/:id",
+        method = "patch",
+        operation_id = "update_checkin_list"
+    )]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        id: Path<Uuid>,
+        body: JsonBody<ListUpdate>,
+    ) -> ApiResult<Found<ListBody>> {
+        let b = body.0;
+        let patch = ListPatch {
+            name: b.name,
+            tiers: b.tiers,
+            opens_at: patch_field(b.opens_at),
+            closes_at: patch_field(b.closes_at),
+        };
+        Ok(Found(
+            lists::update(&state.db, &auth.0, &slug, id.0, patch)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Archive a check-in list
+    #[oai(
+        path = "/events/:slug/checkin-lists/:id/archive",
+        method = "post",
+        operation_id = "archive_checkin_list"
+    )]
+    async fn archive(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Found<ListBody>> {
+        Ok(Found(
+            lists::archive(&state.db, &auth.0, &slug, id.0)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Delete a check-in list
+    ///
+    /// Only a list nobody scanned on; others answer 409 `list_has_scans`.
+    #[oai(
+        path = "/events/:slug/checkin-lists/:id",
+        method = "delete",
+        operation_id = "delete_checkin_list"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Deleted> {
+        lists::delete(&state.db, &auth.0, &slug, id.0).await?;
+        Ok(Deleted::NoContent)
+    }
+
+    /// Check-in progress
+    ///
+    /// Admitted versus expected, and admissions per hour.
+    #[oai(
+        path = "/events/:slug/checkin-lists/:id/progress",
+        method = "get",
+        operation_id = "checkin_progress"
+    )]
+    async fn progress(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Found<ProgressBody>> {
+        let p = report::progress(&state.db, &auth.0, &slug, id.0).await?;
+        Ok(Found(ProgressBody {
+            list: p.list.into(),
+            admitted: p.admitted,
+            expected: p.expected,
+            by_hour: p
+                .by_hour
+                .into_iter()
+                .map(|(hour, admitted)| HourCount { hour, admitted })
+                .collect(),
+        }))
+    }
+
+    /// The scan log
+    ///
+    /// Every scan of the list, refused ones too, newest first.
+    #[oai(
+        path = "/events/:slug/checkin-lists/:id/scans",
+        method = "get",
+        operation_id = "checkin_scans"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn scans(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        id: Path<Uuid>,
+        /// Only scans with this result.
+        result: Query<Option<ScanResultBody>>,
+        /// Only scans from this device.
+        device: Query<Option<String>>,
+        /// Only scans of this ticket.
+        ticket: Query<Option<Uuid>>,
+        /// Page size, 1-200 (default 50).
+        limit: Query<Option<u64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Found<ScanLogPage>> {
+        let filter = ScanFilter {
+            result: result.0.map(Into::into),
+            device: device.0,
+            ticket: ticket.0,
+        };
+        let page = report::scans(
+            &state.db,
+            &auth.0,
+            &slug,
+            id.0,
+            filter,
+            cursor.0.as_deref(),
+            limit.0,
+        )
+        .await?;
+        Ok(Found(ScanLogPage {
+            items: page
+                .items
+                .into_iter()
+                .map(|s| ScanLogEntry {
+                    scan_id: s.id,
+                    ticket_id: s.ticket_id,
+                    device: s.device,
+                    result: s.result,
+                    scanned_at: s.scanned_at,
+                    recorded_at: s.recorded_at,
+                    offline: s.offline,
+                })
+                .collect(),
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// Reissue a ticket's check-in token
+    ///
+    /// The ticket's old token stops working at once (`superseded`); the
+    /// attendee fetches the new one. Audited.
+    #[oai(
+        path = "/events/:slug/orders/:code/tickets/:ticket_id/reissue",
+        method = "post",
+        operation_id = "reissue_ticket_token"
+    )]
+    async fn reissue(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        code: Path<String>,
+        ticket_id: Path<Uuid>,
+    ) -> ApiResult<Found<Reissued>> {
+        let version = report::reissue(&state.db, &auth.0, &slug, &code, ticket_id.0).await?;
+        Ok(Found(Reissued {
+            ticket_id: ticket_id.0,
+            token_version: version,
+        }))
+    }
+}

@@ -1,0 +1,212 @@
+//! The organizers' view: progress per list and the scan log; and the
+//! attendee's token, and its reissue.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use entity::{checkin, checkin_scan, event, order, ticket};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait, prelude::Expr,
+};
+use uuid::Uuid;
+
+use super::{
+    lists::{self, CheckinList},
+    scan::ScanResult,
+    tokens::{self, TokenSettings},
+};
+use crate::domain::{
+    DomainError, audit,
+    keys::KeyRing,
+    now,
+    orders::{self, OrderState, TicketStatus, effective_state},
+    page::{self, Page, TimeCursor},
+    staff::Staff,
+};
+
+/// How a list is doing.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub list: CheckinList,
+    pub admitted: u64,
+    /// Valid tickets the list admits.
+    pub expected: u64,
+    /// Admissions per hour (UTC, start of the hour).
+    pub by_hour: Vec<(DateTime<Utc>, u64)>,
+}
+
+pub async fn progress(
+    db: &DatabaseConnection,
+    staff: &Staff,
+    slug: &str,
+    list_id: Uuid,
+) -> Result<Progress, DomainError> {
+    let (_, model) = lists::find_managed(db, staff, slug, list_id).await?;
+    let list = CheckinList::from_model(model)?;
+    let mut expected = ticket::Entity::find()
+        .filter(ticket::Column::EventId.eq(list.event_id))
+        .filter(ticket::Column::Status.eq(TicketStatus::Valid.as_str()));
+    if !list.tiers.is_empty() {
+        expected = expected.filter(ticket::Column::TierId.is_in(list.tiers.clone()));
+    }
+    let expected = expected.count(db).await?;
+    let times: Vec<DateTime<Utc>> = checkin::Entity::find()
+        .select_only()
+        .column(checkin::Column::ScannedAt)
+        .filter(checkin::Column::ListId.eq(list.id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut by_hour: BTreeMap<DateTime<Utc>, u64> = BTreeMap::new();
+    for at in &times {
+        let hour = at.duration_trunc(TimeDelta::hours(1)).unwrap_or(*at);
+        *by_hour.entry(hour).or_default() += 1;
+    }
+    Ok(Progress {
+        admitted: times.len() as u64,
+        expected,
+        by_hour: by_hour.into_iter().collect(),
+        list,
+    })
+}
+
+/// Which scans to list.
+#[derive(Debug, Clone, Default)]
+pub struct ScanFilter {
+    pub result: Option<ScanResult>,
+    pub device: Option<String>,
+    pub ticket: Option<Uuid>,
+}
+
+/// A list's scans, newest first.
+pub async fn scans(
+    db: &DatabaseConnection,
+    staff: &Staff,
+    slug: &str,
+    list_id: Uuid,
+    filter: ScanFilter,
+    cursor: Option<&str>,
+    limit: Option<u64>,
+) -> Result<Page<checkin_scan::Model>, DomainError> {
+    let (_, list) = lists::find_managed(db, staff, slug, list_id).await?;
+    let limit = page::limit(limit)?;
+    let mut query = checkin_scan::Entity::find().filter(checkin_scan::Column::ListId.eq(list.id));
+    if let Some(result) = filter.result {
+        query = query.filter(checkin_scan::Column::Result.eq(result.as_str()));
+    }
+    if let Some(device) = filter.device {
+        query = query.filter(checkin_scan::Column::Device.eq(device));
+    }
+    if let Some(ticket) = filter.ticket {
+        query = query.filter(checkin_scan::Column::TicketId.eq(ticket));
+    }
+    if let Some(cursor) = cursor {
+        let cursor = TimeCursor::decode(cursor)?;
+        query = query.filter(
+            Condition::any()
+                .add(checkin_scan::Column::ScannedAt.lt(cursor.at))
+                .add(
+                    Condition::all()
+                        .add(checkin_scan::Column::ScannedAt.eq(cursor.at))
+                        .add(checkin_scan::Column::Id.lt(cursor.id)),
+                ),
+        );
+    }
+    let rows = query
+        .order_by_desc(checkin_scan::Column::ScannedAt)
+        .order_by_desc(checkin_scan::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    Ok(page::paginate(rows, limit, |s| TimeCursor {
+        at: s.scanned_at,
+        id: s.id,
+    }))
+}
+
+/// The check-in token of a ticket, for its attendee: only while the ticket is
+/// valid and its order paid.
+pub async fn attendee_token(
+    db: &DatabaseConnection,
+    keys: &KeyRing,
+    settings: &TokenSettings,
+    code: &str,
+    order_token: Option<&str>,
+    ticket_id: Uuid,
+) -> Result<(String, DateTime<Utc>), DomainError> {
+    let order = orders::find_by_token(db, code, order_token).await?;
+    let ticket = ticket::Entity::find_by_id(ticket_id)
+        .filter(ticket::Column::OrderId.eq(order.id))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("ticket"))?;
+    let paid = effective_state(&order, now())? == OrderState::Paid;
+    if !paid || ticket.status != TicketStatus::Valid.as_str() {
+        return Err(DomainError::conflict(
+            "ticket_not_valid",
+            "this ticket has no check-in token: its order is not paid, or the ticket was cancelled",
+        ));
+    }
+    let event = event::Entity::find_by_id(order.event_id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("event"))?;
+    tokens::issue(
+        keys,
+        settings,
+        &event.slug,
+        event.starts_at,
+        event.ends_at,
+        &ticket,
+    )
+    .await
+}
+
+/// An organizer reissues a ticket's token: the old one stops working
+/// (`superseded`) at once. Audited.
+pub async fn reissue(
+    db: &DatabaseConnection,
+    staff: &Staff,
+    slug: &str,
+    code: &str,
+    ticket_id: Uuid,
+) -> Result<i32, DomainError> {
+    let event = crate::domain::events::find_managed(db, staff, slug).await?;
+    let order = order::Entity::find()
+        .filter(order::Column::EventId.eq(event.id))
+        .filter(order::Column::Code.eq(orders::normalise_code(code)))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("order"))?;
+    let txn = db.begin().await?;
+    let changed = ticket::Entity::update_many()
+        .col_expr(
+            ticket::Column::TokenVersion,
+            Expr::col(ticket::Column::TokenVersion).add(1),
+        )
+        .col_expr(ticket::Column::UpdatedAt, Expr::value(now()))
+        .filter(ticket::Column::Id.eq(ticket_id))
+        .filter(ticket::Column::OrderId.eq(order.id))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if changed == 0 {
+        return Err(DomainError::NotFound("ticket"));
+    }
+    let ticket = ticket::Entity::find_by_id(ticket_id)
+        .one(&txn)
+        .await?
+        .ok_or(DomainError::NotFound("ticket"))?;
+    audit::record(
+        &txn,
+        staff,
+        event.id,
+        "ticket.reissued",
+        &order.code,
+        serde_json::json!({"ticket": ticket_id, "version": ticket.token_version}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(ticket.token_version)
+}

@@ -1,0 +1,595 @@
+//! Scanning tickets at a door or the swag desk, online and offline.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use entity::{checkin, checkin_list, checkin_scan, event, order, ticket, tier};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+    sea_query::OnConflict,
+};
+use uuid::Uuid;
+
+use super::{
+    lists::{CheckinList, ListKind},
+    tokens::{self, TokenRefusal, TokenSettings},
+};
+use crate::domain::{
+    DomainError,
+    keys::KeyRing,
+    now,
+    orders::{OrderState, TicketStatus},
+    staff::{Role, Staff},
+};
+
+/// What a scan decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanResult {
+    Admitted,
+    AlreadyCheckedIn,
+    /// Cancelled or refunded after payment.
+    Revoked,
+    /// A newer token was issued for this ticket (reissue, name change).
+    Superseded,
+    /// The order is not paid (pending, expired or cancelled before payment).
+    Unpaid,
+    WrongEvent,
+    NotOnList,
+    OutsideWindow,
+    InvalidToken,
+    Expired,
+    NotYetValid,
+}
+
+impl ScanResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanResult::Admitted => "admitted",
+            ScanResult::AlreadyCheckedIn => "already_checked_in",
+            ScanResult::Revoked => "revoked",
+            ScanResult::Superseded => "superseded",
+            ScanResult::Unpaid => "unpaid",
+            ScanResult::WrongEvent => "wrong_event",
+            ScanResult::NotOnList => "not_on_list",
+            ScanResult::OutsideWindow => "outside_window",
+            ScanResult::InvalidToken => "invalid_token",
+            ScanResult::Expired => "expired",
+            ScanResult::NotYetValid => "not_yet_valid",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "admitted" => ScanResult::Admitted,
+            "already_checked_in" => ScanResult::AlreadyCheckedIn,
+            "revoked" => ScanResult::Revoked,
+            "superseded" => ScanResult::Superseded,
+            "unpaid" => ScanResult::Unpaid,
+            "wrong_event" => ScanResult::WrongEvent,
+            "not_on_list" => ScanResult::NotOnList,
+            "outside_window" => ScanResult::OutsideWindow,
+            "invalid_token" => ScanResult::InvalidToken,
+            "expired" => ScanResult::Expired,
+            "not_yet_valid" => ScanResult::NotYetValid,
+            _ => return None,
+        })
+    }
+}
+
+/// What the volunteer needs to see about the ticket.
+#[derive(Debug, Clone)]
+pub struct Attendee {
+    pub ticket_id: Uuid,
+    pub name: String,
+    pub tier: String,
+    pub swag_size: Option<String>,
+    pub swag_cut: Option<String>,
+    pub dietary: Option<String>,
+}
+
+/// The admission that stands for a ticket on a list.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    pub at: DateTime<Utc>,
+    pub device: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScanOutcome {
+    pub scan_id: Uuid,
+    pub result: ScanResult,
+    pub attendee: Option<Attendee>,
+    /// For `already_checked_in`: the admission that came first. For an
+    /// offline scan that was admitted on its device but lost to an earlier
+    /// scan elsewhere, or that displaced a later one: the other admission.
+    pub admission: Option<Admission>,
+    /// An offline scan that admitted a ticket another device also admitted.
+    pub conflict: bool,
+    pub kind: ListKind,
+}
+
+/// One scan as a device reports it.
+#[derive(Debug, Clone)]
+pub struct ScanInput {
+    pub token: String,
+    pub device: String,
+    /// Set by devices for offline scans, so a re-upload changes nothing.
+    pub scan_id: Option<Uuid>,
+    /// When it happened; now for online scans.
+    pub scanned_at: Option<DateTime<Utc>>,
+}
+
+/// The list and its event, checked against the scanner's rights.
+pub(crate) async fn open_list(
+    db: &DatabaseConnection,
+    staff: &Staff,
+    list_id: Uuid,
+) -> Result<(CheckinList, event::Model), DomainError> {
+    let model = checkin_list::Entity::find_by_id(list_id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("check-in list"))?;
+    let allowed = match staff.role {
+        Role::Admin => true,
+        Role::Organizer | Role::Volunteer => staff.covers_event(model.event_id),
+    };
+    if !allowed {
+        return Err(DomainError::forbidden(
+            "this token is not scoped to this list's event",
+        ));
+    }
+    if model.archived_at.is_some() {
+        return Err(DomainError::conflict(
+            "list_archived",
+            "this check-in list is archived",
+        ));
+    }
+    let event = event::Entity::find_by_id(model.event_id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("event"))?;
+    Ok((CheckinList::from_model(model)?, event))
+}
+
+/// Scans one token on a list. Every scan is recorded, refused ones too.
+pub async fn scan(
+    db: &DatabaseConnection,
+    keys: &KeyRing,
+    settings: &TokenSettings,
+    staff: &Staff,
+    list_id: Uuid,
+    input: ScanInput,
+) -> Result<ScanOutcome, DomainError> {
+    let (list, event) = open_list(db, staff, list_id).await?;
+    decide(db, keys, settings, staff, &list, &event, input, false).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn decide(
+    db: &DatabaseConnection,
+    keys: &KeyRing,
+    settings: &TokenSettings,
+    staff: &Staff,
+    list: &CheckinList,
+    event: &event::Model,
+    input: ScanInput,
+    offline: bool,
+) -> Result<ScanOutcome, DomainError> {
+    let recorded_at = now();
+    let scanned_at = input
+        .scanned_at
+        .map_or(recorded_at, crate::domain::at_db_precision);
+    let scan_id = input.scan_id.unwrap_or_else(Uuid::now_v7);
+    let device: String = input.device.trim().chars().take(100).collect();
+    let mut outcome = ScanOutcome {
+        scan_id,
+        result: ScanResult::InvalidToken,
+        attendee: None,
+        admission: None,
+        conflict: false,
+        kind: list.kind,
+    };
+
+    let claims = match tokens::verify(keys, settings, input.token.trim(), &event.slug).await? {
+        Ok(claims) => claims,
+        Err(refusal) => {
+            outcome.result = match refusal {
+                TokenRefusal::Invalid => ScanResult::InvalidToken,
+                TokenRefusal::Expired => ScanResult::Expired,
+                TokenRefusal::NotYetValid => ScanResult::NotYetValid,
+                TokenRefusal::WrongEvent => ScanResult::WrongEvent,
+            };
+            record(
+                db,
+                &outcome,
+                list,
+                None,
+                &device,
+                scanned_at,
+                recorded_at,
+                staff,
+                offline,
+            )
+            .await?;
+            return Ok(outcome);
+        }
+    };
+    let found = match tokens::expand(&claims.sub) {
+        Some(id) => {
+            ticket::Entity::find_by_id(id)
+                .find_also_related(tier::Entity)
+                .one(db)
+                .await?
+        }
+        None => None,
+    };
+    let Some((ticket, tier)) = found.filter(|(t, _)| t.event_id == event.id) else {
+        record(
+            db,
+            &outcome,
+            list,
+            None,
+            &device,
+            scanned_at,
+            recorded_at,
+            staff,
+            offline,
+        )
+        .await?;
+        return Ok(outcome);
+    };
+    outcome.attendee = Some(Attendee {
+        ticket_id: ticket.id,
+        name: ticket.attendee_name.clone(),
+        tier: tier.map(|t| t.name).unwrap_or_default(),
+        swag_size: ticket.swag_size.clone(),
+        swag_cut: ticket.swag_cut.clone(),
+        dietary: ticket.dietary.clone(),
+    });
+    outcome.result = judge(db, &ticket, &claims, list, scanned_at).await?;
+    if outcome.result == ScanResult::Admitted {
+        admit(
+            db,
+            &mut outcome,
+            list,
+            &ticket,
+            &device,
+            scanned_at,
+            offline,
+        )
+        .await?;
+    }
+    record(
+        db,
+        &outcome,
+        list,
+        Some(ticket.id),
+        &device,
+        scanned_at,
+        recorded_at,
+        staff,
+        offline,
+    )
+    .await?;
+    Ok(outcome)
+}
+
+/// Everything but the once-per-list rule.
+async fn judge(
+    db: &DatabaseConnection,
+    ticket: &ticket::Model,
+    claims: &tokens::Claims,
+    list: &CheckinList,
+    at: DateTime<Utc>,
+) -> Result<ScanResult, DomainError> {
+    let status: TicketStatus = ticket.status.parse()?;
+    let order_state = match order::Entity::find_by_id(ticket.order_id).one(db).await? {
+        Some(order) => order.state.parse::<OrderState>()?,
+        None => return Ok(ScanResult::InvalidToken),
+    };
+    Ok(match (status, order_state) {
+        (TicketStatus::Revoked, _) => ScanResult::Revoked,
+        (TicketStatus::Valid, OrderState::Paid) => {
+            if claims.ver != ticket.token_version {
+                ScanResult::Superseded
+            } else if !list.admits_tier(ticket.tier_id) {
+                ScanResult::NotOnList
+            } else if !list.open_at(at) {
+                ScanResult::OutsideWindow
+            } else {
+                ScanResult::Admitted
+            }
+        }
+        (_, OrderState::Cancelled | OrderState::Refunded) if status == TicketStatus::Valid => {
+            ScanResult::Revoked
+        }
+        _ => ScanResult::Unpaid,
+    })
+}
+
+/// Admits a ticket at most once per list: the primary key of the admission
+/// decides between devices scanning at the same instant. For offline scans
+/// the earliest scan wins, even when it arrives last.
+async fn admit(
+    db: &DatabaseConnection,
+    outcome: &mut ScanOutcome,
+    list: &CheckinList,
+    ticket: &ticket::Model,
+    device: &str,
+    at: DateTime<Utc>,
+    offline: bool,
+) -> Result<(), DomainError> {
+    let row = checkin::ActiveModel {
+        list_id: Set(list.id),
+        ticket_id: Set(ticket.id),
+        scanned_at: Set(at),
+        device: Set(device.to_owned()),
+        scan_id: Set(outcome.scan_id),
+    };
+    let inserted = checkin::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([checkin::Column::ListId, checkin::Column::TicketId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    if inserted == 1 {
+        return Ok(());
+    }
+    let existing = checkin::Entity::find_by_id((list.id, ticket.id))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("admission"))?;
+    if offline && at < existing.scanned_at {
+        // This scan came first: it takes the admission over, conditionally so
+        // that two earlier scans racing here cannot both win.
+        let moved = checkin::Entity::update_many()
+            .col_expr(
+                checkin::Column::ScannedAt,
+                sea_orm::prelude::Expr::value(at),
+            )
+            .col_expr(
+                checkin::Column::Device,
+                sea_orm::prelude::Expr::value(device.to_owned()),
+            )
+            .col_expr(
+                checkin::Column::ScanId,
+                sea_orm::prelude::Expr::value(outcome.scan_id),
+            )
+            .filter(checkin::Column::ListId.eq(list.id))
+            .filter(checkin::Column::TicketId.eq(ticket.id))
+            .filter(checkin::Column::ScannedAt.gt(at))
+            .exec(db)
+            .await?
+            .rows_affected;
+        if moved == 1 {
+            // The displaced scan becomes a duplicate of this one.
+            checkin_scan::Entity::update_many()
+                .col_expr(
+                    checkin_scan::Column::Result,
+                    sea_orm::prelude::Expr::value(ScanResult::AlreadyCheckedIn.as_str()),
+                )
+                .filter(checkin_scan::Column::Id.eq(existing.scan_id))
+                .exec(db)
+                .await?;
+            outcome.conflict = true;
+            outcome.admission = Some(Admission {
+                at: existing.scanned_at,
+                device: existing.device,
+            });
+            return Ok(());
+        }
+        let winner = checkin::Entity::find_by_id((list.id, ticket.id))
+            .one(db)
+            .await?
+            .ok_or(DomainError::NotFound("admission"))?;
+        outcome.result = ScanResult::AlreadyCheckedIn;
+        outcome.conflict = true;
+        outcome.admission = Some(Admission {
+            at: winner.scanned_at,
+            device: winner.device,
+        });
+        return Ok(());
+    }
+    outcome.result = ScanResult::AlreadyCheckedIn;
+    outcome.conflict = offline;
+    outcome.admission = Some(Admission {
+        at: existing.scanned_at,
+        device: existing.device,
+    });
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    db: &DatabaseConnection,
+    outcome: &ScanOutcome,
+    list: &CheckinList,
+    ticket: Option<Uuid>,
+    device: &str,
+    scanned_at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+    staff: &Staff,
+    offline: bool,
+) -> Result<(), DomainError> {
+    let row = checkin_scan::ActiveModel {
+        id: Set(outcome.scan_id),
+        list_id: Set(list.id),
+        event_id: Set(list.event_id),
+        ticket_id: Set(ticket),
+        device: Set(device.to_owned()),
+        result: Set(outcome.result.as_str().to_owned()),
+        scanned_at: Set(scanned_at),
+        recorded_at: Set(recorded_at),
+        staff_id: Set(Some(staff.id).filter(|id| !id.is_nil())),
+        offline: Set(offline),
+    };
+    checkin_scan::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(checkin_scan::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Uploads scans made offline. Each scan id is recorded once: a re-upload
+/// answers what the first upload decided and changes nothing. Scans are
+/// decided in the order they happened, so the earliest scan of a ticket on a
+/// list wins.
+pub async fn sync(
+    db: &DatabaseConnection,
+    keys: &KeyRing,
+    settings: &TokenSettings,
+    staff: &Staff,
+    list_id: Uuid,
+    mut scans: Vec<ScanInput>,
+) -> Result<Vec<ScanOutcome>, DomainError> {
+    let (list, event) = open_list(db, staff, list_id).await?;
+    scans.sort_by_key(|s| s.scanned_at);
+    let mut outcomes = Vec::with_capacity(scans.len());
+    for input in scans {
+        if let Some(id) = input.scan_id
+            && let Some(seen) = checkin_scan::Entity::find_by_id(id).one(db).await?
+        {
+            outcomes.push(replay(db, &list, seen).await?);
+            continue;
+        }
+        outcomes.push(decide(db, keys, settings, staff, &list, &event, input, true).await?);
+    }
+    Ok(outcomes)
+}
+
+/// The stored outcome of a scan already recorded.
+async fn replay(
+    db: &DatabaseConnection,
+    list: &CheckinList,
+    seen: checkin_scan::Model,
+) -> Result<ScanOutcome, DomainError> {
+    let result = ScanResult::parse(&seen.result)
+        .ok_or_else(|| DomainError::Corrupt(format!("scan result {}", seen.result)))?;
+    let mut attendee = None;
+    let mut admission = None;
+    if let Some(ticket_id) = seen.ticket_id {
+        if let Some((ticket, tier)) = ticket::Entity::find_by_id(ticket_id)
+            .find_also_related(tier::Entity)
+            .one(db)
+            .await?
+        {
+            attendee = Some(Attendee {
+                ticket_id: ticket.id,
+                name: ticket.attendee_name,
+                tier: tier.map(|t| t.name).unwrap_or_default(),
+                swag_size: ticket.swag_size,
+                swag_cut: ticket.swag_cut,
+                dietary: ticket.dietary,
+            });
+        }
+        if result == ScanResult::AlreadyCheckedIn
+            && let Some(first) = checkin::Entity::find_by_id((list.id, ticket_id))
+                .one(db)
+                .await?
+        {
+            admission = Some(Admission {
+                at: first.scanned_at,
+                device: first.device,
+            });
+        }
+    }
+    Ok(ScanOutcome {
+        scan_id: seen.id,
+        result,
+        attendee,
+        admission,
+        conflict: false,
+        kind: list.kind,
+    })
+}
+
+/// A ticket as an offline scanner needs it.
+#[derive(Debug, Clone)]
+pub struct ManifestTicket {
+    pub ticket_id: Uuid,
+    pub token_version: i32,
+    /// `valid`, `revoked` or `unpaid`.
+    pub state: &'static str,
+    pub attendee_name: String,
+    pub tier: String,
+    pub swag_size: Option<String>,
+    pub swag_cut: Option<String>,
+    pub dietary: Option<String>,
+    /// When it was admitted on this list, if it was.
+    pub admitted_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a scanner needs to work without the network: the tickets of the
+/// list's tiers that changed since `since` (all of them without it), and
+/// those admitted since then. Changes are read with a few seconds of overlap,
+/// so nothing committed while the previous manifest was read is missed.
+pub async fn manifest(
+    db: &DatabaseConnection,
+    staff: &Staff,
+    list_id: Uuid,
+    since: Option<DateTime<Utc>>,
+) -> Result<(Vec<ManifestTicket>, DateTime<Utc>), DomainError> {
+    let (list, event) = open_list(db, staff, list_id).await?;
+    let generated_at = now();
+    let from = since.map(|s| s - chrono::Duration::seconds(5));
+    let mut query = ticket::Entity::find()
+        .find_also_related(tier::Entity)
+        .filter(ticket::Column::EventId.eq(event.id));
+    if !list.tiers.is_empty() {
+        query = query.filter(ticket::Column::TierId.is_in(list.tiers.clone()));
+    }
+    if let Some(from) = from {
+        let admitted_since: Vec<Uuid> = checkin_scan::Entity::find()
+            .filter(checkin_scan::Column::ListId.eq(list.id))
+            .filter(checkin_scan::Column::RecordedAt.gte(from))
+            .filter(checkin_scan::Column::TicketId.is_not_null())
+            .all(db)
+            .await?
+            .into_iter()
+            .filter_map(|s| s.ticket_id)
+            .collect();
+        query = query.filter(
+            sea_orm::Condition::any()
+                .add(ticket::Column::UpdatedAt.gte(from))
+                .add(ticket::Column::Id.is_in(admitted_since)),
+        );
+    } else {
+        // A full manifest: only tickets that ever counted.
+        query = query.filter(ticket::Column::Status.is_in(["valid", "revoked"]));
+    }
+    let rows = query.order_by_asc(ticket::Column::Id).all(db).await?;
+    let admissions: HashMap<Uuid, DateTime<Utc>> = checkin::Entity::find()
+        .filter(checkin::Column::ListId.eq(list.id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| (a.ticket_id, a.scanned_at))
+        .collect();
+    let tickets = rows
+        .into_iter()
+        .map(|(t, tier)| ManifestTicket {
+            ticket_id: t.id,
+            token_version: t.token_version,
+            state: match t.status.as_str() {
+                "valid" => "valid",
+                "revoked" => "revoked",
+                _ => "unpaid",
+            },
+            attendee_name: t.attendee_name,
+            tier: tier.map(|t| t.name).unwrap_or_default(),
+            swag_size: t.swag_size,
+            swag_cut: t.swag_cut,
+            dietary: t.dietary,
+            admitted_at: admissions.get(&t.id).copied(),
+            updated_at: t.updated_at,
+        })
+        .collect();
+    Ok((tickets, generated_at))
+}

@@ -1,0 +1,428 @@
+//! Check-in: signed tokens verified independently, scanning, offline sync,
+//! key rotation and the role matrix.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use reqwest::{Method, StatusCode};
+use sea_orm::EntityTrait;
+use serde_json::{Value, json};
+use tessera::domain::staff::Role;
+
+use crate::helpers::{Answer, TestApp, ticket};
+
+/// A published event with one free tier (so tickets are valid at once), a
+/// paid tier, an entry list for every tier, and one valid ticket.
+struct Door {
+    paid_tier: String,
+    list: String,
+    code: String,
+    order_token: String,
+    ticket: String,
+}
+
+async fn door(app: &TestApp, slug: &str) -> Door {
+    // The doors open today: tokens are valid from 48 hours before the start.
+    let starts = chrono::Utc::now() + chrono::Duration::hours(1);
+    let event = json!({"starts_at": starts.to_rfc3339(), "ends_at": (starts + chrono::Duration::days(1)).to_rfc3339()});
+    let tiers = app
+        .shop(
+            slug,
+            event,
+            &[
+                json!({"name": "Free", "price": 0, "capacity": 100, "includes_swag": true}),
+                json!({"name": "Paid", "price": 1000, "capacity": 100}),
+            ],
+        )
+        .await;
+    let list = app
+        .post(
+            &format!("/api/v1/admin/events/{slug}/checkin-lists"),
+            &app.admin,
+            json!({"name": "Entrance", "kind": "entry"}),
+        )
+        .await;
+    assert_eq!(list.status, StatusCode::CREATED, "{}", list.body);
+    let mut t = ticket(&tiers[0], "Ada");
+    t["swag_size"] = json!("M");
+    t["swag_cut"] = json!("fitted");
+    t["dietary"] = json!("vegan");
+    let order = app
+        .order(slug, json!({"email": "ada@example.org", "tickets": [t]}))
+        .await;
+    assert_eq!(order.status, StatusCode::CREATED, "{}", order.body);
+    Door {
+        paid_tier: tiers[1].clone(),
+        list: list.body["id"].as_str().unwrap().to_owned(),
+        code: order.body["code"].as_str().unwrap().to_owned(),
+        order_token: order.body["order_token"].as_str().unwrap().to_owned(),
+        ticket: order.body["tickets"][0]["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+async fn token_of(app: &TestApp, code: &str, order_token: &str, ticket: &str) -> Answer {
+    app.with_order_token(
+        Method::GET,
+        &format!("/api/v1/orders/{code}/tickets/{ticket}/token"),
+        order_token,
+        None,
+    )
+    .await
+}
+
+async fn scan(app: &TestApp, staff: &str, list: &str, token: &str, device: &str) -> Answer {
+    app.post(
+        "/api/v1/checkin/scan",
+        staff,
+        json!({"list_id": list, "token": token, "device": device}),
+    )
+    .await
+}
+
+/// Signs arbitrary claims with the service's own active key, as a forger
+/// with the key (or the service itself) could.
+async fn sign_with_service_key(app: &TestApp, claims: &Value) -> String {
+    let keys = entity::signing_key::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap();
+    let key = keys.iter().find(|k| k.retired_at.is_none()).unwrap();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&key.private_key)
+        .unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_ed_der(&der),
+    )
+    .unwrap()
+}
+
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+db_test! {
+    async fn invariant_4_a_token_verifies_with_the_published_jwks_alone(app) {
+        let d = door(&app, "verify").await;
+        let answer = token_of(&app, &d.code, &d.order_token, &d.ticket).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        let token = answer.body["token"].as_str().unwrap();
+        assert!(token.len() < 400, "a QR-friendly token, got {} characters", token.len());
+
+        // Verify by hand with the Ed25519 public key from the JWKS: no JWT
+        // library involved.
+        let jwks = app.get("/.well-known/jwks.json", None).await;
+        let mut parts = token.split('.');
+        let (header, payload, signature) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+        let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        assert_eq!(header["alg"], "EdDSA");
+        let jwk = jwks.body["keys"].as_array().unwrap().iter().find(|k| k["kid"] == header["kid"]).unwrap();
+        assert_eq!((jwk["kty"].clone(), jwk["crv"].clone(), jwk["use"].clone()), (json!("OKP"), json!("Ed25519"), json!("sig")));
+        let x: [u8; 32] = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&x).unwrap();
+        let signature = ed25519_dalek::Signature::from_slice(&URL_SAFE_NO_PAD.decode(signature).unwrap()).unwrap();
+        key.verify_strict(format!("{}.{}", token.split('.').next().unwrap(), payload).as_bytes(), &signature)
+            .expect("the signature verifies with the published key");
+
+        let claims = claims_of(token);
+        assert_eq!(claims["aud"], "verify");
+        assert_eq!(claims["iss"], "tessera");
+        assert_eq!(claims["ver"], 1);
+        let ticket_id = uuid::Uuid::parse_str(&d.ticket).unwrap();
+        assert_eq!(claims["sub"], URL_SAFE_NO_PAD.encode(ticket_id.as_bytes()));
+        assert!(claims["nbf"].as_i64().unwrap() < claims["exp"].as_i64().unwrap());
+        assert!(!token.contains("ada") && !claims.to_string().to_lowercase().contains("ada"), "no personal data");
+
+        // QR codes of the same token.
+        let svg = app.client.get(app.url(&format!("/api/v1/orders/{}/tickets/{}/qr.svg", d.code, d.ticket)))
+            .header("x-order-token", &d.order_token).send().await.unwrap();
+        assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+        assert!(svg.text().await.unwrap().contains("<svg"));
+        let png = app.client.get(app.url(&format!("/api/v1/orders/{}/tickets/{}/qr.png", d.code, d.ticket)))
+            .header("x-order-token", &d.order_token).send().await.unwrap();
+        assert_eq!(png.headers()["content-type"], "image/png");
+        assert_eq!(&png.bytes().await.unwrap()[..4], b"\x89PNG");
+    }
+}
+
+db_test! {
+    async fn a_ticket_is_admitted_once_with_what_the_volunteer_needs(app) {
+        let d = door(&app, "admit").await;
+        let volunteer = app.token(Role::Volunteer, &["admit"]).await;
+        let token = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+        let first = scan(&app, &volunteer, &d.list, &token, "door-1").await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+        assert_eq!(first.body["result"], "admitted");
+        let attendee = &first.body["attendee"];
+        assert_eq!((attendee["name"].clone(), attendee["tier"].clone()), (json!("Ada"), json!("Free")));
+        assert_eq!((attendee["swag_size"].clone(), attendee["swag_cut"].clone(), attendee["dietary"].clone()), (json!("M"), json!("fitted"), json!("vegan")));
+
+        let again = scan(&app, &volunteer, &d.list, &token, "door-2").await;
+        assert_eq!(again.body["result"], "already_checked_in");
+        assert_eq!(again.body["first_admission"]["device"], "door-1");
+        assert!(again.body["first_admission"]["at"].is_string());
+
+        let log = app.get(&format!("/api/v1/admin/events/admit/checkin-lists/{}/scans", d.list), Some(&app.admin)).await;
+        let results: Vec<_> = log.body["items"].as_array().unwrap().iter().map(|s| s["result"].clone()).collect();
+        assert_eq!(results, ["already_checked_in", "admitted"]);
+        let progress = app.get(&format!("/api/v1/admin/events/admit/checkin-lists/{}/progress", d.list), Some(&app.admin)).await;
+        assert_eq!((progress.body["admitted"].clone(), progress.body["expected"].clone()), (json!(1), json!(1)));
+        assert_eq!(progress.body["by_hour"][0]["admitted"], 1);
+    }
+}
+
+db_test! {
+    async fn invariant_4_every_bad_token_is_refused_with_its_reason(app) {
+        let d = door(&app, "refusals").await;
+        let other = door(&app, "elsewhere").await;
+        let staff = app.admin.clone();
+        let token = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+        let claims = claims_of(&token);
+        let result = |answer: Answer| answer.body["result"].as_str().unwrap_or_default().to_owned();
+
+        // Tampered payload: the signature no longer matches.
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let mut forged = claims.clone();
+        forged["ver"] = json!(99);
+        parts[1] = URL_SAFE_NO_PAD.encode(forged.to_string());
+        assert_eq!(result(scan(&app, &staff, &d.list, &parts.join("."), "d").await), "invalid_token");
+        assert_eq!(result(scan(&app, &staff, &d.list, "not a token", "d").await), "invalid_token");
+
+        // Signed with another key under our kid, and under an unknown kid.
+        let stranger = ed25519_dalek::SigningKey::from_bytes(&[42u8; 32]);
+        let der = ed25519_dalek::pkcs8::EncodePrivateKey::to_pkcs8_der(&stranger).unwrap();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(serde_json::from_slice::<Value>(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap()["kid"].as_str().unwrap().to_owned());
+        let wrong_key = jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes())).unwrap();
+        assert_eq!(result(scan(&app, &staff, &d.list, &wrong_key, "d").await), "invalid_token");
+        header.kid = Some("unknownkid000000".into());
+        let unknown_kid = jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes())).unwrap();
+        assert_eq!(result(scan(&app, &staff, &d.list, &unknown_kid, "d").await), "invalid_token");
+
+        // Our key, but outside the validity window.
+        let now = chrono::Utc::now().timestamp();
+        let mut expired = claims.clone();
+        expired["exp"] = json!(now - 3600);
+        expired["nbf"] = json!(now - 7200);
+        assert_eq!(result(scan(&app, &staff, &d.list, &sign_with_service_key(&app, &expired).await, "d").await), "expired");
+        let mut early = claims.clone();
+        early["nbf"] = json!(now + 3600);
+        assert_eq!(result(scan(&app, &staff, &d.list, &sign_with_service_key(&app, &early).await, "d").await), "not_yet_valid");
+
+        // A real token of another event.
+        let theirs = token_of(&app, &other.code, &other.order_token, &other.ticket).await.body["token"].as_str().unwrap().to_owned();
+        assert_eq!(result(scan(&app, &staff, &d.list, &theirs, "d").await), "wrong_event");
+
+        // Superseded by a reissue.
+        let reissued = app
+            .post(&format!("/api/v1/admin/events/refusals/orders/{}/tickets/{}/reissue", d.code, d.ticket), &app.admin, json!({}))
+            .await;
+        assert_eq!(reissued.body["token_version"], 2, "{}", reissued.body);
+        assert_eq!(result(scan(&app, &staff, &d.list, &token, "d").await), "superseded");
+        let fresh = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+        assert_eq!(claims_of(&fresh)["ver"], 2);
+
+        // A pending order's ticket: no token is handed out, and a forged one
+        // with our key is still refused.
+        let pending = app.order("refusals", json!({"email": "p@example.org", "tickets": [ticket(&d.paid_tier, "P")]})).await;
+        let pending_ticket = pending.body["tickets"][0]["id"].as_str().unwrap();
+        token_of(&app, pending.body["code"].as_str().unwrap(), pending.body["order_token"].as_str().unwrap(), pending_ticket)
+            .await
+            .assert_problem(409, "ticket_not_valid");
+        let mut unpaid = claims.clone();
+        unpaid["sub"] = json!(URL_SAFE_NO_PAD.encode(uuid::Uuid::parse_str(pending_ticket).unwrap().as_bytes()));
+        unpaid["ver"] = json!(1);
+        assert_eq!(result(scan(&app, &staff, &d.list, &sign_with_service_key(&app, &unpaid).await, "d").await), "unpaid");
+
+        // Not on a list for another tier; outside a closed list's window.
+        let paid_only = app
+            .post("/api/v1/admin/events/refusals/checkin-lists", &app.admin, json!({"name": "Workshop", "kind": "entry", "tiers": [d.paid_tier]}))
+            .await;
+        assert_eq!(result(scan(&app, &staff, paid_only.body["id"].as_str().unwrap(), &fresh, "d").await), "not_on_list");
+        let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+        let closed = app
+            .post("/api/v1/admin/events/refusals/checkin-lists", &app.admin, json!({"name": "Yesterday", "kind": "entry", "closes_at": yesterday}))
+            .await;
+        assert_eq!(result(scan(&app, &staff, closed.body["id"].as_str().unwrap(), &fresh, "d").await), "outside_window");
+
+        // Cancelled after payment: revoked.
+        app.post(&format!("/api/v1/admin/events/refusals/orders/{}/cancel", d.code), &app.admin, json!({"reason": "Refund requested"})).await;
+        assert_eq!(result(scan(&app, &staff, &d.list, &fresh, "d").await), "revoked");
+        token_of(&app, &d.code, &d.order_token, &d.ticket).await.assert_problem(409, "ticket_not_valid");
+    }
+}
+
+db_test! {
+    async fn invariant_4_twenty_devices_scanning_one_token_admit_it_once(app) {
+        let d = door(&app, "crowd").await;
+        let token = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+        let mut set = tokio::task::JoinSet::new();
+        for device in 0..20 {
+            let request = app
+                .client
+                .post(app.url("/api/v1/checkin/scan"))
+                .bearer_auth(&app.admin)
+                .json(&json!({"list_id": d.list, "token": token, "device": format!("door-{device}")}));
+            set.spawn(async move { crate::helpers::answer(request.send().await.unwrap()).await });
+        }
+        let mut results = Vec::new();
+        while let Some(answer) = set.join_next().await {
+            let answer = answer.unwrap();
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+            results.push(answer.body["result"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(results.iter().filter(|r| *r == "admitted").count(), 1, "{results:?}");
+        assert_eq!(results.iter().filter(|r| *r == "already_checked_in").count(), 19);
+    }
+}
+
+db_test! {
+    async fn offline_scans_sync_idempotently_and_the_earliest_wins(app) {
+        let d = door(&app, "offline").await;
+        let token = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+        // Door 1 is online and scans now.
+        let online = scan(&app, &app.admin, &d.list, &token, "door-1").await;
+        assert_eq!(online.body["result"], "admitted");
+        // Door 2 was offline and scanned the same ticket ten minutes earlier.
+        let earlier = (chrono::Utc::now() - chrono::Duration::minutes(10)).to_rfc3339();
+        let scan_id = uuid::Uuid::now_v7();
+        let bogus_id = uuid::Uuid::now_v7();
+        let batch = json!({"list_id": d.list, "device": "door-2", "scans": [
+            {"scan_id": scan_id, "token": token, "scanned_at": earlier},
+            {"scan_id": bogus_id, "token": "garbage", "scanned_at": earlier}
+        ]});
+        let synced = app.post("/api/v1/checkin/sync", &app.admin, batch.clone()).await;
+        assert_eq!(synced.status, StatusCode::OK, "{}", synced.body);
+        let first = &synced.body["results"][0];
+        assert_eq!((first["scan_id"].clone(), first["result"].clone(), first["conflict"].clone()), (json!(scan_id), json!("admitted"), json!(true)));
+        assert_eq!(first["first_admission"]["device"], "door-1");
+        assert_eq!(synced.body["results"][1]["result"], "invalid_token");
+
+        // The earlier scan now stands; the online scan became a duplicate.
+        let again = scan(&app, &app.admin, &d.list, &token, "door-3").await;
+        assert_eq!(again.body["first_admission"]["device"], "door-2");
+        let log = app.get(&format!("/api/v1/admin/events/offline/checkin-lists/{}/scans?result=admitted", d.list), Some(&app.admin)).await;
+        let admitted: Vec<_> = log.body["items"].as_array().unwrap().iter().map(|s| (s["device"].clone(), s["offline"].clone())).collect();
+        assert_eq!(admitted, [(json!("door-2"), json!(true))]);
+
+        // Uploading the same batch again changes nothing.
+        let before = app.get(&format!("/api/v1/admin/events/offline/checkin-lists/{}/scans", d.list), Some(&app.admin)).await;
+        let replayed = app.post("/api/v1/checkin/sync", &app.admin, batch).await;
+        assert_eq!(replayed.body["results"][0]["result"], "admitted");
+        assert_eq!(replayed.body["results"][1]["result"], "invalid_token");
+        let after = app.get(&format!("/api/v1/admin/events/offline/checkin-lists/{}/scans", d.list), Some(&app.admin)).await;
+        assert_eq!(before.body["items"].as_array().unwrap().len(), after.body["items"].as_array().unwrap().len());
+        let progress = app.get(&format!("/api/v1/admin/events/offline/checkin-lists/{}/progress", d.list), Some(&app.admin)).await;
+        assert_eq!(progress.body["admitted"], 1);
+    }
+}
+
+db_test! {
+    async fn a_manifest_carries_keys_and_ticket_deltas(app) {
+        let d = door(&app, "manifest").await;
+        let path = format!("/api/v1/checkin/lists/{}/manifest", d.list);
+        let full = app.get(&path, Some(&app.admin)).await;
+        assert_eq!(full.status, StatusCode::OK, "{}", full.body);
+        assert_eq!(full.body["jwks"]["keys"].as_array().unwrap().len(), 1);
+        let tickets = full.body["tickets"].as_array().unwrap();
+        assert_eq!(tickets.len(), 1);
+        assert_eq!((tickets[0]["state"].clone(), tickets[0]["token_version"].clone(), tickets[0]["attendee_name"].clone()), (json!("valid"), json!(1), json!("Ada")));
+        assert!(tickets[0]["admitted_at"].is_null());
+        let cursor = full.body["cursor"].as_str().unwrap().to_owned();
+
+        // Nothing changed: an empty delta (after the overlap window).
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let token = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+        scan(&app, &app.admin, &d.list, &token, "door-1").await;
+        let delta = app.get(&format!("{path}?since={}", urlencode(&cursor)), Some(&app.admin)).await;
+        let changed = delta.body["tickets"].as_array().unwrap();
+        assert_eq!(changed.len(), 1);
+        assert!(changed[0]["admitted_at"].is_string());
+    }
+}
+
+fn urlencode(value: &str) -> String {
+    value.replace('+', "%2B").replace(':', "%3A")
+}
+
+db_test! {
+    async fn the_swag_desk_says_which_shirt_and_hands_it_over_once(app) {
+        let d = door(&app, "swag-desk").await;
+        let desk = app
+            .post("/api/v1/admin/events/swag-desk/checkin-lists", &app.admin, json!({"name": "Swag desk", "kind": "swag"}))
+            .await;
+        assert_eq!(desk.status, StatusCode::CREATED, "{}", desk.body);
+        let desk = desk.body["id"].as_str().unwrap().to_owned();
+        let token = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+        let first = scan(&app, &app.admin, &desk, &token, "desk").await;
+        assert_eq!((first.body["result"].clone(), first.body["list_kind"].clone()), (json!("admitted"), json!("swag")));
+        assert_eq!((first.body["attendee"]["swag_size"].clone(), first.body["attendee"]["swag_cut"].clone()), (json!("M"), json!("fitted")));
+        assert_eq!(scan(&app, &app.admin, &desk, &token, "desk").await.body["result"], "already_checked_in");
+        // The door is a separate list: the shirt does not count as entry.
+        assert_eq!(scan(&app, &app.admin, &d.list, &token, "door").await.body["result"], "admitted");
+    }
+}
+
+db_test! {
+    async fn rotated_keys_keep_verifying_until_retired(app) {
+        let d = door(&app, "rotation").await;
+        let old = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+        let rotated = app.post("/api/v1/admin/keys/rotate", &app.admin, json!({})).await;
+        assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+        let jwks = app.get("/.well-known/jwks.json", None).await;
+        assert_eq!(jwks.body["keys"].as_array().unwrap().len(), 2);
+
+        // New tokens carry the new kid; old ones still pass.
+        let new = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+        let kid = |t: &str| serde_json::from_slice::<Value>(&URL_SAFE_NO_PAD.decode(t.split('.').next().unwrap()).unwrap()).unwrap()["kid"].clone();
+        assert_eq!(kid(&new), rotated.body["kid"]);
+        assert_ne!(kid(&old), kid(&new));
+        let second_list = app
+            .post("/api/v1/admin/events/rotation/checkin-lists", &app.admin, json!({"name": "Hall B", "kind": "entry"}))
+            .await;
+        let second_list = second_list.body["id"].as_str().unwrap().to_owned();
+        assert_eq!(scan(&app, &app.admin, &d.list, &old, "d").await.body["result"], "admitted");
+
+        // Retiring the old key makes its tokens invalid.
+        let old_kid = kid(&old).as_str().unwrap().to_owned();
+        let retired = app.post(&format!("/api/v1/admin/keys/{old_kid}/retire"), &app.admin, json!({})).await;
+        assert!(retired.body["retired_at"].is_string(), "{}", retired.body);
+        assert_eq!(app.get("/.well-known/jwks.json", None).await.body["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(scan(&app, &app.admin, &second_list, &old, "d").await.body["result"], "invalid_token");
+        assert_eq!(scan(&app, &app.admin, &second_list, &new, "d").await.body["result"], "admitted");
+        let new_kid = kid(&new).as_str().unwrap().to_owned();
+        app.post(&format!("/api/v1/admin/keys/{new_kid}/retire"), &app.admin, json!({}))
+            .await
+            .assert_problem(409, "last_signing_key");
+    }
+}
+
+db_test! {
+    async fn volunteers_scan_only_their_events_and_reach_nothing_else(app) {
+        let ours = door(&app, "ours-door").await;
+        let theirs = door(&app, "theirs-door").await;
+        let volunteer = app.token(Role::Volunteer, &["ours-door"]).await;
+        let token = token_of(&app, &ours.code, &ours.order_token, &ours.ticket).await.body["token"].as_str().unwrap().to_owned();
+        assert_eq!(scan(&app, &volunteer, &ours.list, &token, "d").await.body["result"], "admitted");
+        scan(&app, &volunteer, &theirs.list, &token, "d").await.assert_problem(403, "forbidden");
+        app.get(&format!("/api/v1/checkin/lists/{}/manifest", theirs.list), Some(&volunteer)).await.assert_problem(403, "forbidden");
+        let lists = app.get("/api/v1/checkin/lists", Some(&volunteer)).await;
+        let ids: Vec<_> = lists.body.as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(ids, [ours.list.as_str()]);
+        for path in [
+            format!("/api/v1/admin/events/ours-door/checkin-lists/{}/progress", ours.list),
+            format!("/api/v1/admin/events/ours-door/checkin-lists/{}/scans", ours.list),
+            "/api/v1/admin/events/ours-door/orders".to_owned(),
+            "/api/v1/admin/keys".to_owned(),
+        ] {
+            app.get(&path, Some(&volunteer)).await.assert_problem(403, "forbidden");
+        }
+        let organizer = app.token(Role::Organizer, &["ours-door"]).await;
+        app.post("/api/v1/admin/keys/rotate", &organizer, json!({})).await.assert_problem(403, "forbidden");
+        app.post("/api/v1/checkin/scan", "", json!({"list_id": ours.list, "token": token, "device": "d"}))
+            .await
+            .assert_problem(401, "unauthorized");
+    }
+}
