@@ -69,6 +69,8 @@ impl Application {
         let state = AppState {
             keys: domain::keys::KeyRing::new(db.clone()),
             tokens: settings.token_settings(),
+            lists: Default::default(),
+            staff: Default::default(),
             inventory: Inventory::new(db.clone(), settings.hold_limits()),
             db,
             metrics: Arc::new(Metrics::new()),

@@ -5,7 +5,12 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    domain::{checkin::tokens::TokenSettings, inventory::Inventory, keys::KeyRing},
+    domain::{
+        checkin::{scan::ListCache, tokens::TokenSettings},
+        inventory::Inventory,
+        keys::KeyRing,
+        staff::StaffCache,
+    },
     telemetry::Metrics,
 };
 
@@ -18,4 +23,6 @@ pub struct AppState {
     pub client_ip_header: Option<String>,
     pub keys: KeyRing,
     pub tokens: TokenSettings,
+    pub lists: ListCache,
+    pub staff: StaffCache,
 }

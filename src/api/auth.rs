@@ -3,11 +3,7 @@
 use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
 
-use crate::{
-    domain::{self, staff::Staff},
-    error::ApiError,
-    state::AppState,
-};
+use crate::{domain::staff::Staff, error::ApiError, state::AppState};
 
 /// A staff token (`tsr_...`), created with `tessera token create` or
 /// `POST /api/v1/admin/tokens`. Its role (`admin`, `organizer`,
@@ -25,7 +21,11 @@ async fn check_staff(req: &Request, bearer: Bearer) -> poem::Result<Staff> {
     let Some(state) = req.data::<AppState>() else {
         return Err(ApiError::internal(&std::io::Error::other("application state missing")).into());
     };
-    match domain::staff::authenticate(&state.db, bearer.token.trim()).await {
+    match state
+        .staff
+        .authenticate(&state.db, bearer.token.trim())
+        .await
+    {
         Ok(Some(staff)) => Ok(staff),
         Ok(None) => Err(ApiError::unauthorized("this token is unknown or has been revoked").into()),
         Err(err) => Err(ApiError::from(err).into()),

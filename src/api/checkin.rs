@@ -282,6 +282,7 @@ impl CheckinApi {
             &state.db,
             &state.keys,
             &state.tokens,
+            &state.lists,
             &auth.0,
             b.list_id,
             input,
@@ -327,6 +328,7 @@ impl CheckinApi {
             &state.db,
             &state.keys,
             &state.tokens,
+            &state.lists,
             &auth.0,
             b.list_id,
             inputs,
@@ -367,10 +369,10 @@ impl CheckinApi {
         /// The `cursor` of the previous manifest.
         since: Query<Option<DateTime<Utc>>>,
     ) -> ApiResult<Found<Manifest>> {
-        let (list, _) = scan::open_list(&state.db, &auth.0, id.0).await?;
-        let (tickets, cursor) = scan::manifest(&state.db, &auth.0, id.0, since.0).await?;
+        let (open, tickets, cursor) =
+            scan::manifest(&state.db, &state.lists, &auth.0, id.0, since.0).await?;
         Ok(Found(Manifest {
-            list: list.into(),
+            list: open.list.into(),
             jwks: super::tickets::jwk_set(&state.db).await?,
             tickets: tickets
                 .into_iter()

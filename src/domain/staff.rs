@@ -229,6 +229,55 @@ pub async fn authenticate(
     }))
 }
 
+/// Each instance remembers the staff tokens it authenticated for a few
+/// seconds, so a busy scanner does not cost two queries per scan. A token
+/// revoked through this instance stops working at once (the cache is
+/// cleared); one revoked elsewhere within `STAFF_CACHE_TTL`.
+#[derive(Clone, Default)]
+pub struct StaffCache {
+    entries: std::sync::Arc<
+        std::sync::RwLock<std::collections::HashMap<String, (std::time::Instant, Staff)>>,
+    >,
+}
+
+pub const STAFF_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl StaffCache {
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.clear();
+        }
+    }
+
+    /// Like [`authenticate`], answering from the cache while it is fresh.
+    pub async fn authenticate(
+        &self,
+        db: &DatabaseConnection,
+        secret: &str,
+    ) -> Result<Option<Staff>, DomainError> {
+        if !looks_like_token(secret) {
+            return Ok(None);
+        }
+        let hash = hash_secret(secret);
+        if let Ok(entries) = self.entries.read()
+            && let Some((at, staff)) = entries.get(&hash)
+            && at.elapsed() < STAFF_CACHE_TTL
+        {
+            return Ok(Some(staff.clone()));
+        }
+        let staff = authenticate(db, secret).await?;
+        if let Some(staff) = &staff
+            && let Ok(mut entries) = self.entries.write()
+        {
+            if entries.len() > 10_000 {
+                entries.retain(|_, (at, _)| at.elapsed() < STAFF_CACHE_TTL);
+            }
+            entries.insert(hash, (std::time::Instant::now(), staff.clone()));
+        }
+        Ok(staff)
+    }
+}
+
 /// Records when a token was last used, at most once a minute per token so a
 /// busy scanner does not turn every request into a write.
 async fn touch(db: &DatabaseConnection, token: &staff_token::Model) -> Result<(), DomainError> {

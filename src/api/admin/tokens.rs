@@ -150,6 +150,8 @@ impl TokensApi {
         id: Path<Uuid>,
     ) -> ApiResult<Found<StaffToken>> {
         auth.0.require_admin()?;
-        Ok(Found(staff::revoke(&state.db, id.0).await?.into()))
+        let revoked = staff::revoke(&state.db, id.0).await?;
+        state.staff.clear();
+        Ok(Found(revoked.into()))
     }
 }

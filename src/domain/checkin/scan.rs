@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::{checkin, checkin_list, checkin_scan, event, order, ticket, tier};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-    sea_query::OnConflict,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -119,36 +119,123 @@ pub struct ScanInput {
     pub scanned_at: Option<DateTime<Utc>>,
 }
 
+/// A list and its event, as scans need them.
+#[derive(Debug, Clone)]
+pub struct OpenList {
+    pub list: CheckinList,
+    pub event_id: Uuid,
+    pub slug: String,
+}
+
+/// Each instance keeps the lists it scans on for a few seconds: at the door,
+/// every scan would otherwise read the same two rows. A change to a list (its
+/// tiers, window or archiving) reaches scanners within `LIST_CACHE_TTL`.
+#[derive(Clone, Default)]
+pub struct ListCache {
+    entries: std::sync::Arc<std::sync::RwLock<HashMap<Uuid, (std::time::Instant, OpenList)>>>,
+}
+
+pub const LIST_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl ListCache {
+    fn get(&self, id: Uuid) -> Option<OpenList> {
+        let entries = self.entries.read().ok()?;
+        let (at, open) = entries.get(&id)?;
+        (at.elapsed() < LIST_CACHE_TTL).then(|| open.clone())
+    }
+
+    fn put(&self, open: &OpenList) {
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() > 1_000 {
+                entries.retain(|_, (at, _)| at.elapsed() < LIST_CACHE_TTL);
+            }
+            entries.insert(open.list.id, (std::time::Instant::now(), open.clone()));
+        }
+    }
+}
+
 /// The list and its event, checked against the scanner's rights.
-pub(crate) async fn open_list(
+pub async fn open_list(
     db: &DatabaseConnection,
+    cache: &ListCache,
     staff: &Staff,
     list_id: Uuid,
-) -> Result<(CheckinList, event::Model), DomainError> {
-    let model = checkin_list::Entity::find_by_id(list_id)
-        .one(db)
-        .await?
-        .ok_or(DomainError::NotFound("check-in list"))?;
+) -> Result<OpenList, DomainError> {
+    let open = match cache.get(list_id) {
+        Some(open) => open,
+        None => {
+            let model = checkin_list::Entity::find_by_id(list_id)
+                .one(db)
+                .await?
+                .ok_or(DomainError::NotFound("check-in list"))?;
+            let event = event::Entity::find_by_id(model.event_id)
+                .one(db)
+                .await?
+                .ok_or(DomainError::NotFound("event"))?;
+            let open = OpenList {
+                list: CheckinList::from_model(model)?,
+                event_id: event.id,
+                slug: event.slug,
+            };
+            cache.put(&open);
+            open
+        }
+    };
     let allowed = match staff.role {
         Role::Admin => true,
-        Role::Organizer | Role::Volunteer => staff.covers_event(model.event_id),
+        Role::Organizer | Role::Volunteer => staff.covers_event(open.event_id),
     };
     if !allowed {
         return Err(DomainError::forbidden(
             "this token is not scoped to this list's event",
         ));
     }
-    if model.archived_at.is_some() {
+    if open.list.archived_at.is_some() {
         return Err(DomainError::conflict(
             "list_archived",
             "this check-in list is archived",
         ));
     }
-    let event = event::Entity::find_by_id(model.event_id)
+    Ok(open)
+}
+
+/// The ticket behind a token, with what the scan decides on.
+#[derive(Debug, Clone, FromQueryResult)]
+struct ScanRow {
+    id: Uuid,
+    event_id: Uuid,
+    tier_id: Uuid,
+    status: String,
+    token_version: i32,
+    attendee_name: String,
+    swag_size: Option<String>,
+    swag_cut: Option<String>,
+    dietary: Option<String>,
+    tier_name: String,
+    order_state: String,
+}
+
+async fn scan_row(db: &DatabaseConnection, id: Uuid) -> Result<Option<ScanRow>, DomainError> {
+    Ok(ticket::Entity::find_by_id(id)
+        .select_only()
+        .columns([
+            ticket::Column::Id,
+            ticket::Column::EventId,
+            ticket::Column::TierId,
+            ticket::Column::Status,
+            ticket::Column::TokenVersion,
+            ticket::Column::AttendeeName,
+            ticket::Column::SwagSize,
+            ticket::Column::SwagCut,
+            ticket::Column::Dietary,
+        ])
+        .column_as(tier::Column::Name, "tier_name")
+        .column_as(order::Column::State, "order_state")
+        .inner_join(tier::Entity)
+        .inner_join(order::Entity)
+        .into_model::<ScanRow>()
         .one(db)
-        .await?
-        .ok_or(DomainError::NotFound("event"))?;
-    Ok((CheckinList::from_model(model)?, event))
+        .await?)
 }
 
 /// Scans one token on a list. Every scan is recorded, refused ones too.
@@ -156,12 +243,13 @@ pub async fn scan(
     db: &DatabaseConnection,
     keys: &KeyRing,
     settings: &TokenSettings,
+    cache: &ListCache,
     staff: &Staff,
     list_id: Uuid,
     input: ScanInput,
 ) -> Result<ScanOutcome, DomainError> {
-    let (list, event) = open_list(db, staff, list_id).await?;
-    decide(db, keys, settings, staff, &list, &event, input, false).await
+    let open = open_list(db, cache, staff, list_id).await?;
+    decide(db, keys, settings, staff, &open, input, false).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -170,11 +258,11 @@ async fn decide(
     keys: &KeyRing,
     settings: &TokenSettings,
     staff: &Staff,
-    list: &CheckinList,
-    event: &event::Model,
+    open: &OpenList,
     input: ScanInput,
     offline: bool,
 ) -> Result<ScanOutcome, DomainError> {
+    let list = &open.list;
     let recorded_at = now();
     let scanned_at = input
         .scanned_at
@@ -190,7 +278,7 @@ async fn decide(
         kind: list.kind,
     };
 
-    let claims = match tokens::verify(keys, settings, input.token.trim(), &event.slug).await? {
+    let claims = match tokens::verify(keys, settings, input.token.trim(), &open.slug).await? {
         Ok(claims) => claims,
         Err(refusal) => {
             outcome.result = match refusal {
@@ -215,15 +303,10 @@ async fn decide(
         }
     };
     let found = match tokens::expand(&claims.sub) {
-        Some(id) => {
-            ticket::Entity::find_by_id(id)
-                .find_also_related(tier::Entity)
-                .one(db)
-                .await?
-        }
+        Some(id) => scan_row(db, id).await?,
         None => None,
     };
-    let Some((ticket, tier)) = found.filter(|(t, _)| t.event_id == event.id) else {
+    let Some(ticket) = found.filter(|t| t.event_id == open.event_id) else {
         record(
             db,
             &outcome,
@@ -241,26 +324,55 @@ async fn decide(
     outcome.attendee = Some(Attendee {
         ticket_id: ticket.id,
         name: ticket.attendee_name.clone(),
-        tier: tier.map(|t| t.name).unwrap_or_default(),
+        tier: ticket.tier_name.clone(),
         swag_size: ticket.swag_size.clone(),
         swag_cut: ticket.swag_cut.clone(),
         dietary: ticket.dietary.clone(),
     });
-    outcome.result = judge(db, &ticket, &claims, list, scanned_at).await?;
-    if outcome.result == ScanResult::Admitted {
-        admit(
+    outcome.result = judge(&ticket, &claims, list, scanned_at)?;
+    if outcome.result != ScanResult::Admitted {
+        record(
             db,
-            &mut outcome,
+            &outcome,
             list,
-            &ticket,
+            Some(ticket.id),
             &device,
             scanned_at,
+            recorded_at,
+            staff,
             offline,
         )
         .await?;
+        return Ok(outcome);
     }
+    if !offline && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        admit_online_postgres(
+            db,
+            &mut outcome,
+            list,
+            ticket.id,
+            &device,
+            scanned_at,
+            recorded_at,
+            staff,
+        )
+        .await?;
+        return Ok(outcome);
+    }
+    // The admission and its scan record commit together: one commit a scan.
+    let txn = db.begin().await?;
+    admit(
+        &txn,
+        &mut outcome,
+        list,
+        ticket.id,
+        &device,
+        scanned_at,
+        offline,
+    )
+    .await?;
     record(
-        db,
+        &txn,
         &outcome,
         list,
         Some(ticket.id),
@@ -271,22 +383,19 @@ async fn decide(
         offline,
     )
     .await?;
+    txn.commit().await?;
     Ok(outcome)
 }
 
 /// Everything but the once-per-list rule.
-async fn judge(
-    db: &DatabaseConnection,
-    ticket: &ticket::Model,
+fn judge(
+    ticket: &ScanRow,
     claims: &tokens::Claims,
     list: &CheckinList,
     at: DateTime<Utc>,
 ) -> Result<ScanResult, DomainError> {
     let status: TicketStatus = ticket.status.parse()?;
-    let order_state = match order::Entity::find_by_id(ticket.order_id).one(db).await? {
-        Some(order) => order.state.parse::<OrderState>()?,
-        None => return Ok(ScanResult::InvalidToken),
-    };
+    let order_state: OrderState = ticket.order_state.parse()?;
     Ok(match (status, order_state) {
         (TicketStatus::Revoked, _) => ScanResult::Revoked,
         (TicketStatus::Valid, OrderState::Paid) => {
@@ -311,17 +420,17 @@ async fn judge(
 /// decides between devices scanning at the same instant. For offline scans
 /// the earliest scan wins, even when it arrives last.
 async fn admit(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     outcome: &mut ScanOutcome,
     list: &CheckinList,
-    ticket: &ticket::Model,
+    ticket: Uuid,
     device: &str,
     at: DateTime<Utc>,
     offline: bool,
 ) -> Result<(), DomainError> {
     let row = checkin::ActiveModel {
         list_id: Set(list.id),
-        ticket_id: Set(ticket.id),
+        ticket_id: Set(ticket),
         scanned_at: Set(at),
         device: Set(device.to_owned()),
         scan_id: Set(outcome.scan_id),
@@ -337,7 +446,7 @@ async fn admit(
     if inserted == 1 {
         return Ok(());
     }
-    let existing = checkin::Entity::find_by_id((list.id, ticket.id))
+    let existing = checkin::Entity::find_by_id((list.id, ticket))
         .one(db)
         .await?
         .ok_or(DomainError::NotFound("admission"))?;
@@ -358,7 +467,7 @@ async fn admit(
                 sea_orm::prelude::Expr::value(outcome.scan_id),
             )
             .filter(checkin::Column::ListId.eq(list.id))
-            .filter(checkin::Column::TicketId.eq(ticket.id))
+            .filter(checkin::Column::TicketId.eq(ticket))
             .filter(checkin::Column::ScannedAt.gt(at))
             .exec(db)
             .await?
@@ -380,7 +489,7 @@ async fn admit(
             });
             return Ok(());
         }
-        let winner = checkin::Entity::find_by_id((list.id, ticket.id))
+        let winner = checkin::Entity::find_by_id((list.id, ticket))
             .one(db)
             .await?
             .ok_or(DomainError::NotFound("admission"))?;
@@ -401,9 +510,73 @@ async fn admit(
     Ok(())
 }
 
+/// The online admission on PostgreSQL in one statement (one round trip, one
+/// commit): insert the admission unless one exists, and record the scan as
+/// `admitted` or `already_checked_in` accordingly. Same rules as [`admit`]
+/// and [`record`], which SQLite and offline scans use.
+#[allow(clippy::too_many_arguments)]
+async fn admit_online_postgres(
+    db: &DatabaseConnection,
+    outcome: &mut ScanOutcome,
+    list: &CheckinList,
+    ticket: Uuid,
+    device: &str,
+    at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+    staff: &Staff,
+) -> Result<(), DomainError> {
+    let sql = r#"
+        WITH admitted AS (
+            INSERT INTO checkin (list_id, ticket_id, scanned_at, device, scan_id)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (list_id, ticket_id) DO NOTHING
+            RETURNING scan_id
+        )
+        INSERT INTO checkin_scan
+            (id, list_id, event_id, ticket_id, device, result, scanned_at, recorded_at, staff_id, offline)
+        SELECT $5, $1, $6, $2, $4,
+               CASE WHEN EXISTS (SELECT 1 FROM admitted) THEN 'admitted' ELSE 'already_checked_in' END,
+               $3, $7, $8, false
+        RETURNING result"#;
+    let staff_id = Some(staff.id).filter(|id| !id.is_nil());
+    let statement = sea_orm::Statement::from_sql_and_values(
+        sea_orm::DatabaseBackend::Postgres,
+        sql,
+        [
+            list.id.into(),
+            ticket.into(),
+            at.into(),
+            device.to_owned().into(),
+            outcome.scan_id.into(),
+            list.event_id.into(),
+            recorded_at.into(),
+            staff_id.into(),
+        ],
+    );
+    let row = db
+        .query_one_raw(statement)
+        .await?
+        .ok_or_else(|| DomainError::Corrupt("the scan was not recorded".into()))?;
+    let result: String = row.try_get_by_index(0)?;
+    if result == ScanResult::Admitted.as_str() {
+        return Ok(());
+    }
+    outcome.result = ScanResult::AlreadyCheckedIn;
+    if let Some(first) = checkin::Entity::find_by_id((list.id, ticket))
+        .one(db)
+        .await?
+    {
+        outcome.admission = Some(Admission {
+            at: first.scanned_at,
+            device: first.device,
+        });
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn record(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     outcome: &ScanOutcome,
     list: &CheckinList,
     ticket: Option<Uuid>,
@@ -444,21 +617,23 @@ pub async fn sync(
     db: &DatabaseConnection,
     keys: &KeyRing,
     settings: &TokenSettings,
+    cache: &ListCache,
     staff: &Staff,
     list_id: Uuid,
     mut scans: Vec<ScanInput>,
 ) -> Result<Vec<ScanOutcome>, DomainError> {
-    let (list, event) = open_list(db, staff, list_id).await?;
+    let open = open_list(db, cache, staff, list_id).await?;
+    let list = &open.list;
     scans.sort_by_key(|s| s.scanned_at);
     let mut outcomes = Vec::with_capacity(scans.len());
     for input in scans {
         if let Some(id) = input.scan_id
             && let Some(seen) = checkin_scan::Entity::find_by_id(id).one(db).await?
         {
-            outcomes.push(replay(db, &list, seen).await?);
+            outcomes.push(replay(db, list, seen).await?);
             continue;
         }
-        outcomes.push(decide(db, keys, settings, staff, &list, &event, input, true).await?);
+        outcomes.push(decide(db, keys, settings, staff, &open, input, true).await?);
     }
     Ok(outcomes)
 }
@@ -532,16 +707,18 @@ pub struct ManifestTicket {
 /// so nothing committed while the previous manifest was read is missed.
 pub async fn manifest(
     db: &DatabaseConnection,
+    cache: &ListCache,
     staff: &Staff,
     list_id: Uuid,
     since: Option<DateTime<Utc>>,
-) -> Result<(Vec<ManifestTicket>, DateTime<Utc>), DomainError> {
-    let (list, event) = open_list(db, staff, list_id).await?;
+) -> Result<(OpenList, Vec<ManifestTicket>, DateTime<Utc>), DomainError> {
+    let open = open_list(db, cache, staff, list_id).await?;
+    let list = &open.list;
     let generated_at = now();
     let from = since.map(|s| s - chrono::Duration::seconds(5));
     let mut query = ticket::Entity::find()
         .find_also_related(tier::Entity)
-        .filter(ticket::Column::EventId.eq(event.id));
+        .filter(ticket::Column::EventId.eq(open.event_id));
     if !list.tiers.is_empty() {
         query = query.filter(ticket::Column::TierId.is_in(list.tiers.clone()));
     }
@@ -591,5 +768,5 @@ pub async fn manifest(
             updated_at: t.updated_at,
         })
         .collect();
-    Ok((tickets, generated_at))
+    Ok((open, tickets, generated_at))
 }

@@ -1,0 +1,294 @@
+//! The door rush: K scanners scan every ticket of an event once, with
+//! duplicate scans mixed in, as at a conference's doors at 8:45.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+use tessera::{
+    config::Settings,
+    domain::{
+        checkin::{
+            lists::{self, ListInput, ListKind},
+            tokens,
+        },
+        events::{self, EventInput, Transition},
+        keys::KeyRing,
+        orders::place::{CompRequest, TicketRequest, comp},
+        staff::Staff,
+        tiers::{self, TierInput},
+    },
+    startup::{Application, prepare_database},
+};
+
+use crate::{Args, Report, machine};
+
+fn err(e: tessera::domain::DomainError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+struct Outcome {
+    result: String,
+    latency: Duration,
+}
+
+pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
+    let mut settings = Settings::for_database(url);
+    settings.db_max_connections = args.pool;
+    let db = prepare_database(&settings).await?;
+    let database = machine::database_version(&db).await;
+    let app = Application::bind(&settings, db.clone()).await?;
+    let inventory = app.state().inventory.clone();
+
+    // An event starting now, one tier, every ticket comped in orders of 10.
+    let system = Staff::system();
+    let starts_at = tessera::domain::now();
+    let input = EventInput {
+        slug: "doors".into(),
+        name: "Doors".into(),
+        timezone: "UTC".into(),
+        starts_at,
+        ends_at: starts_at + chrono::Duration::days(1),
+        currency: "EUR".into(),
+        ..Default::default()
+    };
+    events::create(&db, &system, input).await.map_err(err)?;
+    let tier = TierInput {
+        name: "Attendee".into(),
+        price: 0,
+        capacity: i64::try_from(args.tickets)?,
+        ..Default::default()
+    };
+    let (_, tier) = tiers::create(&db, &system, "doors", tier)
+        .await
+        .map_err(err)?;
+    events::transition(&db, &system, "doors", Transition::Publish)
+        .await
+        .map_err(err)?;
+    let list = lists::create(
+        &db,
+        &system,
+        "doors",
+        ListInput {
+            name: "Main entrance".into(),
+            kind: ListKind::Entry,
+            tiers: vec![],
+            opens_at: None,
+            closes_at: None,
+        },
+    )
+    .await
+    .map_err(err)?;
+    let mut made = 0;
+    while made < args.tickets {
+        let n = (args.tickets - made).min(10);
+        let request = CompRequest {
+            email: format!("group{made}@example.org"),
+            reason: "benchmark".into(),
+            tickets: (0..n)
+                .map(|i| TicketRequest {
+                    tier_id: tier.id,
+                    attendee_name: format!("Attendee {}", made + i),
+                    ..Default::default()
+                })
+                .collect(),
+        };
+        comp(&db, &inventory, &system, "doors", request)
+            .await
+            .map_err(err)?;
+        made += n;
+    }
+
+    // Every ticket's token, signed as the attendee's phone would show it.
+    let keys = KeyRing::new(db.clone());
+    let token_settings = settings.token_settings();
+    let event = entity::event::Entity::find()
+        .filter(entity::event::Column::Slug.eq("doors"))
+        .one(&db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no event"))?;
+    let tickets = entity::ticket::Entity::find()
+        .filter(entity::ticket::Column::EventId.eq(event.id))
+        .all(&db)
+        .await?;
+    let mut tokens_list = Vec::with_capacity(tickets.len());
+    for ticket in &tickets {
+        let (token, _) = tokens::issue(
+            &keys,
+            &token_settings,
+            "doors",
+            event.starts_at,
+            event.ends_at,
+            ticket,
+        )
+        .await
+        .map_err(err)?;
+        tokens_list.push(token);
+    }
+
+    // Raw verification on one core: the real verification path, one thread.
+    let verify_sample: Vec<String> = tokens_list.iter().take(2_000).cloned().collect();
+    let (verified, verify_seconds) = {
+        let keys = keys.clone();
+        let token_settings = token_settings.clone();
+        tokio::task::spawn_blocking(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                // Warm the key cache.
+                let _ = tokens::verify(&keys, &token_settings, &verify_sample[0], "doors").await;
+                let started = Instant::now();
+                let mut ok = 0usize;
+                for _ in 0..5 {
+                    for token in &verify_sample {
+                        if matches!(
+                            tokens::verify(&keys, &token_settings, token, "doors").await,
+                            Ok(Ok(_))
+                        ) {
+                            ok += 1;
+                        }
+                    }
+                }
+                Ok::<_, anyhow::Error>((ok, started.elapsed().as_secs_f64()))
+            })
+        })
+        .await??
+    };
+
+    // The scan plan: every ticket once, plus duplicates, shuffled.
+    let duplicates = args.tickets * args.duplicates / 100;
+    let mut plan: Vec<usize> = (0..args.tickets).collect();
+    plan.extend((0..duplicates).map(|i| (i * 7919) % args.tickets));
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in (1..plan.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let j = usize::try_from(seed % (i as u64 + 1)).unwrap_or(0);
+        plan.swap(i, j);
+    }
+
+    let endpoint = format!("http://{}/api/v1/checkin/scan", app.addr());
+    let admin = tessera::domain::staff::create(
+        &db,
+        tessera::domain::staff::NewTokenInput {
+            name: "bench scanner".into(),
+            role: tessera::domain::staff::Role::Volunteer,
+            events: vec!["doors".into()],
+        },
+        None,
+    )
+    .await
+    .map_err(err)?
+    .secret;
+    let server_settings = settings.clone();
+    let server = tokio::spawn(async move {
+        app.run_until(&server_settings, std::future::pending())
+            .await
+    });
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.scanners)
+        .build()?;
+    let plan = Arc::new(plan);
+    let tokens_list = Arc::new(tokens_list);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for scanner in 0..args.scanners {
+        let (client, endpoint, plan, tokens_list, next, admin) = (
+            client.clone(),
+            endpoint.clone(),
+            plan.clone(),
+            tokens_list.clone(),
+            next.clone(),
+            admin.clone(),
+        );
+        let list_id = list.id;
+        workers.spawn(async move {
+            let mut outcomes = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(ticket) = plan.get(i) else { break };
+                let body = json!({"list_id": list_id, "token": tokens_list[*ticket], "device": format!("door-{scanner}")});
+                let sent = Instant::now();
+                let result = match client.post(&endpoint).bearer_auth(&admin).json(&body).send().await {
+                    Ok(response) => match response.json::<serde_json::Value>().await {
+                        Ok(body) => body["result"].as_str().unwrap_or("error").to_owned(),
+                        Err(_) => "error".into(),
+                    },
+                    Err(_) => "error".into(),
+                };
+                outcomes.push(Outcome {
+                    result,
+                    latency: sent.elapsed(),
+                });
+            }
+            outcomes
+        });
+    }
+    let mut outcomes = Vec::with_capacity(plan.len());
+    while let Some(done) = workers.join_next().await {
+        outcomes.extend(done?);
+    }
+    let elapsed = started.elapsed();
+    server.abort();
+
+    let admitted_rows = entity::checkin::Entity::find()
+        .filter(entity::checkin::Column::ListId.eq(list.id))
+        .count(&db)
+        .await?;
+    let admitted = outcomes.iter().filter(|o| o.result == "admitted").count();
+    let already = outcomes
+        .iter()
+        .filter(|o| o.result == "already_checked_in")
+        .count();
+    let other = outcomes.len() - admitted - already;
+    let mut latencies: Vec<Duration> = outcomes.iter().map(|o| o.latency).collect();
+    latencies.sort_unstable();
+    let seconds = elapsed.as_secs_f64();
+    let failed =
+        admitted != args.tickets || usize::try_from(admitted_rows)? != args.tickets || other > 0;
+
+    let markdown = format!(
+        "## Door rush: latest run ({kind})\n\n\
+         Generated by `cargo run --release -p bench -- --scenario door --tickets {tickets} --duplicates {dup} \
+         --scanners {scanners} --pool {pool}` on {date}.\n\n\
+         {machine}\
+         ### Results\n\n\
+         | measure | value |\n| --- | --- |\n\
+         | tickets / duplicate scans / scanners | {tickets} / {duplicates} / {scanners} |\n\
+         | admitted | {admitted} (expected {tickets}; {admitted_rows} admissions in the database) |\n\
+         | `already_checked_in` | {already} |\n\
+         | other answers (errors) | {other} |\n\
+         | wall time | {seconds:.2} s |\n\
+         | scans per second | {sps:.0} |\n\
+         | latency p50 | {p50:.1} ms |\n\
+         | latency p99 | {p99:.1} ms |\n\
+         | latency max | {max:.1} ms |\n\
+         | token verifications per second, one core | {vps:.0} ({verified} verified) |\n",
+        kind = machine::backend_kind(&database),
+        tickets = args.tickets,
+        dup = args.duplicates,
+        scanners = args.scanners,
+        pool = args.pool,
+        date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        machine = machine::describe(&database),
+        sps = outcomes.len() as f64 / seconds,
+        p50 = machine::percentile(&latencies, 0.50),
+        p99 = machine::percentile(&latencies, 0.99),
+        max = machine::percentile(&latencies, 1.0),
+        vps = verified as f64 / verify_seconds,
+    );
+    Ok(Report {
+        section: "door",
+        markdown,
+        failed,
+    })
+}

@@ -1,0 +1,182 @@
+//! The ticket rush: N buyers race for one tier of capacity C.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+use tessera::{
+    config::Settings,
+    domain::{
+        events::{self, EventInput, Transition},
+        staff::Staff,
+        tiers::{self, TierInput},
+        vouchers::counting_tickets,
+    },
+    startup::{Application, prepare_database},
+};
+
+use crate::{Args, Report, machine};
+
+struct Outcome {
+    status: u16,
+    latency: Duration,
+}
+
+fn err(e: tessera::domain::DomainError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
+    let mut settings = Settings::for_database(url);
+    settings.db_max_connections = args.pool;
+    // Buyers arrive through a load balancer, each from an address of their
+    // own (IPv6 documentation addresses: a header value, never contacted).
+    settings.client_ip_header = Some("x-forwarded-for".into());
+    let db = prepare_database(&settings).await?;
+    let database = machine::database_version(&db).await;
+
+    let system = Staff::system();
+    let starts_at = tessera::domain::now() + chrono::Duration::days(30);
+    let input = EventInput {
+        slug: "rush".into(),
+        name: "Rush".into(),
+        timezone: "UTC".into(),
+        starts_at,
+        ends_at: starts_at + chrono::Duration::days(1),
+        currency: "EUR".into(),
+        ..Default::default()
+    };
+    events::create(&db, &system, input).await.map_err(err)?;
+    let tier = TierInput {
+        name: "Early bird".into(),
+        price: 9_900,
+        capacity: args.capacity,
+        max_per_order: Some(10),
+        ..Default::default()
+    };
+    let (_, tier) = tiers::create(&db, &system, "rush", tier)
+        .await
+        .map_err(err)?;
+    events::transition(&db, &system, "rush", Transition::Publish)
+        .await
+        .map_err(err)?;
+
+    let app = Application::bind(&settings, db.clone()).await?;
+    let endpoint = format!("http://{}/api/v1/events/rush/orders", app.addr());
+    let server_settings = settings.clone();
+    let server = tokio::spawn(async move {
+        app.run_until(&server_settings, std::future::pending())
+            .await
+    });
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..args.concurrency {
+        let client = client.clone();
+        let endpoint = endpoint.clone();
+        let next = next.clone();
+        let buyers = args.buyers;
+        let tier_id = tier.id;
+        workers.spawn(async move {
+            let mut outcomes = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= buyers {
+                    break;
+                }
+                let body = json!({
+                    "email": format!("buyer{i}@example.org"),
+                    "tickets": [{"tier_id": tier_id, "attendee_name": format!("Buyer {i}")}],
+                });
+                let request = client
+                    .post(&endpoint)
+                    .header("x-forwarded-for", format!("2001:db8::{i:x}"))
+                    .json(&body);
+                let sent = Instant::now();
+                let status = match request.send().await {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let _ = response.bytes().await;
+                        status
+                    }
+                    Err(_) => 0,
+                };
+                outcomes.push(Outcome {
+                    status,
+                    latency: sent.elapsed(),
+                });
+            }
+            outcomes
+        });
+    }
+    let mut outcomes = Vec::with_capacity(args.buyers);
+    while let Some(done) = workers.join_next().await {
+        outcomes.extend(done?);
+    }
+    let elapsed = started.elapsed();
+    server.abort();
+
+    let sold = entity::ticket::Entity::find()
+        .filter(entity::ticket::Column::TierId.eq(tier.id))
+        .filter(counting_tickets(tessera::domain::now()))
+        .count(&db)
+        .await?;
+    let sold = i64::try_from(sold)?;
+    let placed = outcomes.iter().filter(|o| o.status == 201).count();
+    let sold_out = outcomes.iter().filter(|o| o.status == 409).count();
+    let other = outcomes.len() - placed - sold_out;
+    let mut latencies: Vec<Duration> = outcomes.iter().map(|o| o.latency).collect();
+    latencies.sort_unstable();
+    let oversold = (sold - args.capacity).max(0);
+    let expected = i64::try_from(args.buyers)?.min(args.capacity);
+    let seconds = elapsed.as_secs_f64();
+    let failed = oversold > 0 || other > 0 || i64::try_from(placed)? != expected;
+
+    let markdown = format!(
+        "## Ticket rush: latest run ({kind})\n\n\
+         Generated by `cargo run --release -p bench -- --scenario rush --buyers {buyers} --capacity {capacity} \
+         --concurrency {concurrency} --pool {pool}` on {date}.\n\n\
+         {machine}\
+         ### Results\n\n\
+         | measure | value |\n| --- | --- |\n\
+         | buyers / tier capacity / concurrency | {buyers} / {capacity} / {concurrency} |\n\
+         | orders placed | {placed} (expected {expected}) |\n\
+         | refused `sold_out` | {sold_out} |\n\
+         | other answers (errors) | {other} |\n\
+         | tickets counted in the database | {sold} |\n\
+         | **oversold** | **{oversold}** |\n\
+         | wall time | {seconds:.2} s |\n\
+         | requests per second | {rps:.0} |\n\
+         | orders placed per second | {ops:.0} |\n\
+         | latency p50 | {p50:.1} ms |\n\
+         | latency p99 | {p99:.1} ms |\n\
+         | latency max | {max:.1} ms |\n",
+        kind = machine::backend_kind(&database),
+        buyers = args.buyers,
+        capacity = args.capacity,
+        concurrency = args.concurrency,
+        pool = args.pool,
+        date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        machine = machine::describe(&database),
+        rps = outcomes.len() as f64 / seconds,
+        ops = placed as f64 / seconds,
+        p50 = machine::percentile(&latencies, 0.50),
+        p99 = machine::percentile(&latencies, 0.99),
+        max = machine::percentile(&latencies, 1.0),
+    );
+    Ok(Report {
+        section: "bench",
+        markdown,
+        failed,
+    })
+}
