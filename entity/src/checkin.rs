@@ -16,6 +16,20 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::checkin_list::Entity",
+        from = "Column::ListId",
+        to = "super::checkin_list::Column::Id",
+        on_delete = "Cascade"
+    )]
+    CheckinList,
+}
+
+impl Related<super::checkin_list::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CheckinList.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -42,6 +42,9 @@ pub enum Tag {
     /// Check-in lists, progress, the scan log and token reissue (staff
     /// token: admin or organizer).
     AdminCheckin,
+    /// Reports and exports: attendees (JSON and CSV), swag, dietary, sales
+    /// and check-in figures (staff token: admin or organizer).
+    AdminReports,
     /// The keys that sign check-in tokens (staff token: admin).
     AdminKeys,
     /// Staff tokens for organizers and volunteers (staff token: admin).
@@ -60,6 +63,7 @@ type Apis = (
     admin::vouchers::VouchersApi,
     admin::orders::OrderDeskApi,
     admin::checkin::CheckinAdminApi,
+    admin::reports::ReportsApi,
     admin::keys::KeysApi,
     admin::tokens::TokensApi,
     ops::OpsApi,
@@ -87,6 +91,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             admin::vouchers::VouchersApi,
             admin::orders::OrderDeskApi,
             admin::checkin::CheckinAdminApi,
+            admin::reports::ReportsApi,
             admin::keys::KeysApi,
             admin::tokens::TokensApi,
             ops::OpsApi,

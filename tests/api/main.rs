@@ -18,5 +18,6 @@ mod inventory;
 mod openapi;
 mod ops;
 mod orders;
+mod reports;
 mod tiers;
 mod vouchers;

@@ -1,0 +1,603 @@
+//! Organizer reports and exports: attendees, swag, catering, sales, arrivals.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use poem::{Body, web::Data};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Path, Query},
+    payload::Binary,
+};
+use uuid::Uuid;
+
+use crate::{
+    api::{Tag, admin::checkin::HourCount, auth::StaffAuth, types::Found},
+    domain::{
+        reports::{self, Attendee, AttendeeFilter, csv_cell},
+        validation::FieldErrors,
+    },
+    error::ApiResult,
+    state::AppState,
+};
+
+/// A paid, valid ticket and its attendee.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct AttendeeBody {
+    pub ticket_id: Uuid,
+    pub order_code: String,
+    pub name: String,
+    pub email: String,
+    pub tier_id: Uuid,
+    pub tier: String,
+    pub swag_size: Option<String>,
+    pub swag_cut: Option<String>,
+    pub dietary: Option<String>,
+    /// Allergies and other notes.
+    pub notes: String,
+    /// First admission on an entry list.
+    pub checked_in_at: Option<DateTime<Utc>>,
+}
+
+impl From<Attendee> for AttendeeBody {
+    fn from(a: Attendee) -> Self {
+        Self {
+            ticket_id: a.ticket_id,
+            order_code: a.order_code,
+            name: a.name,
+            email: a.email,
+            tier_id: a.tier_id,
+            tier: a.tier,
+            swag_size: a.swag_size,
+            swag_cut: a.swag_cut,
+            dietary: a.dietary,
+            notes: a.notes,
+            checked_in_at: a.checked_in_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct AttendeePage {
+    pub items: Vec<AttendeeBody>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum AttendeesCsv {
+    /// The attendees as CSV (UTF-8, a header row), streamed.
+    #[oai(status = 200, content_type = "text/csv; charset=utf-8")]
+    Ok(
+        Binary<Body>,
+        /// `attachment; filename="<slug>-attendees.csv"`
+        #[oai(header = "Content-Disposition")]
+        String,
+    ),
+}
+
+/// One size and cut of the swag report.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct SwagLineBody {
+    pub size: String,
+    pub cut: Option<String>,
+    /// Shirts for valid tickets.
+    pub total: u64,
+    pub by_tier: Vec<TierCount>,
+    /// Stock set in the size chart, if any.
+    pub stock: Option<i32>,
+    /// Already handed over at a swag desk.
+    pub collected: u64,
+    /// `total` plus `padding` percent, rounded up: what to order.
+    pub to_order: u64,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct TierCount {
+    pub tier_id: Uuid,
+    pub tier: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct SwagReport {
+    pub padding_percent: u32,
+    pub total: u64,
+    pub to_order: u64,
+    pub sizes: Vec<SwagLineBody>,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct OptionCount {
+    pub option: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct DayCounts {
+    /// A day of the event, in its time zone.
+    pub day: NaiveDate,
+    pub counts: Vec<OptionCount>,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct DietaryNote {
+    pub ticket_id: Uuid,
+    pub order_code: String,
+    pub name: String,
+    pub dietary: Option<String>,
+    pub notes: String,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct DietaryReport {
+    /// Attendees per dietary option; `none` includes those who chose none.
+    pub counts: Vec<OptionCount>,
+    /// The same counts for each day of the event (every ticket covers every
+    /// day).
+    pub days: Vec<DayCounts>,
+    /// Attendees with notes (allergies), for the caterer.
+    pub notes: Vec<DietaryNote>,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct TierSalesBody {
+    pub tier_id: Uuid,
+    pub tier: String,
+    pub capacity: i32,
+    /// Valid, paid tickets.
+    pub sold: u64,
+    /// Held by pending orders right now.
+    pub held: u64,
+    /// What can still be bought (the venue's capacity included).
+    pub available: i64,
+    /// Minor units paid for this tier's tickets.
+    pub revenue_gross: i64,
+    pub refunded: i64,
+    pub revenue_net: i64,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct StateCount {
+    pub state: String,
+    pub orders: u64,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct DayCount {
+    pub day: NaiveDate,
+    pub tickets: u64,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct SalesReport {
+    pub currency: String,
+    pub tiers: Vec<TierSalesBody>,
+    pub orders_by_state: Vec<StateCount>,
+    /// Tickets sold per day (the day the order was paid, event time zone).
+    pub sold_by_day: Vec<DayCount>,
+    pub revenue_gross: i64,
+    pub refunded: i64,
+    pub revenue_net: i64,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct ListProgress {
+    pub list_id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub admitted: u64,
+    pub expected: u64,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct CheckinReport {
+    pub lists: Vec<ListProgress>,
+    /// Admissions on entry lists per hour (UTC).
+    pub arrivals_by_hour: Vec<HourCount>,
+}
+
+const CSV_BATCH: u64 = 1_000;
+
+/// Every attendee as CSV, a batch of rows at a time so a large event never
+/// sits in memory.
+fn csv_stream(db: sea_orm::DatabaseConnection, event_id: Uuid, filter: AttendeeFilter) -> Body {
+    struct State {
+        after: Option<Uuid>,
+        header: bool,
+        done: bool,
+    }
+    let start = State {
+        after: None,
+        header: false,
+        done: false,
+    };
+    let stream = futures_util::stream::unfold(start, move |mut st| {
+        let (db, filter) = (db.clone(), filter.clone());
+        async move {
+            if st.done {
+                return None;
+            }
+            let mut out = csv::Writer::from_writer(Vec::new());
+            let mut write = |record: &[&str]| {
+                let cells: Vec<String> = record.iter().map(|c| csv_cell(c)).collect();
+                out.write_record(&cells)
+            };
+            if !st.header {
+                st.header = true;
+                let header = [
+                    "order_code",
+                    "ticket_id",
+                    "attendee_name",
+                    "attendee_email",
+                    "tier",
+                    "swag_size",
+                    "swag_cut",
+                    "dietary",
+                    "notes",
+                    "checked_in_at",
+                ];
+                if let Err(err) = write(&header) {
+                    return Some((Err(std::io::Error::other(err)), State { done: true, ..st }));
+                }
+            }
+            let batch =
+                match reports::attendee_batch(&db, event_id, &filter, st.after, CSV_BATCH).await {
+                    Ok(batch) => batch,
+                    Err(err) => {
+                        tracing::error!(error = %err, "attendee export failed mid-stream");
+                        return Some((
+                            Err(std::io::Error::other(err.to_string())),
+                            State { done: true, ..st },
+                        ));
+                    }
+                };
+            st.done = (batch.len() as u64) < CSV_BATCH;
+            st.after = batch.last().map(|a| a.ticket_id).or(st.after);
+            for a in &batch {
+                let id = a.ticket_id.to_string();
+                let at = a.checked_in_at.map(|t| t.to_rfc3339()).unwrap_or_default();
+                let record = [
+                    a.order_code.as_str(),
+                    id.as_str(),
+                    a.name.as_str(),
+                    a.email.as_str(),
+                    a.tier.as_str(),
+                    a.swag_size.as_deref().unwrap_or(""),
+                    a.swag_cut.as_deref().unwrap_or(""),
+                    a.dietary.as_deref().unwrap_or(""),
+                    a.notes.as_str(),
+                    at.as_str(),
+                ];
+                if let Err(err) = write(&record) {
+                    return Some((Err(std::io::Error::other(err)), State { done: true, ..st }));
+                }
+            }
+            match out.into_inner() {
+                Ok(bytes) => Some((Ok::<Vec<u8>, std::io::Error>(bytes), st)),
+                Err(err) => Some((
+                    Err(std::io::Error::other(err.to_string())),
+                    State { done: true, ..st },
+                )),
+            }
+        }
+    });
+    Body::from_bytes_stream(stream)
+}
+
+fn filter(
+    tier: Option<Uuid>,
+    swag_size: Option<String>,
+    swag_cut: Option<String>,
+    dietary: Option<String>,
+    checked_in: Option<bool>,
+    q: Option<String>,
+) -> AttendeeFilter {
+    AttendeeFilter {
+        tier,
+        swag_size,
+        swag_cut,
+        dietary,
+        checked_in,
+        search: q,
+    }
+}
+
+pub struct ReportsApi;
+
+#[OpenApi(prefix_path = "/api/v1/admin", tag = "Tag::AdminReports")]
+impl ReportsApi {
+    /// List attendees
+    ///
+    /// Paid, valid tickets with their attendee's details and check-in state.
+    #[oai(
+        path = "/events/:slug/attendees",
+        method = "get",
+        operation_id = "list_attendees"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn attendees(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        /// Only this tier.
+        tier: Query<Option<Uuid>>,
+        /// Only this swag size (case-insensitive).
+        swag_size: Query<Option<String>>,
+        /// Only this cut.
+        swag_cut: Query<Option<String>>,
+        /// Only this dietary option; `none` for no choice.
+        dietary: Query<Option<String>>,
+        /// Only those (not) checked in at an entry list.
+        checked_in: Query<Option<bool>>,
+        /// Part of a name, email or order code.
+        q: Query<Option<String>>,
+        /// Page size, 1-200 (default 50).
+        limit: Query<Option<u64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Found<AttendeePage>> {
+        let f = filter(
+            tier.0,
+            swag_size.0,
+            swag_cut.0,
+            dietary.0,
+            checked_in.0,
+            q.0,
+        );
+        let page =
+            reports::attendees(&state.db, &auth.0, &slug, f, cursor.0.as_deref(), limit.0).await?;
+        Ok(Found(AttendeePage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// Export attendees as CSV
+    ///
+    /// The same rows and filters as the JSON list, streamed. Cells that a
+    /// spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`)
+    /// are prefixed with `'`.
+    #[oai(
+        path = "/events/:slug/attendees.csv",
+        method = "get",
+        operation_id = "export_attendees"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn attendees_csv(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        tier: Query<Option<Uuid>>,
+        swag_size: Query<Option<String>>,
+        swag_cut: Query<Option<String>>,
+        dietary: Query<Option<String>>,
+        checked_in: Query<Option<bool>>,
+        q: Query<Option<String>>,
+    ) -> ApiResult<AttendeesCsv> {
+        let event_id = reports::export_event(&state.db, &auth.0, &slug).await?;
+        let f = filter(
+            tier.0,
+            swag_size.0,
+            swag_cut.0,
+            dietary.0,
+            checked_in.0,
+            q.0,
+        );
+        Ok(AttendeesCsv::Ok(
+            Binary(csv_stream(state.db.clone(), event_id, f)),
+            format!("attachment; filename=\"{}-attendees.csv\"", slug.0),
+        ))
+    }
+
+    /// Swag report
+    ///
+    /// Shirts per size and cut, per tier and in total, against stock, with
+    /// how many were already collected, and what to order from the printer.
+    #[oai(
+        path = "/events/:slug/reports/swag",
+        method = "get",
+        operation_id = "report_swag"
+    )]
+    async fn swag(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        /// Extra percent to order per size (0-100), rounded up.
+        padding: Query<Option<u32>>,
+    ) -> ApiResult<Found<SwagReport>> {
+        let padding = padding.0.unwrap_or(0);
+        if padding > 100 {
+            return Err(FieldErrors::single(
+                "padding",
+                "out_of_range",
+                "must be between 0 and 100",
+            )
+            .into());
+        }
+        let (lines, tiers) = reports::swag(&state.db, &auth.0, &slug, padding).await?;
+        let name = |id: &Uuid| {
+            tiers
+                .iter()
+                .find(|t| t.id == *id)
+                .map(|t| t.name.clone())
+                .unwrap_or_default()
+        };
+        Ok(Found(SwagReport {
+            padding_percent: padding,
+            total: lines.iter().map(|l| l.total).sum(),
+            to_order: lines.iter().map(|l| l.to_order).sum(),
+            sizes: lines
+                .into_iter()
+                .map(|l| SwagLineBody {
+                    by_tier: l
+                        .by_tier
+                        .iter()
+                        .map(|(id, n)| TierCount {
+                            tier_id: *id,
+                            tier: name(id),
+                            count: *n,
+                        })
+                        .collect(),
+                    size: l.size,
+                    cut: l.cut,
+                    total: l.total,
+                    stock: l.stock,
+                    collected: l.collected,
+                    to_order: l.to_order,
+                })
+                .collect(),
+        }))
+    }
+
+    /// Dietary report
+    ///
+    /// Count per dietary option, per event day, and the attendees' notes
+    /// (allergies) by name: what the caterer needs.
+    #[oai(
+        path = "/events/:slug/reports/dietary",
+        method = "get",
+        operation_id = "report_dietary"
+    )]
+    async fn dietary(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+    ) -> ApiResult<Found<DietaryReport>> {
+        let report = reports::dietary(&state.db, &auth.0, &slug).await?;
+        let counts: Vec<OptionCount> = report
+            .counts
+            .iter()
+            .map(|(option, count)| OptionCount {
+                option: option.clone(),
+                count: *count,
+            })
+            .collect();
+        Ok(Found(DietaryReport {
+            days: report
+                .days
+                .iter()
+                .map(|day| DayCounts {
+                    day: *day,
+                    counts: counts.clone(),
+                })
+                .collect(),
+            counts,
+            notes: report
+                .notes
+                .into_iter()
+                .map(
+                    |(ticket_id, order_code, name, dietary, notes)| DietaryNote {
+                        ticket_id,
+                        order_code,
+                        name,
+                        dietary,
+                        notes,
+                    },
+                )
+                .collect(),
+        }))
+    }
+
+    /// Sales report
+    ///
+    /// Per tier: sold, held, available, revenue gross, refunded and net, in
+    /// minor units; orders per state; tickets sold per day.
+    #[oai(
+        path = "/events/:slug/reports/sales",
+        method = "get",
+        operation_id = "report_sales"
+    )]
+    async fn sales(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+    ) -> ApiResult<Found<SalesReport>> {
+        let report = reports::sales(&state.db, &auth.0, &slug).await?;
+        let tiers: Vec<TierSalesBody> = report
+            .tiers
+            .into_iter()
+            .map(|t| TierSalesBody {
+                tier_id: t.tier.id,
+                tier: t.tier.name,
+                capacity: t.tier.capacity,
+                sold: t.sold,
+                held: t.held,
+                available: t.available,
+                revenue_gross: t.gross,
+                refunded: t.refunded,
+                revenue_net: t.net,
+            })
+            .collect();
+        Ok(Found(SalesReport {
+            currency: report.currency,
+            revenue_gross: tiers.iter().map(|t| t.revenue_gross).sum(),
+            refunded: tiers.iter().map(|t| t.refunded).sum(),
+            revenue_net: tiers.iter().map(|t| t.revenue_net).sum(),
+            tiers,
+            orders_by_state: report
+                .orders_by_state
+                .into_iter()
+                .map(|(state, orders)| StateCount {
+                    state: state.as_str().to_owned(),
+                    orders,
+                })
+                .collect(),
+            sold_by_day: report
+                .by_day
+                .into_iter()
+                .map(|(day, tickets)| DayCount { day, tickets })
+                .collect(),
+        }))
+    }
+
+    /// Check-in report
+    ///
+    /// Admitted versus expected per list, and arrivals per hour.
+    #[oai(
+        path = "/events/:slug/reports/checkins",
+        method = "get",
+        operation_id = "report_checkins"
+    )]
+    async fn checkins(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+    ) -> ApiResult<Found<CheckinReport>> {
+        let (lists, arrivals) = reports::checkins(&state.db, &auth.0, &slug).await?;
+        Ok(Found(CheckinReport {
+            lists: lists
+                .into_iter()
+                .map(|p| ListProgress {
+                    list_id: p.list.id,
+                    name: p.list.name,
+                    kind: p.list.kind.as_str().to_owned(),
+                    admitted: p.admitted,
+                    expected: p.expected,
+                })
+                .collect(),
+            arrivals_by_hour: arrivals
+                .into_iter()
+                .map(|(hour, admitted)| HourCount { hour, admitted })
+                .collect(),
+        }))
+    }
+}

@@ -1,0 +1,444 @@
+//! Reports and exports against a known mix of orders, on both databases.
+
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, prelude::Expr};
+use serde_json::{Value, json};
+use tessera::domain::staff::Role;
+
+use crate::helpers::TestApp;
+
+/// Marks a pending order paid, as the payment webhook will.
+async fn mark_paid(app: &TestApp, code: &str) {
+    let order = entity::order::Entity::find()
+        .filter(entity::order::Column::Code.eq(code))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    entity::order::Entity::update_many()
+        .col_expr(entity::order::Column::State, Expr::value("paid"))
+        .col_expr(
+            entity::order::Column::PaidAt,
+            Expr::value(Some(tessera::domain::now())),
+        )
+        .col_expr(
+            entity::order::Column::ExpiresAt,
+            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .filter(entity::order::Column::Id.eq(order.id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    entity::ticket::Entity::update_many()
+        .col_expr(entity::ticket::Column::Status, Expr::value("valid"))
+        .col_expr(
+            entity::ticket::Column::HoldExpiresAt,
+            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .filter(entity::ticket::Column::OrderId.eq(order.id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+}
+
+/// Marks a paid order refunded, its tickets revoked.
+async fn mark_refunded(app: &TestApp, code: &str) {
+    let order = entity::order::Entity::find()
+        .filter(entity::order::Column::Code.eq(code))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    entity::order::Entity::update_many()
+        .col_expr(entity::order::Column::State, Expr::value("refunded"))
+        .filter(entity::order::Column::Id.eq(order.id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    entity::ticket::Entity::update_many()
+        .col_expr(entity::ticket::Column::Status, Expr::value("revoked"))
+        .filter(entity::ticket::Column::OrderId.eq(order.id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+}
+
+async fn expire(app: &TestApp, code: &str) {
+    let past = tessera::domain::now() - chrono::Duration::seconds(1);
+    let order = entity::order::Entity::find()
+        .filter(entity::order::Column::Code.eq(code))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    entity::order::Entity::update_many()
+        .col_expr(entity::order::Column::ExpiresAt, Expr::value(Some(past)))
+        .filter(entity::order::Column::Id.eq(order.id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    entity::ticket::Entity::update_many()
+        .col_expr(
+            entity::ticket::Column::HoldExpiresAt,
+            Expr::value(Some(past)),
+        )
+        .filter(entity::ticket::Column::OrderId.eq(order.id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+}
+
+fn person(
+    tier: &str,
+    name: &str,
+    size: &str,
+    cut: &str,
+    dietary: Option<&str>,
+    notes: Option<&str>,
+) -> Value {
+    let mut t = json!({"tier_id": tier, "attendee_name": name, "swag_size": size, "swag_cut": cut});
+    if let Some(d) = dietary {
+        t["dietary"] = json!(d);
+    }
+    if let Some(n) = notes {
+        t["notes"] = json!(n);
+    }
+    t
+}
+
+const HOSTILE: &str = "=HYPERLINK(\"http://evil.example\",\"click\")";
+const QUOTED: &str = "Zoë, \"Z\" Smith";
+const NOTES: &str = "Peanut allergy,\n\"severe\" (=carry an EpiPen)";
+const KANJI: &str = "東京 太郎";
+
+/// The known mix: see the figures asserted below.
+async fn mix(app: &TestApp) -> (String, String, String, String) {
+    let starts = chrono::Utc::now() + chrono::Duration::hours(1);
+    let event = json!({
+        "timezone": "UTC",
+        "starts_at": starts.to_rfc3339(),
+        "ends_at": (starts + chrono::Duration::days(1)).to_rfc3339(),
+        "capacity": 100,
+        "swag_sizes": [
+            {"size": "M", "cut": "straight", "stock": 10},
+            {"size": "M", "cut": "fitted"},
+            {"size": "L", "cut": "straight"}
+        ],
+        "dietary_options": ["none", "vegetarian", "vegan"]
+    });
+    let tiers = app
+        .shop(
+            "figures",
+            event,
+            &[
+                json!({"name": "Regular", "price": 1000, "capacity": 50, "includes_swag": true, "sort_order": 1}),
+                json!({"name": "Free", "price": 0, "capacity": 50, "includes_swag": true, "sort_order": 2}),
+            ],
+        )
+        .await;
+    let (a, b) = (tiers[0].as_str(), tiers[1].as_str());
+    let place = |email: &str, tickets: Vec<Value>| {
+        let body = json!({"email": email, "tickets": tickets});
+        async move {
+            let answer = app.order("figures", body).await;
+            assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+            answer.body["code"].as_str().unwrap().to_owned()
+        }
+    };
+    place(
+        "ann@example.org",
+        vec![
+            person(b, "Ann", "M", "straight", Some("vegan"), Some(NOTES)),
+            person(b, "Bob", "L", "straight", None, None),
+        ],
+    )
+    .await;
+    place(
+        "h@example.org",
+        vec![person(b, HOSTILE, "M", "fitted", Some("vegetarian"), None)],
+    )
+    .await;
+    place(
+        "z@example.org",
+        vec![person(b, QUOTED, "M", "straight", Some("vegan"), None)],
+    )
+    .await;
+    place(
+        "k@example.org",
+        vec![person(b, KANJI, "L", "straight", Some("none"), None)],
+    )
+    .await;
+    let paid = place(
+        "cy@example.org",
+        vec![
+            person(a, "Cy", "M", "straight", Some("vegetarian"), None),
+            person(a, "Di", "M", "straight", None, None),
+        ],
+    )
+    .await;
+    mark_paid(app, &paid).await;
+    let refunded = place(
+        "ed@example.org",
+        vec![person(a, "Ed", "L", "straight", None, None)],
+    )
+    .await;
+    mark_paid(app, &refunded).await;
+    mark_refunded(app, &refunded).await;
+    place(
+        "fay@example.org",
+        vec![person(a, "Fay", "M", "fitted", None, None)],
+    )
+    .await;
+    let expired = place(
+        "gus@example.org",
+        vec![person(a, "Gus", "L", "straight", None, None)],
+    )
+    .await;
+    expire(app, &expired).await;
+    let comp = app
+        .post(
+            "/api/v1/admin/events/figures/comps",
+            &app.admin,
+            json!({"email": "hal@example.org", "reason": "Speaker", "tickets": [person(a, "Hal", "M", "fitted", None, None)]}),
+        )
+        .await;
+    assert_eq!(comp.status, StatusCode::CREATED, "{}", comp.body);
+    let cancelled = place(
+        "ivy@example.org",
+        vec![person(b, "Ivy", "M", "straight", None, None)],
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/admin/events/figures/orders/{cancelled}/cancel"),
+        &app.admin,
+        json!({"reason": "Duplicate"}),
+    )
+    .await;
+
+    // Check-ins: Ann and Cy at the door, Ann at the swag desk.
+    let entry = app
+        .post(
+            "/api/v1/admin/events/figures/checkin-lists",
+            &app.admin,
+            json!({"name": "Door", "kind": "entry"}),
+        )
+        .await;
+    let desk = app
+        .post(
+            "/api/v1/admin/events/figures/checkin-lists",
+            &app.admin,
+            json!({"name": "Swag", "kind": "swag"}),
+        )
+        .await;
+    let entry = entry.body["id"].as_str().unwrap().to_owned();
+    let desk = desk.body["id"].as_str().unwrap().to_owned();
+    let attendees = app
+        .get(
+            "/api/v1/admin/events/figures/attendees?limit=200",
+            Some(&app.admin),
+        )
+        .await;
+    for (name, lists) in [("Ann", vec![&entry, &desk]), ("Cy", vec![&entry])] {
+        let ticket = attendees.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap();
+        let code = ticket["order_code"].as_str().unwrap();
+        let order = entity::order::Entity::find()
+            .filter(entity::order::Column::Code.eq(code))
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        let model = entity::ticket::Entity::find_by_id(
+            uuid::Uuid::parse_str(ticket["ticket_id"].as_str().unwrap()).unwrap(),
+        )
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+        let (token, _) = tessera::domain::checkin::tokens::issue(
+            &tessera::domain::keys::KeyRing::new(app.db.clone()),
+            &tessera::domain::checkin::tokens::TokenSettings::default(),
+            "figures",
+            starts,
+            starts + chrono::Duration::days(1),
+            &model,
+        )
+        .await
+        .unwrap();
+        let _ = order;
+        for list in lists {
+            let scan = app
+                .post(
+                    "/api/v1/checkin/scan",
+                    &app.admin,
+                    json!({"list_id": list, "token": token, "device": "d"}),
+                )
+                .await;
+            assert_eq!(scan.body["result"], "admitted", "{}", scan.body);
+        }
+    }
+    (a.to_owned(), b.to_owned(), entry, desk)
+}
+
+fn names(answer: &Value) -> Vec<String> {
+    let mut names: Vec<String> = answer["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+db_test! {
+    async fn every_report_matches_the_orders(app) {
+        let (a, b, entry, desk) = mix(&app).await;
+        let get = |path: String| {
+            let app = &app;
+            async move {
+                let answer = app.get(&format!("/api/v1/admin/events/figures{path}"), Some(&app.admin)).await;
+                assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.body);
+                answer.body
+            }
+        };
+
+        // Attendees: paid, valid tickets only.
+        let all = get("/attendees?limit=200".into()).await;
+        let mut expected = vec!["Ann", "Bob", "Cy", "Di", "Hal", HOSTILE, QUOTED, KANJI];
+        expected.sort();
+        assert_eq!(names(&all), expected);
+        assert_eq!(names(&get("/attendees?checked_in=true".into()).await), ["Ann", "Cy"]);
+        assert_eq!(names(&get(format!("/attendees?tier={a}")).await), ["Cy", "Di", "Hal"]);
+        let mut fitted = vec!["Hal".to_owned(), HOSTILE.to_owned()];
+        fitted.sort();
+        assert_eq!(names(&get("/attendees?swag_size=m&swag_cut=FITTED".into()).await), fitted);
+        let mut no_diet = vec!["Bob".to_owned(), "Di".to_owned(), "Hal".to_owned(), KANJI.to_owned()];
+        no_diet.sort();
+        assert_eq!(names(&get("/attendees?dietary=none".into()).await), no_diet);
+        assert_eq!(names(&get("/attendees?q=zo%C3%AB".into()).await), [QUOTED]);
+        let page = get("/attendees?limit=3".into()).await;
+        assert_eq!(page["items"].as_array().unwrap().len(), 3);
+        assert!(page["next_cursor"].is_string());
+
+        // Swag, padded 10% per size, rounded up.
+        let swag = get("/reports/swag?padding=10".into()).await;
+        let line = |size: &str, cut: &str| swag["sizes"].as_array().unwrap().iter().find(|l| l["size"] == size && l["cut"] == cut).unwrap().clone();
+        let m = line("M", "straight");
+        assert_eq!((m["total"].clone(), m["stock"].clone(), m["collected"].clone(), m["to_order"].clone()), (json!(4), json!(10), json!(1), json!(5)));
+        let by_tier: Vec<(String, u64)> = m["by_tier"].as_array().unwrap().iter().map(|t| (t["tier_id"].as_str().unwrap().to_owned(), t["count"].as_u64().unwrap())).collect();
+        assert!(by_tier.contains(&(a.clone(), 2)) && by_tier.contains(&(b.clone(), 2)), "{by_tier:?}");
+        assert_eq!((line("M", "fitted")["total"].clone(), line("M", "fitted")["to_order"].clone()), (json!(2), json!(3)));
+        assert_eq!((line("L", "straight")["total"].clone(), line("L", "straight")["to_order"].clone()), (json!(2), json!(3)));
+        assert_eq!((swag["total"].clone(), swag["to_order"].clone()), (json!(8), json!(11)));
+
+        // Catering.
+        let dietary = get("/reports/dietary".into()).await;
+        let counts: Vec<(String, u64)> = dietary["counts"].as_array().unwrap().iter().map(|c| (c["option"].as_str().unwrap().to_owned(), c["count"].as_u64().unwrap())).collect();
+        assert_eq!(counts, [("none".to_owned(), 4), ("vegetarian".to_owned(), 2), ("vegan".to_owned(), 2)]);
+        assert_eq!(dietary["days"].as_array().unwrap().len(), 2);
+        assert_eq!(dietary["days"][1]["counts"], dietary["counts"]);
+        assert_eq!(dietary["notes"].as_array().unwrap().len(), 1);
+        assert_eq!((dietary["notes"][0]["name"].clone(), dietary["notes"][0]["notes"].clone()), (json!("Ann"), json!(NOTES)));
+
+        // Sales.
+        let sales = get("/reports/sales".into()).await;
+        let tier = |name: &str| sales["tiers"].as_array().unwrap().iter().find(|t| t["tier"] == name).unwrap().clone();
+        let regular = tier("Regular");
+        assert_eq!(
+            [&regular["sold"], &regular["held"], &regular["available"], &regular["revenue_gross"], &regular["refunded"], &regular["revenue_net"]],
+            [&json!(3), &json!(1), &json!(46), &json!(3000), &json!(1000), &json!(2000)]
+        );
+        let free = tier("Free");
+        assert_eq!([&free["sold"], &free["held"], &free["available"], &free["revenue_gross"]], [&json!(5), &json!(0), &json!(45), &json!(0)]);
+        assert_eq!((sales["currency"].clone(), sales["revenue_net"].clone()), (json!("EUR"), json!(2000)));
+        let states: Vec<(String, u64)> = sales["orders_by_state"].as_array().unwrap().iter().map(|s| (s["state"].as_str().unwrap().to_owned(), s["orders"].as_u64().unwrap())).collect();
+        assert_eq!(states, [("pending".into(), 1), ("paid".into(), 6), ("expired".into(), 1), ("cancelled".into(), 1), ("refunded".into(), 1)]);
+        let sold_by_day: u64 = sales["sold_by_day"].as_array().unwrap().iter().map(|d| d["tickets"].as_u64().unwrap()).sum();
+        assert_eq!(sold_by_day, 8);
+
+        // Arrivals.
+        let checkins = get("/reports/checkins".into()).await;
+        let list = |id: &str| checkins["lists"].as_array().unwrap().iter().find(|l| l["list_id"] == id).unwrap().clone();
+        assert_eq!((list(&entry)["admitted"].clone(), list(&entry)["expected"].clone()), (json!(2), json!(8)));
+        assert_eq!((list(&desk)["admitted"].clone(), list(&desk)["kind"].clone()), (json!(1), json!("swag")));
+        let arrivals: u64 = checkins["arrivals_by_hour"].as_array().unwrap().iter().map(|h| h["admitted"].as_u64().unwrap()).sum();
+        assert_eq!(arrivals, 2);
+    }
+}
+
+db_test! {
+    async fn the_csv_export_matches_the_json_list_and_neutralises_formulas(app) {
+        mix(&app).await;
+        let response = app
+            .client
+            .get(app.url("/api/v1/admin/events/figures/attendees.csv"))
+            .bearer_auth(&app.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
+        assert!(response.headers()["content-disposition"].to_str().unwrap().contains("figures-attendees.csv"));
+        let text = response.text().await.unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+        assert_eq!(header[..4], ["order_code", "ticket_id", "attendee_name", "attendee_email"]);
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        let json = app.get("/api/v1/admin/events/figures/attendees?limit=200", Some(&app.admin)).await;
+        let items = json.body["items"].as_array().unwrap();
+        assert_eq!(rows.len(), items.len());
+        for (row, item) in rows.iter().zip(items) {
+            assert_eq!(row.get(1), item["ticket_id"].as_str());
+            assert_eq!(row.get(0), item["order_code"].as_str());
+            let name = item["name"].as_str().unwrap();
+            let expected = if name.starts_with('=') { format!("'{name}") } else { name.to_owned() };
+            assert_eq!(row.get(2), Some(expected.as_str()));
+            assert_eq!(row.get(4), item["tier"].as_str());
+            assert_eq!(row.get(5), item["swag_size"].as_str());
+            assert_eq!(row.get(9).map(|c| !c.is_empty()), Some(item["checked_in_at"].is_string()));
+        }
+        // The hostile cells survive as text: quotes, commas, a newline, kanji.
+        assert!(rows.iter().any(|r| r.get(2) == Some(QUOTED)));
+        assert!(rows.iter().any(|r| r.get(8) == Some(NOTES)));
+        assert!(rows.iter().any(|r| r.get(2) == Some(KANJI)));
+        assert!(rows.iter().any(|r| r.get(2) == Some(format!("'{HOSTILE}").as_str())));
+        assert!(!text.lines().any(|l| l.starts_with('=')));
+
+        let filtered = app
+            .client
+            .get(app.url("/api/v1/admin/events/figures/attendees.csv?checked_in=true"))
+            .bearer_auth(&app.admin)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(csv::Reader::from_reader(filtered.as_bytes()).records().count(), 2);
+    }
+}
+
+db_test! {
+    async fn reports_are_for_the_events_organizers_only(app) {
+        mix(&app).await;
+        app.create_event("other-figures", json!({})).await;
+        let outsider = app.token(Role::Organizer, &["other-figures"]).await;
+        let volunteer = app.token(Role::Volunteer, &["figures"]).await;
+        for path in ["attendees", "attendees.csv", "reports/swag", "reports/dietary", "reports/sales", "reports/checkins"] {
+            let url = format!("/api/v1/admin/events/figures/{path}");
+            app.get(&url, Some(&outsider)).await.assert_problem(403, "forbidden");
+            app.get(&url, Some(&volunteer)).await.assert_problem(403, "forbidden");
+            app.get(&url, None).await.assert_problem(401, "unauthorized");
+        }
+        let insider = app.token(Role::Organizer, &["figures"]).await;
+        assert_eq!(app.get("/api/v1/admin/events/figures/reports/sales", Some(&insider)).await.status, StatusCode::OK);
+        app.get("/api/v1/admin/events/figures/reports/swag?padding=101", Some(&insider))
+            .await
+            .assert_problem(422, "validation_failed");
+    }
+}
