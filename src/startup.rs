@@ -69,7 +69,7 @@ impl Application {
         let state = AppState {
             keys: domain::keys::KeyRing::new(db.clone()),
             tokens: settings.token_settings(),
-            lists: Default::default(),
+            scanning: Default::default(),
             staff: Default::default(),
             inventory: Inventory::new(db.clone(), settings.hold_limits()),
             db,

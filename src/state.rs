@@ -6,7 +6,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     domain::{
-        checkin::{scan::ListCache, tokens::TokenSettings},
+        checkin::{scan::Scanning, tokens::TokenSettings},
         inventory::Inventory,
         keys::KeyRing,
         staff::StaffCache,
@@ -23,6 +23,6 @@ pub struct AppState {
     pub client_ip_header: Option<String>,
     pub keys: KeyRing,
     pub tokens: TokenSettings,
-    pub lists: ListCache,
+    pub scanning: Scanning,
     pub staff: StaffCache,
 }

@@ -282,7 +282,7 @@ impl CheckinApi {
             &state.db,
             &state.keys,
             &state.tokens,
-            &state.lists,
+            &state.scanning,
             &auth.0,
             b.list_id,
             input,
@@ -328,7 +328,7 @@ impl CheckinApi {
             &state.db,
             &state.keys,
             &state.tokens,
-            &state.lists,
+            &state.scanning,
             &auth.0,
             b.list_id,
             inputs,
@@ -370,7 +370,7 @@ impl CheckinApi {
         since: Query<Option<DateTime<Utc>>>,
     ) -> ApiResult<Found<Manifest>> {
         let (open, tickets, cursor) =
-            scan::manifest(&state.db, &state.lists, &auth.0, id.0, since.0).await?;
+            scan::manifest(&state.db, &state.scanning, &auth.0, id.0, since.0).await?;
         Ok(Found(Manifest {
             list: open.list.into(),
             jwks: super::tickets::jwk_set(&state.db).await?,

@@ -1,6 +1,7 @@
 //! Check-in: signed tokens, check-in lists, scanning online and offline, and
 //! the organizers' view of who arrived.
 
+pub mod admissions;
 pub mod lists;
 pub mod report;
 pub mod scan;

@@ -127,17 +127,19 @@ pub struct OpenList {
     pub slug: String,
 }
 
-/// Each instance keeps the lists it scans on for a few seconds: at the door,
-/// every scan would otherwise read the same two rows. A change to a list (its
-/// tiers, window or archiving) reaches scanners within `LIST_CACHE_TTL`.
+/// What scanning keeps per instance. The lists it scans on, for a few
+/// seconds (at the door, every scan would otherwise read the same two rows; a
+/// change to a list reaches scanners within `LIST_CACHE_TTL`), and the
+/// workers that write admissions in batches on PostgreSQL.
 #[derive(Clone, Default)]
-pub struct ListCache {
+pub struct Scanning {
     entries: std::sync::Arc<std::sync::RwLock<HashMap<Uuid, (std::time::Instant, OpenList)>>>,
+    admissions: super::admissions::Admissions,
 }
 
 pub const LIST_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
-impl ListCache {
+impl Scanning {
     fn get(&self, id: Uuid) -> Option<OpenList> {
         let entries = self.entries.read().ok()?;
         let (at, open) = entries.get(&id)?;
@@ -157,7 +159,7 @@ impl ListCache {
 /// The list and its event, checked against the scanner's rights.
 pub async fn open_list(
     db: &DatabaseConnection,
-    cache: &ListCache,
+    cache: &Scanning,
     staff: &Staff,
     list_id: Uuid,
 ) -> Result<OpenList, DomainError> {
@@ -243,13 +245,13 @@ pub async fn scan(
     db: &DatabaseConnection,
     keys: &KeyRing,
     settings: &TokenSettings,
-    cache: &ListCache,
+    cache: &Scanning,
     staff: &Staff,
     list_id: Uuid,
     input: ScanInput,
 ) -> Result<ScanOutcome, DomainError> {
     let open = open_list(db, cache, staff, list_id).await?;
-    decide(db, keys, settings, staff, &open, input, false).await
+    decide(db, keys, settings, cache, staff, &open, input, false).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -257,6 +259,7 @@ async fn decide(
     db: &DatabaseConnection,
     keys: &KeyRing,
     settings: &TokenSettings,
+    scanning: &Scanning,
     staff: &Staff,
     open: &OpenList,
     input: ScanInput,
@@ -346,17 +349,20 @@ async fn decide(
         return Ok(outcome);
     }
     if !offline && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        admit_online_postgres(
-            db,
-            &mut outcome,
-            list,
-            ticket.id,
-            &device,
+        let pending = super::admissions::Pending {
+            list_id: list.id,
+            event_id: list.event_id,
+            ticket_id: ticket.id,
+            scan_id: outcome.scan_id,
+            device: device.clone(),
             scanned_at,
             recorded_at,
-            staff,
-        )
-        .await?;
+            staff_id: Some(staff.id).filter(|id| !id.is_nil()),
+        };
+        if let Some(first) = scanning.admissions.write(db, pending).await? {
+            outcome.result = ScanResult::AlreadyCheckedIn;
+            outcome.admission = Some(first);
+        }
         return Ok(outcome);
     }
     // The admission and its scan record commit together: one commit a scan.
@@ -510,70 +516,6 @@ async fn admit(
     Ok(())
 }
 
-/// The online admission on PostgreSQL in one statement (one round trip, one
-/// commit): insert the admission unless one exists, and record the scan as
-/// `admitted` or `already_checked_in` accordingly. Same rules as [`admit`]
-/// and [`record`], which SQLite and offline scans use.
-#[allow(clippy::too_many_arguments)]
-async fn admit_online_postgres(
-    db: &DatabaseConnection,
-    outcome: &mut ScanOutcome,
-    list: &CheckinList,
-    ticket: Uuid,
-    device: &str,
-    at: DateTime<Utc>,
-    recorded_at: DateTime<Utc>,
-    staff: &Staff,
-) -> Result<(), DomainError> {
-    let sql = r#"
-        WITH admitted AS (
-            INSERT INTO checkin (list_id, ticket_id, scanned_at, device, scan_id)
-            VALUES ($1, $2, $3, $4, $5)
-            ON CONFLICT (list_id, ticket_id) DO NOTHING
-            RETURNING scan_id
-        )
-        INSERT INTO checkin_scan
-            (id, list_id, event_id, ticket_id, device, result, scanned_at, recorded_at, staff_id, offline)
-        SELECT $5, $1, $6, $2, $4,
-               CASE WHEN EXISTS (SELECT 1 FROM admitted) THEN 'admitted' ELSE 'already_checked_in' END,
-               $3, $7, $8, false
-        RETURNING result"#;
-    let staff_id = Some(staff.id).filter(|id| !id.is_nil());
-    let statement = sea_orm::Statement::from_sql_and_values(
-        sea_orm::DatabaseBackend::Postgres,
-        sql,
-        [
-            list.id.into(),
-            ticket.into(),
-            at.into(),
-            device.to_owned().into(),
-            outcome.scan_id.into(),
-            list.event_id.into(),
-            recorded_at.into(),
-            staff_id.into(),
-        ],
-    );
-    let row = db
-        .query_one_raw(statement)
-        .await?
-        .ok_or_else(|| DomainError::Corrupt("the scan was not recorded".into()))?;
-    let result: String = row.try_get_by_index(0)?;
-    if result == ScanResult::Admitted.as_str() {
-        return Ok(());
-    }
-    outcome.result = ScanResult::AlreadyCheckedIn;
-    if let Some(first) = checkin::Entity::find_by_id((list.id, ticket))
-        .one(db)
-        .await?
-    {
-        outcome.admission = Some(Admission {
-            at: first.scanned_at,
-            device: first.device,
-        });
-    }
-    Ok(())
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn record(
     db: &impl ConnectionTrait,
@@ -617,7 +559,7 @@ pub async fn sync(
     db: &DatabaseConnection,
     keys: &KeyRing,
     settings: &TokenSettings,
-    cache: &ListCache,
+    cache: &Scanning,
     staff: &Staff,
     list_id: Uuid,
     mut scans: Vec<ScanInput>,
@@ -633,7 +575,7 @@ pub async fn sync(
             outcomes.push(replay(db, list, seen).await?);
             continue;
         }
-        outcomes.push(decide(db, keys, settings, staff, &open, input, true).await?);
+        outcomes.push(decide(db, keys, settings, cache, staff, &open, input, true).await?);
     }
     Ok(outcomes)
 }
@@ -707,7 +649,7 @@ pub struct ManifestTicket {
 /// so nothing committed while the previous manifest was read is missed.
 pub async fn manifest(
     db: &DatabaseConnection,
-    cache: &ListCache,
+    cache: &Scanning,
     staff: &Staff,
     list_id: Uuid,
     since: Option<DateTime<Utc>>,

@@ -1,0 +1,220 @@
+//! Batched admissions on PostgreSQL. At the doors, dozens of scanners admit
+//! tickets at once; each admission is an insert that must be durable before
+//! the volunteer waves the attendee through. One worker per list takes the
+//! admissions queued while its previous statement ran and writes them all in
+//! one statement and one commit, so a rush pays a commit per batch rather
+//! than per scan. The primary key of the admission still decides: a ticket
+//! is admitted at most once per list, whichever instance or batch sees it.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use chrono::{DateTime, Utc};
+use entity::checkin;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
+    Statement, Value,
+};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::scan::Admission;
+use crate::domain::DomainError;
+
+const MAX_BATCH: usize = 256;
+
+/// One admission to write, with its scan record.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub list_id: Uuid,
+    pub event_id: Uuid,
+    pub ticket_id: Uuid,
+    pub scan_id: Uuid,
+    pub device: String,
+    pub scanned_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub staff_id: Option<Uuid>,
+}
+
+/// `None`: admitted. `Some`: the admission that came first.
+pub type Written = Option<Admission>;
+
+type Reply = oneshot::Sender<Result<Written, DomainError>>;
+type Queue = mpsc::UnboundedSender<(Pending, Reply)>;
+
+#[derive(Clone, Default)]
+pub struct Admissions {
+    workers: Arc<Mutex<HashMap<Uuid, Queue>>>,
+}
+
+impl Admissions {
+    /// Writes one admission through the list's worker.
+    pub async fn write(
+        &self,
+        db: &DatabaseConnection,
+        pending: Pending,
+    ) -> Result<Written, DomainError> {
+        let list_id = pending.list_id;
+        let (reply, answer) = oneshot::channel();
+        let mut job = (pending, reply);
+        for _ in 0..2 {
+            let sender = {
+                let mut workers = match self.workers.lock() {
+                    Ok(w) => w,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                workers
+                    .entry(list_id)
+                    .or_insert_with(|| {
+                        let (tx, rx) = mpsc::unbounded_channel();
+                        tokio::spawn(run(db.clone(), rx));
+                        tx
+                    })
+                    .clone()
+            };
+            match sender.send(job) {
+                Ok(()) => {
+                    return answer.await.map_err(|_| {
+                        DomainError::Corrupt("the admission worker stopped".into())
+                    })?;
+                }
+                Err(mpsc::error::SendError(back)) => {
+                    job = back;
+                    if let Ok(mut workers) = self.workers.lock() {
+                        workers.remove(&list_id);
+                    }
+                }
+            }
+        }
+        Err(DomainError::Corrupt(
+            "no admission worker could be started".into(),
+        ))
+    }
+}
+
+async fn run(db: DatabaseConnection, mut rx: mpsc::UnboundedReceiver<(Pending, Reply)>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let pending: Vec<&Pending> = jobs.iter().map(|(p, _)| p).collect();
+        match write_batch(&db, &pending).await {
+            Ok(results) => {
+                for (p, reply) in jobs {
+                    let _ = reply.send(Ok(results.get(&p.scan_id).cloned().flatten()));
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "could not write admissions");
+                for (_, reply) in jobs {
+                    let _ = reply.send(Err(DomainError::Db(err.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Writes a batch in one statement: the earliest scan of each ticket is
+/// inserted as its admission unless one exists, and every scan is recorded
+/// as `admitted` or `already_checked_in`. Answers, per scan id, `None` when
+/// it was admitted and the first admission otherwise.
+async fn write_batch(
+    db: &DatabaseConnection,
+    batch: &[&Pending],
+) -> Result<HashMap<Uuid, Written>, sea_orm::DbErr> {
+    let mut rows = Vec::with_capacity(batch.len());
+    let mut values: Vec<Value> = Vec::with_capacity(batch.len() * 8);
+    for (i, p) in batch.iter().enumerate() {
+        let n = i * 8;
+        rows.push(format!(
+            "(${}::uuid, ${}::uuid, ${}::timestamptz, ${}::text, ${}::uuid, ${}::uuid, ${}::timestamptz, ${}::uuid)",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6,
+            n + 7,
+            n + 8
+        ));
+        values.extend([
+            p.list_id.into(),
+            p.ticket_id.into(),
+            p.scanned_at.into(),
+            p.device.clone().into(),
+            p.scan_id.into(),
+            p.event_id.into(),
+            p.recorded_at.into(),
+            p.staff_id.into(),
+        ]);
+    }
+    let sql = format!(
+        r#"
+        WITH input (list_id, ticket_id, scanned_at, device, scan_id, event_id, recorded_at, staff_id) AS (
+            VALUES {}
+        ),
+        admitted AS (
+            INSERT INTO checkin (list_id, ticket_id, scanned_at, device, scan_id)
+            SELECT DISTINCT ON (ticket_id) list_id, ticket_id, scanned_at, device, scan_id
+            FROM input ORDER BY ticket_id, scanned_at, scan_id
+            ON CONFLICT (list_id, ticket_id) DO NOTHING
+            RETURNING scan_id
+        )
+        INSERT INTO checkin_scan
+            (id, list_id, event_id, ticket_id, device, result, scanned_at, recorded_at, staff_id, offline)
+        SELECT i.scan_id, i.list_id, i.event_id, i.ticket_id, i.device,
+               CASE WHEN i.scan_id IN (SELECT scan_id FROM admitted) THEN 'admitted' ELSE 'already_checked_in' END,
+               i.scanned_at, i.recorded_at, i.staff_id, false
+        FROM input i
+        RETURNING id, result"#,
+        rows.join(", ")
+    );
+    let results = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?;
+    let mut out: HashMap<Uuid, Written> = HashMap::with_capacity(results.len());
+    let mut duplicates: Vec<Uuid> = Vec::new();
+    for row in results {
+        let id: Uuid = row.try_get_by_index(0)?;
+        let result: String = row.try_get_by_index(1)?;
+        if result == "admitted" {
+            out.insert(id, None);
+        } else if let Some(p) = batch.iter().find(|p| p.scan_id == id) {
+            duplicates.push(p.ticket_id);
+        }
+    }
+    if !duplicates.is_empty() {
+        let list_id = batch.first().map(|p| p.list_id).unwrap_or_default();
+        let firsts: HashMap<Uuid, Admission> = checkin::Entity::find()
+            .filter(checkin::Column::ListId.eq(list_id))
+            .filter(checkin::Column::TicketId.is_in(duplicates))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|a| {
+                (
+                    a.ticket_id,
+                    Admission {
+                        at: a.scanned_at,
+                        device: a.device,
+                    },
+                )
+            })
+            .collect();
+        for p in batch {
+            out.entry(p.scan_id)
+                .or_insert_with(|| firsts.get(&p.ticket_id).cloned());
+        }
+    }
+    Ok(out)
+}
