@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{
-    MAX_NOTES, Order, OrderState, TicketStatus, assemble, generate_code, generate_token,
+    MAX_NOTES, Order, OrderState, Ticket, TicketStatus, generate_code, generate_token,
     match_dietary, match_swag,
     pricing::{self, Discount, LinePrice},
 };
@@ -357,11 +357,34 @@ fn build(
 }
 
 /// Turns the inventory's answer into the order or the reason it was refused.
-async fn settle(db: &DatabaseConnection, decision: Decision) -> Result<Order, DomainError> {
-    match decision {
-        Decision::Placed(placement) => assemble(db, placement.order).await,
-        Decision::Refused(refusal) => Err(refused(refusal)),
-    }
+/// The order as it was just inserted: built from the placement itself and
+/// the tiers already loaded, without reading it back.
+fn settle(event: &Event, tiers: &[tier::Model], decision: Decision) -> Result<Order, DomainError> {
+    let placement = match decision {
+        Decision::Placed(placement) => placement,
+        Decision::Refused(refusal) => return Err(refused(refusal)),
+    };
+    let Placement { order, tickets, .. } = *placement;
+    let tickets = tickets
+        .into_iter()
+        .map(|model| {
+            Ok(Ticket {
+                status: model.status.parse()?,
+                tier_name: tiers
+                    .iter()
+                    .find(|t| t.id == model.tier_id)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
+                model,
+            })
+        })
+        .collect::<Result<Vec<_>, DomainError>>()?;
+    Ok(Order {
+        state: order.state.parse()?,
+        event_slug: event.slug.clone(),
+        model: order,
+        tickets,
+    })
 }
 
 fn refused(refusal: Refusal) -> DomainError {
@@ -484,7 +507,7 @@ pub async fn place(
         None,
         at,
     )?;
-    let order = settle(db, inventory.place(placement).await?).await?;
+    let order = settle(&event, &tiers, inventory.place(placement).await?)?;
     Ok(PlacedOrder { order, token })
 }
 
@@ -543,7 +566,7 @@ pub async fn comp(
         Some((staff, reason.clone())),
         at,
     )?;
-    let order = settle(db, inventory.place(placement).await?).await?;
+    let order = settle(&event, &tiers, inventory.place(placement).await?)?;
     crate::domain::audit::record(
         db,
         staff,
