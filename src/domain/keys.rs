@@ -17,11 +17,11 @@ use base64::{
 };
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{
-    SigningKey,
+    SigningKey, VerifyingKey,
     pkcs8::{DecodePrivateKey, EncodePrivateKey},
 };
 use entity::signing_key;
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::EncodingKey;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, Set,
@@ -173,7 +173,7 @@ pub async fn published(db: &DatabaseConnection) -> Result<Vec<KeyInfo>, DomainEr
 
 struct Loaded {
     signing: Option<(String, EncodingKey)>,
-    verifying: HashMap<String, DecodingKey>,
+    verifying: HashMap<String, VerifyingKey>,
     at: Instant,
 }
 
@@ -215,7 +215,14 @@ impl KeyRing {
             let x = URL_SAFE_NO_PAD.decode(&model.public_key).map_err(|_| {
                 DomainError::Corrupt(format!("signing key {} public part", model.kid))
             })?;
-            verifying.insert(model.kid.clone(), DecodingKey::from_ed_der(&x));
+            // Decompressed once here, not on every verification.
+            let x: [u8; 32] = x.try_into().map_err(|_| {
+                DomainError::Corrupt(format!("signing key {} public part", model.kid))
+            })?;
+            let key = VerifyingKey::from_bytes(&x).map_err(|_| {
+                DomainError::Corrupt(format!("signing key {} public part", model.kid))
+            })?;
+            verifying.insert(model.kid.clone(), key);
             if signing.is_none() {
                 let der = STANDARD.decode(&model.private_key).map_err(|_| {
                     DomainError::Corrupt(format!("signing key {} private part", model.kid))
@@ -252,15 +259,15 @@ impl KeyRing {
     }
 
     /// The key that verifies tokens with this kid, if it is active.
-    pub async fn verifier(&self, kid: &str) -> Result<Option<DecodingKey>, DomainError> {
+    pub async fn verifier(&self, kid: &str) -> Result<Option<VerifyingKey>, DomainError> {
         let loaded = self.fresh().await?;
         if let Some(key) = loaded.verifying.get(kid) {
-            return Ok(Some(key.clone()));
+            return Ok(Some(*key));
         }
         if loaded.at.elapsed() < MISS_REFRESH {
             return Ok(None);
         }
-        Ok(self.load().await?.verifying.get(kid).cloned())
+        Ok(self.load().await?.verifying.get(kid).copied())
     }
 
     /// Drops the cache so the next use reads the database (after a rotation
@@ -310,7 +317,7 @@ mod tests {
         validation.validate_exp = false;
         let decoded = jsonwebtoken::decode::<serde_json::Value>(
             &token,
-            &DecodingKey::from_ed_der(&x),
+            &jsonwebtoken::DecodingKey::from_ed_der(&x),
             &validation,
         )
         .unwrap();

@@ -197,6 +197,10 @@ db_test! {
         header.kid = Some(serde_json::from_slice::<Value>(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap()["kid"].as_str().unwrap().to_owned());
         let wrong_key = jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes())).unwrap();
         assert_eq!(result(scan(&app, &staff, &d.list, &wrong_key, "d").await), "invalid_token");
+        // "alg": "none" with our kid: no signature is no token.
+        let none_header = URL_SAFE_NO_PAD.encode(json!({"alg": "none", "kid": header.kid}).to_string());
+        let unsigned = format!("{none_header}.{}.", URL_SAFE_NO_PAD.encode(claims.to_string()));
+        assert_eq!(result(scan(&app, &staff, &d.list, &unsigned, "d").await), "invalid_token");
         header.kid = Some("unknownkid000000".into());
         let unknown_kid = jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes())).unwrap();
         assert_eq!(result(scan(&app, &staff, &d.list, &unknown_kid, "d").await), "invalid_token");

@@ -159,6 +159,8 @@ pub async fn spawn_app_with(
 ) -> Option<TestApp> {
     let database = TestDatabase::create(backend).await?;
     let mut settings = Settings::for_database(database.url.clone());
+    // Tests drive expiry themselves; the background sweeper only runs at start.
+    settings.sweep_seconds = 3_600;
     configure(&mut settings);
     let db = prepare_database(&settings).await.expect("prepare database");
     let admin = staff::bootstrap_admin(&db)
