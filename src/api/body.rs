@@ -19,9 +19,25 @@ use crate::{domain::validation::FieldErrors, error::ApiError};
 /// order; small enough that nobody fills our memory.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// The parsed body, and the SHA-256 of its canonical JSON (object keys
-/// sorted, no white space) for idempotency checks.
-pub struct JsonBody<T>(pub T, pub String);
+/// The parsed body, and the raw bytes it came from.
+pub struct JsonBody<T>(pub T, pub RawJson);
+
+/// A request body as received, kept (cheaply: the bytes are shared) for the
+/// few handlers that need more than its parsed form.
+pub struct RawJson(bytes::Bytes);
+
+impl RawJson {
+    /// The SHA-256 of the canonical document (object keys sorted, no white
+    /// space), for idempotency checks: computed only when asked for.
+    pub fn digest(&self) -> String {
+        digest_of(&self.0)
+    }
+}
+
+fn digest_of(bytes: &[u8]) -> String {
+    let value: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
+    crate::domain::staff::hash_secret(&canonical(&value))
+}
 
 impl<T: Type + Send> Payload for JsonBody<T> {
     const CONTENT_TYPE: &'static str = "application/json";
@@ -64,19 +80,13 @@ impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
                     ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", other.to_string())
                 }
             })?;
-        parse_with_digest(&bytes)
-            .map(|(value, digest)| JsonBody(value, digest))
-            .map_err(Into::into)
+        let value = parse(&bytes)?;
+        Ok(JsonBody(value, RawJson(bytes)))
     }
 }
 
 /// Parses a JSON document into `T`, naming the field at fault on failure.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    parse_with_digest(bytes).map(|(value, _)| value)
-}
-
-/// Like [`parse`], also returning the digest of the canonical document.
-pub fn parse_with_digest<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, String), ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -93,9 +103,7 @@ pub fn parse_with_digest<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, String
             format!("not valid JSON: {err}"),
         )
     })?;
-    let digest = crate::domain::staff::hash_secret(&canonical(&value));
-    let parsed = serde_path_to_error::deserialize(value).map_err(field_error)?;
-    Ok((parsed, digest))
+    serde_path_to_error::deserialize(value).map_err(field_error)
 }
 
 /// JSON with object keys sorted, so equal documents serialize alike whatever
@@ -268,16 +276,9 @@ mod tests {
 
     #[test]
     fn equal_documents_have_equal_digests_whatever_their_key_order() {
-        let a =
-            parse_with_digest::<serde_json::Value>(br#"{"a": 1, "b": {"c": [1, 2], "d": null}}"#)
-                .unwrap()
-                .1;
-        let b = parse_with_digest::<serde_json::Value>(br#"{"b":{"d":null,"c":[1,2]},"a":1}"#)
-            .unwrap()
-            .1;
-        let c = parse_with_digest::<serde_json::Value>(br#"{"b":{"d":null,"c":[2,1]},"a":1}"#)
-            .unwrap()
-            .1;
+        let a = digest_of(br#"{"a": 1, "b": {"c": [1, 2], "d": null}}"#);
+        let b = digest_of(br#"{"b":{"d":null,"c":[1,2]},"a":1}"#);
+        let c = digest_of(br#"{"b":{"d":null,"c":[2,1]},"a":1}"#);
         assert_eq!(a, b);
         assert_ne!(a, c);
     }

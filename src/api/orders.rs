@@ -320,7 +320,7 @@ impl OrdersApi {
         idempotency_key: Header<Option<String>>,
         body: JsonBody<OrderCreate>,
     ) -> Result<OrderCreated, PublicError> {
-        let JsonBody(body, digest) = body;
+        let JsonBody(body, raw) = body;
         let email_scope = hash_secret(&body.email.trim().to_lowercase());
         let request = OrderRequest {
             email: body.email,
@@ -351,7 +351,7 @@ impl OrdersApi {
         };
         idempotency::check_key(&key).map_err(ApiError::from)?;
         let scope = format!("order:{}:{}", slug.0, &email_scope[..32]);
-        match idempotency::claim(&state.db, &scope, &key, &digest).await? {
+        match idempotency::claim(&state.db, &scope, &key, &raw.digest()).await? {
             Claim::Replay(stored) => Ok(OrderCreated::Replayed(stored)),
             Claim::Fresh => {
                 let result = place.await;

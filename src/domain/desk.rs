@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     DomainError, audit, events, now,
-    orders::{self, Order, OrderState, TicketStatus, assemble, effective_state},
+    orders::{self, Order, OrderState, TicketStatus, assemble, assemble_all, effective_state},
     page::{self, Page, TimeCursor},
     staff::Staff,
     validation::FieldErrors,
@@ -98,10 +98,7 @@ pub async fn list(
         .limit(limit + 1)
         .all(db)
         .await?;
-    let mut orders = Vec::with_capacity(rows.len());
-    for row in rows {
-        orders.push(assemble(db, row).await?);
-    }
+    let orders = assemble_all(db, rows).await?;
     Ok(page::paginate(orders, limit, |o| TimeCursor {
         at: o.model.created_at,
         id: o.model.id,

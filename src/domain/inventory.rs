@@ -29,7 +29,11 @@ use sea_orm::{
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{DomainError, events::SwagSize, vouchers::counting_tickets};
+use super::{
+    DomainError,
+    events::SwagSize,
+    vouchers::{counting_tickets, uses_of},
+};
 
 /// The most requests decided in one transaction.
 const MAX_BATCH: usize = 128;
@@ -354,27 +358,6 @@ struct Held {
     first_expiry: Option<DateTime<Utc>>,
 }
 
-async fn voucher_uses(
-    txn: &DatabaseTransaction,
-    ids: Vec<Uuid>,
-    at: DateTime<Utc>,
-) -> Result<HashMap<Uuid, i64>, DbErr> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<(Uuid, i64)> = ticket::Entity::find()
-        .select_only()
-        .column(ticket::Column::VoucherId)
-        .column_as(Expr::col(ticket::Column::Id).count(), "n")
-        .filter(ticket::Column::VoucherId.is_in(ids))
-        .filter(counting_tickets(at))
-        .group_by(ticket::Column::VoucherId)
-        .into_tuple()
-        .all(txn)
-        .await?;
-    Ok(rows.into_iter().collect())
-}
-
 /// Decides a batch in one transaction; `None` means placed.
 async fn try_batch(
     db: &DatabaseConnection,
@@ -417,7 +400,7 @@ async fn try_batch(
         .iter()
         .filter_map(|p| p.voucher.map(|(id, _)| id))
         .collect();
-    let mut used = voucher_uses(&txn, vouchers, at).await?;
+    let mut used = uses_of(&txn, vouchers, at).await?;
 
     let mut decisions = Vec::with_capacity(placements.len());
     let mut admitted: Vec<&Placement> = Vec::new();

@@ -560,9 +560,8 @@ pub async fn checkins(
     let mut progress = Vec::with_capacity(lists.len());
     let mut arrivals: BTreeMap<DateTime<Utc>, u64> = BTreeMap::new();
     for list in lists {
-        let list = CheckinList::from_model(list)?;
-        let p = super::checkin::report::progress(db, staff, slug, list.id).await?;
-        if list.kind == ListKind::Entry {
+        let p = super::checkin::report::progress_of(db, CheckinList::from_model(list)?).await?;
+        if p.list.kind == ListKind::Entry {
             for (hour, n) in &p.by_hour {
                 *arrivals.entry(*hour).or_default() += n;
             }

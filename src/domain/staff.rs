@@ -411,39 +411,47 @@ pub async fn list(
         query = query.filter(staff_token::Column::Id.gt(cursor.id));
     }
     let rows = query.all(db).await?;
-    let mut infos = Vec::with_capacity(rows.len());
-    for row in rows {
-        infos.push(info_of(db, row).await?);
-    }
+    let infos = infos_of(db, rows).await?;
     Ok(page::paginate(infos, limit, |info| TimeCursor {
         at: info.created_at,
         id: info.id,
     }))
 }
 
-async fn info_of(
+/// Tokens with the slugs of their events, in one query for all of them.
+async fn infos_of(
     db: &impl ConnectionTrait,
-    row: staff_token::Model,
-) -> Result<TokenInfo, DomainError> {
-    let events: Vec<String> = staff_token_event::Entity::find()
+    rows: Vec<staff_token::Model>,
+) -> Result<Vec<TokenInfo>, DomainError> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let scopes: Vec<(Uuid, String)> = staff_token_event::Entity::find()
         .inner_join(event::Entity)
         .select_only()
+        .column(staff_token_event::Column::TokenId)
         .column(event::Column::Slug)
-        .filter(staff_token_event::Column::TokenId.eq(row.id))
+        .filter(staff_token_event::Column::TokenId.is_in(ids))
         .order_by_asc(event::Column::Slug)
         .into_tuple()
         .all(db)
         .await?;
-    Ok(TokenInfo {
-        id: row.id,
-        name: row.name,
-        role: row.role.parse()?,
-        hint: row.hint,
-        events,
-        created_at: row.created_at,
-        last_used_at: row.last_used_at,
-        revoked_at: row.revoked_at,
-    })
+    rows.into_iter()
+        .map(|row| {
+            Ok(TokenInfo {
+                events: scopes
+                    .iter()
+                    .filter(|(token, _)| *token == row.id)
+                    .map(|(_, slug)| slug.clone())
+                    .collect(),
+                role: row.role.parse()?,
+                id: row.id,
+                name: row.name,
+                hint: row.hint,
+                created_at: row.created_at,
+                last_used_at: row.last_used_at,
+                revoked_at: row.revoked_at,
+            })
+        })
+        .collect()
 }
 
 /// Revokes a token; it stops working at once. Revoking twice is harmless.
@@ -458,7 +466,10 @@ pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> Result<TokenInfo, Doma
     } else {
         row
     };
-    info_of(db, row).await
+    infos_of(db, vec![row])
+        .await?
+        .pop()
+        .ok_or(DomainError::NotFound("staff token"))
 }
 
 const BOOTSTRAP_KEY: &str = "bootstrap_admin_token";

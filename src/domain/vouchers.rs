@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use entity::{ticket, tier, voucher};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ExprTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    prelude::Expr,
 };
 use uuid::Uuid;
 
@@ -260,11 +261,35 @@ pub fn counting_tickets(at: DateTime<Utc>) -> Condition {
 
 /// How many tickets use the voucher now (held and paid).
 pub async fn uses(db: &impl ConnectionTrait, voucher_id: Uuid) -> Result<u64, DomainError> {
-    Ok(ticket::Entity::find()
-        .filter(ticket::Column::VoucherId.eq(voucher_id))
-        .filter(counting_tickets(now()))
-        .count(db)
-        .await?)
+    let used = uses_of(db, vec![voucher_id], now()).await?;
+    Ok(used
+        .get(&voucher_id)
+        .copied()
+        .unwrap_or(0)
+        .try_into()
+        .unwrap_or(0))
+}
+
+/// Uses of several vouchers at `at`, in one query; absent means none.
+pub(crate) async fn uses_of(
+    db: &impl ConnectionTrait,
+    ids: Vec<Uuid>,
+    at: DateTime<Utc>,
+) -> Result<std::collections::HashMap<Uuid, i64>, sea_orm::DbErr> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let rows: Vec<(Uuid, i64)> = ticket::Entity::find()
+        .select_only()
+        .column(ticket::Column::VoucherId)
+        .column_as(Expr::col(ticket::Column::Id).count(), "n")
+        .filter(ticket::Column::VoucherId.is_in(ids))
+        .filter(counting_tickets(at))
+        .group_by(ticket::Column::VoucherId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
 }
 
 pub async fn create(
@@ -316,12 +341,14 @@ pub async fn list(
         .order_by_asc(voucher::Column::Code)
         .all(db)
         .await?;
-    let mut out = Vec::with_capacity(models.len());
-    for model in models {
-        let used = uses(db, model.id).await?;
-        out.push((Voucher::from_model(model)?, used));
-    }
-    Ok(out)
+    let used = uses_of(db, models.iter().map(|m| m.id).collect(), now()).await?;
+    models
+        .into_iter()
+        .map(|model| {
+            let n = used.get(&model.id).copied().unwrap_or(0);
+            Ok((Voucher::from_model(model)?, u64::try_from(n).unwrap_or(0)))
+        })
+        .collect()
 }
 
 async fn find(

@@ -43,7 +43,14 @@ pub async fn progress(
     list_id: Uuid,
 ) -> Result<Progress, DomainError> {
     let (_, model) = lists::find_managed(db, staff, slug, list_id).await?;
-    let list = CheckinList::from_model(model)?;
+    progress_of(db, CheckinList::from_model(model)?).await
+}
+
+/// The progress of a list the caller was already allowed to see.
+pub(crate) async fn progress_of(
+    db: &DatabaseConnection,
+    list: CheckinList,
+) -> Result<Progress, DomainError> {
     let mut expected = ticket::Entity::find()
         .filter(ticket::Column::EventId.eq(list.event_id))
         .filter(ticket::Column::Status.eq(TicketStatus::Valid.as_str()));

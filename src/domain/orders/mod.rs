@@ -135,13 +135,6 @@ pub struct Order {
     pub tickets: Vec<Ticket>,
 }
 
-impl Order {
-    /// Whether the order still waits for payment (and holds its tickets).
-    pub fn awaits_payment(&self) -> bool {
-        self.state == OrderState::Pending
-    }
-}
-
 /// The state of a stored order at `at`: a pending order past its hold is
 /// expired, whether or not the sweeper has marked it yet.
 pub fn effective_state(model: &order::Model, at: DateTime<Utc>) -> Result<OrderState, DomainError> {
@@ -168,31 +161,61 @@ pub(crate) async fn assemble(
     db: &impl ConnectionTrait,
     model: order::Model,
 ) -> Result<Order, DomainError> {
-    let at = now();
-    let event = event::Entity::find_by_id(model.event_id)
-        .one(db)
+    assemble_all(db, vec![model])
         .await?
-        .ok_or(DomainError::NotFound("event"))?;
+        .pop()
+        .ok_or(DomainError::NotFound("order"))
+}
+
+/// Loads the tickets and tier names of several orders in two queries, in
+/// the orders' order.
+pub(crate) async fn assemble_all(
+    db: &impl ConnectionTrait,
+    models: Vec<order::Model>,
+) -> Result<Vec<Order>, DomainError> {
+    if models.is_empty() {
+        return Ok(Vec::new());
+    }
+    let at = now();
+    let event_ids: Vec<Uuid> = models.iter().map(|m| m.event_id).collect();
+    let slugs: std::collections::HashMap<Uuid, String> = event::Entity::find()
+        .filter(event::Column::Id.is_in(event_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e.slug))
+        .collect();
+    let order_ids: Vec<Uuid> = models.iter().map(|m| m.id).collect();
     let rows = ticket::Entity::find()
-        .filter(ticket::Column::OrderId.eq(model.id))
+        .filter(ticket::Column::OrderId.is_in(order_ids))
         .find_also_related(tier::Entity)
         .order_by_asc(ticket::Column::Id)
         .all(db)
         .await?;
-    let mut tickets = Vec::with_capacity(rows.len());
+    let mut by_order: std::collections::HashMap<Uuid, Vec<Ticket>> =
+        std::collections::HashMap::new();
     for (ticket, tier) in rows {
-        tickets.push(Ticket {
+        by_order.entry(ticket.order_id).or_default().push(Ticket {
             status: effective_ticket_status(&ticket, at)?,
             tier_name: tier.map(|t| t.name).unwrap_or_default(),
             model: ticket,
         });
     }
-    Ok(Order {
-        state: effective_state(&model, at)?,
-        event_slug: event.slug,
-        model,
-        tickets,
-    })
+    models
+        .into_iter()
+        .map(|model| {
+            let event_slug = slugs
+                .get(&model.event_id)
+                .cloned()
+                .ok_or(DomainError::NotFound("event"))?;
+            Ok(Order {
+                state: effective_state(&model, at)?,
+                tickets: by_order.remove(&model.id).unwrap_or_default(),
+                event_slug,
+                model,
+            })
+        })
+        .collect()
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], DomainError> {
