@@ -184,6 +184,36 @@ pub struct Settings {
     )]
     pub cors_origins: Vec<String>,
 
+    /// Stripe secret key (`sk_test_...` / `sk_live_...`). Without it, free
+    /// orders work and paid checkout answers `payments_not_configured`.
+    #[arg(long, env = "STRIPE_SECRET_KEY", global = true, hide_env_values = true)]
+    pub stripe_secret_key: Option<Secret>,
+
+    /// Signing secret(s) of the Stripe webhook endpoint (`whsec_...`),
+    /// comma-separated while a secret is being rotated.
+    #[arg(
+        long,
+        env = "STRIPE_WEBHOOK_SECRET",
+        value_delimiter = ',',
+        global = true,
+        hide_env_values = true
+    )]
+    pub stripe_webhook_secret: Vec<Secret>,
+
+    /// Stripe's API base URL; only tests and local doubles change it.
+    #[arg(
+        long,
+        env = "STRIPE_API_BASE",
+        default_value = "https://api.stripe.com",
+        global = true
+    )]
+    pub stripe_api_base: String,
+
+    /// Seconds to wait for one Stripe request before giving up.
+    #[arg(long, env = "STRIPE_TIMEOUT_SECONDS", default_value_t = 10, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub stripe_timeout_seconds: u64,
+
     /// Log filter, in `tracing` env-filter syntax (e.g. `info`, `tessera=debug`).
     #[arg(long, env = "TESSERA_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -224,6 +254,10 @@ impl Settings {
             token_issuer: "tessera".into(),
             checkin_grace_hours: 48,
             cors_origins: Vec::new(),
+            stripe_secret_key: None,
+            stripe_webhook_secret: Vec::new(),
+            stripe_api_base: "https://api.stripe.com".into(),
+            stripe_timeout_seconds: 10,
             log: "info".into(),
             log_format: LogFormat::Text,
             demo: false,

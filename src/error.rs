@@ -310,6 +310,23 @@ impl From<DomainError> for ApiError {
                     "the service is busy right now; retry in a moment",
                 )
             },
+            DomainError::PaymentsNotConfigured => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "payments_not_configured",
+                "card payments are not configured on this server, so paid tickets cannot be sold; \
+                 free tickets still work",
+            ),
+            DomainError::PaymentUnavailable(why) => {
+                tracing::warn!(cause = %why, "payment provider unavailable");
+                Self {
+                    retry_after: Some(5),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "payment_provider_unavailable",
+                        "the payment provider did not answer; nothing was charged or held, retry in a moment",
+                    )
+                }
+            }
             err @ (DomainError::Corrupt(_) | DomainError::Db(_)) => Self::internal(&err),
         }
     }

@@ -13,8 +13,9 @@ use crate::{
     api,
     config::{Settings, redact_database_url},
     db, domain,
-    domain::inventory::Inventory,
+    domain::{inventory::Inventory, payments::Payments},
     jobs,
+    payments::{PaymentGateway, StripeGateway},
     state::AppState,
     telemetry::Metrics,
 };
@@ -45,6 +46,27 @@ impl Application {
     /// Binds the listening socket (port 0 picks a free port) around an
     /// already prepared database.
     pub async fn bind(settings: &Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
+        let gateway: Option<Arc<dyn PaymentGateway>> = match &settings.stripe_secret_key {
+            Some(key) => Some(Arc::new(
+                StripeGateway::new(
+                    key.expose(),
+                    &settings.stripe_api_base,
+                    std::time::Duration::from_secs(settings.stripe_timeout_seconds),
+                )
+                .map_err(anyhow::Error::msg)?,
+            )),
+            None => None,
+        };
+        Self::bind_with_gateway(settings, db, gateway).await
+    }
+
+    /// Like [`Application::bind`], with the payment gateway given (the
+    /// benchmark uses an in-process one).
+    pub async fn bind_with_gateway(
+        settings: &Settings,
+        db: DatabaseConnection,
+        gateway: Option<Arc<dyn PaymentGateway>>,
+    ) -> anyhow::Result<Self> {
         let acceptor = TcpListener::bind(settings.bind)
             .into_acceptor()
             .await
@@ -66,7 +88,26 @@ impl Application {
         {
             tracing::info!(kid = %created.kid, "check-in signing key ready");
         }
+        let return_origins = settings
+            .checked_cors_origins()
+            .map_err(anyhow::Error::msg)?;
+        if gateway.is_some() && settings.stripe_webhook_secret.is_empty() {
+            tracing::warn!(
+                "STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not: no payment can be confirmed"
+            );
+        }
+        let payments = Payments {
+            gateway,
+            return_origins,
+            webhook_secrets: settings
+                .stripe_webhook_secret
+                .iter()
+                .map(|s| s.expose().trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        };
         let state = AppState {
+            payments,
             keys: domain::keys::KeyRing::new(db.clone()),
             tokens: settings.token_settings(),
             scanning: Default::default(),
@@ -113,6 +154,7 @@ impl Application {
     ) -> std::io::Result<()> {
         let sweeper = jobs::spawn_sweeper(
             self.state.db.clone(),
+            self.state.payments.clone(),
             std::time::Duration::from_secs(settings.sweep_seconds),
         );
         let served = Server::new_with_acceptor(self.acceptor)

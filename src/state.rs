@@ -9,6 +9,7 @@ use crate::{
         checkin::{scan::Scanning, tokens::TokenSettings},
         inventory::Inventory,
         keys::KeyRing,
+        payments::Payments,
         staff::StaffCache,
     },
     telemetry::Metrics,
@@ -25,4 +26,5 @@ pub struct AppState {
     pub tokens: TokenSettings,
     pub scanning: Scanning,
     pub staff: StaffCache,
+    pub payments: Payments,
 }

@@ -1,5 +1,6 @@
 //! The ticket rush: N buyers race for one tier of capacity C.
 
+use futures_util::future::BoxFuture;
 use std::{
     sync::{
         Arc,
@@ -18,6 +19,10 @@ use tessera::{
         tiers::{self, TierInput},
         vouchers::counting_tickets,
     },
+    payments::{
+        CheckoutRequest, CheckoutSession, GatewayError, GatewayResult, Intent, IntentRequest,
+        PaymentGateway, RefundRequest, RefundResult,
+    },
     startup::{Application, prepare_database},
 };
 
@@ -26,6 +31,42 @@ use crate::{Args, Report, machine};
 struct Outcome {
     status: u16,
     latency: Duration,
+}
+
+/// A payment provider that creates every PaymentIntent instantly.
+struct InstantGateway;
+
+impl PaymentGateway for InstantGateway {
+    fn create_intent(&self, request: IntentRequest) -> BoxFuture<'_, GatewayResult<Intent>> {
+        Box::pin(async move {
+            Ok(Intent {
+                id: format!("pi_{}", request.order_id.simple()),
+                client_secret: Some(format!("pi_{}_secret", request.order_id.simple())),
+                status: "requires_payment_method".into(),
+            })
+        })
+    }
+    fn retrieve_intent(&self, id: String) -> BoxFuture<'_, GatewayResult<Intent>> {
+        Box::pin(async move {
+            Ok(Intent {
+                client_secret: Some(format!("{id}_secret")),
+                id,
+                status: "requires_payment_method".into(),
+            })
+        })
+    }
+    fn cancel_intent(&self, _: String, _: String) -> BoxFuture<'_, GatewayResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn create_checkout(&self, _: CheckoutRequest) -> BoxFuture<'_, GatewayResult<CheckoutSession>> {
+        Box::pin(async { Err(GatewayError::Unavailable("not in the benchmark".into())) })
+    }
+    fn expire_checkout(&self, _: String, _: String) -> BoxFuture<'_, GatewayResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn refund(&self, _: RefundRequest) -> BoxFuture<'_, GatewayResult<RefundResult>> {
+        Box::pin(async { Err(GatewayError::Unavailable("not in the benchmark".into())) })
+    }
 }
 
 fn err(e: tessera::domain::DomainError) -> anyhow::Error {
@@ -67,7 +108,10 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
         .await
         .map_err(err)?;
 
-    let app = Application::bind(&settings, db.clone()).await?;
+    // The payment provider answers at once, in process: the figures measure
+    // tessera's inventory, not Stripe's latency.
+    let gateway: std::sync::Arc<dyn PaymentGateway> = std::sync::Arc::new(InstantGateway);
+    let app = Application::bind_with_gateway(&settings, db.clone(), Some(gateway)).await?;
     let endpoint = format!("http://{}/api/v1/events/rush/orders", app.addr());
     let server_settings = settings.clone();
     let server = tokio::spawn(async move {

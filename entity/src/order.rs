@@ -34,6 +34,24 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub paid_at: Option<DateTimeUtc>,
     pub cancelled_at: Option<DateTimeUtc>,
+    /// Stripe's PaymentIntent for this order, once a payment started.
+    pub payment_intent_id: Option<String>,
+    /// Stripe's Checkout Session, when the buyer pays through Checkout.
+    pub checkout_session_id: Option<String>,
+    /// The charge that paid the order (for refunds and disputes).
+    pub charge_id: Option<String>,
+    /// What was received, in minor units (0 until paid).
+    pub amount_paid: i64,
+    /// What was refunded so far (refunds requested or done, not failed).
+    pub amount_refunded: i64,
+    /// The last payment attempt's failure, as Stripe worded it.
+    pub payment_error: Option<String>,
+    /// Something an organizer must look at: `amount_mismatch`, `disputed`,
+    /// `late_payment_refunded`, `refund_failed`.
+    pub flag: Option<String>,
+    pub flag_detail: Option<String>,
+    /// Set while a dispute is open: the tickets are refused at the door.
+    pub disputed_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,6 +8,7 @@ mod m20261121_000001_create_staff_tokens;
 mod m20261121_000002_create_events_and_tiers;
 mod m20261121_000003_create_orders;
 mod m20261121_000004_create_checkin;
+mod m20261121_000005_create_payments;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_create_events_and_tiers::Migration),
             Box::new(m20261121_000003_create_orders::Migration),
             Box::new(m20261121_000004_create_checkin::Migration),
+            Box::new(m20261121_000005_create_payments::Migration),
         ]
     }
 }

@@ -85,6 +85,40 @@ impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
     }
 }
 
+/// A JSON body kept exactly as it arrived, unparsed: for webhooks, whose
+/// signature covers the raw bytes.
+pub struct SignedBody(pub bytes::Bytes);
+
+/// The largest webhook body accepted.
+pub const MAX_WEBHOOK_BYTES: usize = 1024 * 1024;
+
+impl Payload for SignedBody {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        <JsonBody<serde_json::Value> as Payload>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        serde_json::Value::schema_ref()
+    }
+}
+
+impl ParsePayload for SignedBody {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let bytes = body
+            .take()?
+            .into_bytes_limit(MAX_WEBHOOK_BYTES)
+            .await
+            .map_err(|err| {
+                ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", err.to_string())
+            })?;
+        Ok(SignedBody(bytes))
+    }
+}
+
 /// Parses a JSON document into `T`, naming the field at fault on failure.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -206,6 +240,33 @@ impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for JsonBody<T> {
             .into()),
             None => Err(ContentTypeError::ExpectContentType.into()),
         }
+    }
+}
+
+impl<'a> ApiExtractor<'a> for SignedBody {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: Some("The event exactly as Stripe sent it."),
+            content: vec![MetaMediaType {
+                content_type: <Self as Payload>::CONTENT_TYPE,
+                schema: <Self as Payload>::schema_ref(),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        // Whatever the content type: the signature decides.
+        <Self as ParsePayload>::from_request(request, body).await
     }
 }
 

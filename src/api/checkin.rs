@@ -49,6 +49,9 @@ pub enum ScanResultBody {
     Expired,
     /// The token is not valid yet.
     NotYetValid,
+    /// The payment is disputed with the card issuer: send the attendee to
+    /// the help desk.
+    Disputed,
 }
 
 impl From<ScanResult> for ScanResultBody {
@@ -65,6 +68,7 @@ impl From<ScanResult> for ScanResultBody {
             ScanResult::InvalidToken => Self::InvalidToken,
             ScanResult::Expired => Self::Expired,
             ScanResult::NotYetValid => Self::NotYetValid,
+            ScanResult::Disputed => Self::Disputed,
         }
     }
 }
@@ -83,6 +87,7 @@ impl From<ScanResultBody> for ScanResult {
             ScanResultBody::InvalidToken => Self::InvalidToken,
             ScanResultBody::Expired => Self::Expired,
             ScanResultBody::NotYetValid => Self::NotYetValid,
+            ScanResultBody::Disputed => Self::Disputed,
         }
     }
 }
@@ -228,7 +233,8 @@ pub struct ManifestEntry {
     pub ticket_id: Uuid,
     /// Tokens with another `ver` are superseded.
     pub token_version: i32,
-    /// `valid`, `revoked` or `unpaid`.
+    /// `valid`, `revoked`, `unpaid` or `blocked` (the payment is disputed:
+    /// refuse at the door).
     pub state: String,
     pub attendee_name: String,
     pub tier: String,

@@ -7,10 +7,12 @@ pub mod auth;
 pub mod body;
 pub mod catalogue;
 pub mod checkin;
+pub mod idempotent;
 pub mod ops;
 pub mod orders;
 pub mod tickets;
 pub mod types;
+pub mod webhooks;
 
 use poem::{EndpointExt, Response, Route, endpoint::BoxEndpoint, http::Method, middleware::Cors};
 use poem_openapi::{OpenApiService, Tags};
@@ -51,6 +53,8 @@ pub enum Tag {
     AdminTokens,
     /// Health, readiness and metrics for operators and load balancers.
     Operations,
+    /// Events from the payment provider (Stripe), verified by signature.
+    Webhooks,
 }
 
 type Apis = (
@@ -67,6 +71,8 @@ type Apis = (
     admin::keys::KeysApi,
     admin::tokens::TokensApi,
     ops::OpsApi,
+    webhooks::WebhooksApi,
+    admin::payments::PaymentsAdminApi,
 );
 
 const DESCRIPTION: &str = "\
@@ -95,6 +101,8 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             admin::keys::KeysApi,
             admin::tokens::TokensApi,
             ops::OpsApi,
+            webhooks::WebhooksApi,
+            admin::payments::PaymentsAdminApi,
         ),
         "tessera",
         env!("CARGO_PKG_VERSION"),

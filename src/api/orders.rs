@@ -16,14 +16,15 @@ use super::{Tag, auth::OrderAuth, body::JsonBody, types::Found, types::patch_fie
 use crate::{
     domain::{
         self,
-        idempotency::{self, Claim, Stored},
+        idempotency::Stored,
         orders::{
             Order, OrderState, TicketPatch,
             place::{OrderRequest, PlacedOrder, TicketRequest},
         },
+        payments::{Flow, PaymentStart},
         staff::hash_secret,
     },
-    error::{ApiError, PROBLEM_CONTENT_TYPE, PublicError},
+    error::{ApiError, PublicError},
     state::AppState,
 };
 
@@ -49,6 +50,46 @@ pub struct TicketCreate {
     pub notes: Option<String>,
 }
 
+/// How the buyer pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum, Deserialize, Default)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    /// A PaymentIntent: confirm it with Stripe.js / Elements and the
+    /// `client_secret` (the default).
+    #[default]
+    PaymentIntent,
+    /// Stripe's hosted Checkout page: send the buyer to `checkout_url`.
+    Checkout,
+}
+
+/// The payment step asked for with a paid order.
+#[derive(Debug, Clone, Object, Deserialize, Default)]
+#[oai(rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
+pub struct PaymentChoice {
+    #[serde(default)]
+    #[oai(default)]
+    pub method: PaymentMethod,
+    /// For `checkout`: where Stripe sends the buyer after paying. Must be on
+    /// one of the configured front-end origins (`TESSERA_CORS_ORIGINS`).
+    pub success_url: Option<String>,
+    /// For `checkout`: where Stripe sends the buyer who gives up.
+    pub cancel_url: Option<String>,
+}
+
+impl PaymentChoice {
+    fn flow(self) -> Flow {
+        match self.method {
+            PaymentMethod::PaymentIntent => Flow::Intent,
+            PaymentMethod::Checkout => Flow::Checkout {
+                success_url: self.success_url.unwrap_or_default(),
+                cancel_url: self.cancel_url.unwrap_or_default(),
+            },
+        }
+    }
+}
+
 /// A new order.
 #[derive(Debug, Clone, Object, Deserialize)]
 #[oai(rename_all = "snake_case")]
@@ -58,6 +99,8 @@ pub struct OrderCreate {
     pub email: String,
     /// A voucher code (case-insensitive).
     pub voucher: Option<String>,
+    /// For paid orders: how to pay (a PaymentIntent unless asked otherwise).
+    pub payment: Option<PaymentChoice>,
     /// One entry per ticket, 1 to 50.
     pub tickets: Vec<TicketCreate>,
 }
@@ -97,6 +140,35 @@ pub struct PaymentStep {
     pub currency: String,
     /// Until when the tickets are held for this payment.
     pub hold_expires_at: Option<DateTime<Utc>>,
+    /// `payment_intent` or `checkout`, once a payment started.
+    pub method: Option<PaymentMethod>,
+    /// Stripe's PaymentIntent id.
+    pub payment_intent: Option<String>,
+    /// For Stripe.js / Elements. Only in the answers that start or resume a
+    /// payment (placing the order, `POST /orders/{code}/payment`).
+    pub client_secret: Option<String>,
+    /// For `checkout`: the Stripe page to send the buyer to.
+    pub checkout_url: Option<String>,
+    /// Why the last payment attempt failed, as Stripe put it.
+    pub last_error: Option<String>,
+    /// What was received so far, in minor units.
+    pub amount_paid: i64,
+    /// What was refunded so far, in minor units.
+    pub amount_refunded: i64,
+}
+
+impl PaymentStep {
+    /// Adds what a payment just started (or resumed) gives the front end.
+    pub fn with(mut self, start: PaymentStart) -> Self {
+        self.method = Some(match start.flow {
+            Flow::Intent => PaymentMethod::PaymentIntent,
+            Flow::Checkout { .. } => PaymentMethod::Checkout,
+        });
+        self.payment_intent = start.intent_id.or(self.payment_intent);
+        self.client_secret = start.client_secret;
+        self.checkout_url = start.checkout_url;
+        self
+    }
 }
 
 /// An order.
@@ -137,6 +209,19 @@ impl From<Order> for OrderBody {
                 amount: if pending { model.total } else { 0 },
                 currency: model.currency.clone(),
                 hold_expires_at: if pending { model.expires_at } else { None },
+                method: if model.checkout_session_id.is_some() {
+                    Some(PaymentMethod::Checkout)
+                } else if model.payment_intent_id.is_some() {
+                    Some(PaymentMethod::PaymentIntent)
+                } else {
+                    None
+                },
+                payment_intent: model.payment_intent_id.clone(),
+                client_secret: None,
+                checkout_url: None,
+                last_error: model.payment_error.clone(),
+                amount_paid: model.amount_paid,
+                amount_refunded: model.amount_refunded,
             },
             code: model.code,
             event: order.event_slug,
@@ -238,18 +323,7 @@ impl IntoResponse for OrderCreated {
             OrderCreated::Created(body) => {
                 Json(*body).with_status(StatusCode::CREATED).into_response()
             }
-            OrderCreated::Replayed(stored) => {
-                let content_type = if stored.status >= 400 {
-                    PROBLEM_CONTENT_TYPE
-                } else {
-                    "application/json; charset=utf-8"
-                };
-                Response::builder()
-                    .status(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
-                    .content_type(content_type)
-                    .header("Idempotent-Replayed", "true")
-                    .body(stored.body)
-            }
+            OrderCreated::Replayed(stored) => super::idempotent::replay(stored),
         }
     }
 }
@@ -321,6 +395,7 @@ impl OrdersApi {
         body: JsonBody<OrderCreate>,
     ) -> Result<OrderCreated, PublicError> {
         let JsonBody(body, raw) = body;
+        let flow = body.payment.clone().unwrap_or_default().flow();
         let email_scope = hash_secret(&body.email.trim().to_lowercase());
         let request = OrderRequest {
             email: body.email,
@@ -341,37 +416,36 @@ impl OrdersApi {
         };
         let client = client_key(&state, req);
         let place = async {
-            domain::orders::place::place(&state.db, &state.inventory, &slug, request, client)
-                .await
-                .map(PlacedOrderBody::from)
-                .map_err(ApiError::from)
-        };
-        let Some(key) = idempotency_key.0 else {
-            return Ok(OrderCreated::Created(Box::new(place.await?)));
-        };
-        idempotency::check_key(&key).map_err(ApiError::from)?;
-        let scope = format!("order:{}:{}", slug.0, &email_scope[..32]);
-        match idempotency::claim(&state.db, &scope, &key, &raw.digest()).await? {
-            Claim::Replay(stored) => Ok(OrderCreated::Replayed(stored)),
-            Claim::Fresh => {
-                let result = place.await;
-                let stored = match &result {
-                    Ok(body) => Stored {
-                        status: 201,
-                        body: body.to_json_string(),
-                    },
-                    Err(err) => Stored {
-                        status: err.status().as_u16(),
-                        body: err.problem().to_json_string(),
-                    },
-                };
-                if let Err(err) = idempotency::complete(&state.db, &scope, &key, &stored).await {
-                    tracing::error!(error = %err, "could not store an idempotent answer");
-                    let _ = idempotency::abandon(&state.db, &scope, &key).await;
-                }
-                Ok(OrderCreated::Created(Box::new(result?)))
+            let placed = domain::orders::place::place(
+                &state.db,
+                &state.inventory,
+                &slug,
+                request,
+                client,
+                state.payments.enabled(),
+            )
+            .await?;
+            let started =
+                domain::payments::begin(&state.db, &state.payments, &placed.order, flow).await?;
+            let mut body = PlacedOrderBody::from(placed);
+            if let Some(started) = started {
+                body.order.payment = body.order.payment.with(started);
             }
-        }
+            Ok::<_, ApiError>(body)
+        };
+        let scope = format!("order:{}:{}", slug.0, &email_scope[..32]);
+        let outcome =
+            super::idempotent::run(&state.db, &scope, idempotency_key.0, &raw, place, |body| {
+                Stored {
+                    status: 201,
+                    body: body.to_json_string(),
+                }
+            })
+            .await?;
+        Ok(match outcome {
+            super::idempotent::Outcome::Fresh(body) => OrderCreated::Created(Box::new(body)),
+            super::idempotent::Outcome::Replayed(stored) => OrderCreated::Replayed(stored),
+        })
     }
 
     /// Get an order
@@ -407,10 +481,38 @@ impl OrdersApi {
         code: Path<String>,
     ) -> Result<Found<OrderBody>, ApiError> {
         Ok(Found(
-            domain::orders::cancel(&state.db, &code, auth.token())
+            domain::payments::cancel_order(&state.db, &state.payments, &code, auth.token())
                 .await?
                 .into(),
         ))
+    }
+
+    /// Start or resume the payment
+    ///
+    /// For a pending order: the PaymentIntent's `client_secret` again (the
+    /// same PaymentIntent: a retry never charges twice), or a Checkout page.
+    /// 409 `order_not_payable` once the order is paid, expired or cancelled;
+    /// 503 `payment_provider_unavailable` (retryable) when Stripe does not
+    /// answer.
+    #[oai(
+        path = "/orders/:code/payment",
+        method = "post",
+        operation_id = "start_payment"
+    )]
+    async fn payment(
+        &self,
+        state: Data<&AppState>,
+        auth: OrderAuth,
+        code: Path<String>,
+        body: JsonBody<PaymentChoice>,
+    ) -> Result<Found<OrderBody>, PublicError> {
+        let order = domain::orders::get(&state.db, &code, auth.token()).await?;
+        let started =
+            domain::payments::start(&state.db, &state.payments, &order, body.0.flow()).await?;
+        let order = domain::orders::get(&state.db, &code, auth.token()).await?;
+        let mut body = OrderBody::from(order);
+        body.payment = body.payment.with(started);
+        Ok(Found(body))
     }
 
     /// Change a ticket's details

@@ -105,7 +105,7 @@ pub async fn list(
     }))
 }
 
-async fn find(
+pub(crate) async fn find(
     db: &DatabaseConnection,
     staff: &Staff,
     slug: &str,

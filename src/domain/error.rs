@@ -37,6 +37,14 @@ pub enum DomainError {
     #[error("the database is busy")]
     Busy,
 
+    /// A paid order needs card payments, and none are configured.
+    #[error("payments are not configured")]
+    PaymentsNotConfigured,
+
+    /// The payment provider is down, slow or rate-limiting; retry later.
+    #[error("the payment provider is unavailable: {0}")]
+    PaymentUnavailable(String),
+
     /// Stored data could not be read back (a bug or a manual edit).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

@@ -358,23 +358,22 @@ struct Held {
     first_expiry: Option<DateTime<Utc>>,
 }
 
-/// Decides a batch in one transaction; `None` means placed.
-async fn try_batch(
-    db: &DatabaseConnection,
-    limits: HoldLimits,
-    event_id: Uuid,
-    placements: &[&Placement],
-) -> Result<Vec<Option<Refusal>>, DbErr> {
-    let txn = db.begin().await?;
-    lock_event(&txn, event_id).await?;
-    let at = super::now();
+/// What an event can still sell: capacities, swag stock, what is taken.
+struct Room {
+    capacity: Option<i64>,
+    tiers: HashMap<Uuid, i64>,
+    stock: HashMap<(String, Option<String>), i64>,
+    taken: Taken,
+}
+
+async fn room(txn: &DatabaseTransaction, event_id: Uuid, at: DateTime<Utc>) -> Result<Room, DbErr> {
     let event = event::Entity::find_by_id(event_id)
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("event {event_id}")))?;
     let tiers: HashMap<Uuid, i64> = tier::Entity::find()
         .filter(tier::Column::EventId.eq(event_id))
-        .all(&txn)
+        .all(txn)
         .await?
         .into_iter()
         .map(|t| (t.id, i64::from(t.capacity)))
@@ -390,7 +389,70 @@ async fn try_batch(
                 ))
             })
             .collect();
-    let mut taken = taken(&txn, event_id, at).await?;
+    Ok(Room {
+        capacity: event.capacity.map(i64::from),
+        tiers,
+        stock,
+        taken: taken(txn, event_id, at).await?,
+    })
+}
+
+/// Takes the seats of an order whose hold ended back, if they are still
+/// free: for a payment that arrived late, or an organizer marking such an
+/// order paid. Runs inside `txn` under the event lock (taken here); `None`
+/// means the seats are the order's again (the caller marks them valid).
+pub async fn reacquire(
+    txn: &DatabaseTransaction,
+    order: &order::Model,
+    tickets: &[ticket::Model],
+) -> Result<Option<Refusal>, DbErr> {
+    lock_event(txn, order.event_id).await?;
+    let at = super::now();
+    let room = room(txn, order.event_id, at).await?;
+    let voucher = match order.voucher_id {
+        Some(id) => super::vouchers::limit_of(txn, id)
+            .await?
+            .map(|limit| (id, limit)),
+        None => None,
+    };
+    let used = uses_of(txn, voucher.iter().map(|(id, _)| *id).collect(), at).await?;
+    let placement = Placement {
+        order: order.clone(),
+        tickets: tickets.to_vec(),
+        voucher,
+        limited: false,
+    };
+    let none = HashMap::new();
+    Ok(judge(
+        &placement,
+        &HoldLimits::default(),
+        room.capacity,
+        &room.tiers,
+        &room.stock,
+        &room.taken,
+        &none,
+        &none,
+        &used,
+        at,
+    ))
+}
+
+/// Decides a batch in one transaction; `None` means placed.
+async fn try_batch(
+    db: &DatabaseConnection,
+    limits: HoldLimits,
+    event_id: Uuid,
+    placements: &[&Placement],
+) -> Result<Vec<Option<Refusal>>, DbErr> {
+    let txn = db.begin().await?;
+    lock_event(&txn, event_id).await?;
+    let at = super::now();
+    let Room {
+        capacity,
+        tiers,
+        stock,
+        mut taken,
+    } = room(&txn, event_id, at).await?;
     let limited = placements.iter().filter(|p| p.limited);
     let emails: Vec<String> = limited.clone().map(|p| p.order.email.clone()).collect();
     let clients: Vec<String> = limited.map(|p| p.order.client_key.clone()).collect();
@@ -406,16 +468,7 @@ async fn try_batch(
     let mut admitted: Vec<&Placement> = Vec::new();
     for placement in placements {
         let refusal = judge(
-            placement,
-            &limits,
-            event.capacity.map(i64::from),
-            &tiers,
-            &stock,
-            &taken,
-            &by_email,
-            &by_client,
-            &used,
-            at,
+            placement, &limits, capacity, &tiers, &stock, &taken, &by_email, &by_client, &used, at,
         );
         if refusal.is_none() {
             let n = i64::try_from(placement.tickets.len()).unwrap_or(i64::MAX);

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod money;
 pub mod orders;
 pub mod page;
+pub mod payments;
 pub mod reports;
 pub mod staff;
 pub mod tiers;

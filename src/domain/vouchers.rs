@@ -270,6 +270,18 @@ pub async fn uses(db: &impl ConnectionTrait, voucher_id: Uuid) -> Result<u64, Do
         .unwrap_or(0))
 }
 
+/// A voucher's usage limit: `None` when the voucher is gone,
+/// `Some(None)` when it has no limit.
+pub(crate) async fn limit_of(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<Option<i32>>, sea_orm::DbErr> {
+    Ok(voucher::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(|v| v.usage_limit))
+}
+
 /// Uses of several vouchers at `at`, in one query; absent means none.
 pub(crate) async fn uses_of(
     db: &impl ConnectionTrait,

@@ -5,27 +5,43 @@ use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 
-use crate::domain::{self, idempotency};
+use crate::domain::{self, idempotency, payments::Payments};
 
 /// Runs the sweeper every `every` until the task is dropped.
-pub fn spawn_sweeper(db: DatabaseConnection, every: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_sweeper(
+    db: DatabaseConnection,
+    payments: Payments,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            sweep(&db).await;
+            sweep(&db, &payments).await;
         }
     })
 }
 
-/// One pass: expire due orders, purge old keys. Failures are logged and the
-/// next pass tries again.
-pub async fn sweep(db: &DatabaseConnection) {
+/// One pass: expire due orders (cancelling their payments at Stripe), send
+/// refunds Stripe did not answer again, purge old keys. Failures are logged
+/// and the next pass tries again.
+pub async fn sweep(db: &DatabaseConnection, payments: &Payments) {
     match domain::orders::expire_due(db, 500).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(orders = n, "expired unpaid orders"),
+        Ok(expired) if expired.is_empty() => {}
+        Ok(expired) => {
+            tracing::info!(orders = expired.len(), "expired unpaid orders");
+            match domain::payments::lapsed_with_payment(db, &expired).await {
+                Ok(lapsed) => domain::payments::close_lapsed(payments, &lapsed).await,
+                Err(err) => tracing::warn!(error = %err, "could not read lapsed payments"),
+            }
+        }
         Err(err) => tracing::warn!(error = %err, "could not expire orders"),
+    }
+    match domain::payments::refunds::retry_requested(db, payments).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(refunds = n, "sent waiting refunds to Stripe again"),
+        Err(err) => tracing::warn!(error = %err, "could not retry refunds"),
     }
     match idempotency::purge(db, domain::now() - idempotency::RETENTION).await {
         Ok(0) => {}

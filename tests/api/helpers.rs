@@ -138,6 +138,8 @@ pub struct TestApp {
     pub client: Client,
     pub db: DatabaseConnection,
     pub admin: String,
+    /// The Stripe stand-in the service talks to (see `stripe_stub`).
+    pub stripe: wiremock::MockServer,
     server: tokio::task::JoinHandle<()>,
     _database: TestDatabase,
 }
@@ -161,6 +163,12 @@ pub async fn spawn_app_with(
     let mut settings = Settings::for_database(database.url.clone());
     // Tests drive expiry themselves; the background sweeper only runs at start.
     settings.sweep_seconds = 3_600;
+    let stripe = wiremock::MockServer::start().await;
+    crate::stripe_stub::mount_default(&stripe).await;
+    settings.stripe_secret_key = Some("sk_test_stub".to_owned().into());
+    settings.stripe_api_base = stripe.uri();
+    settings.stripe_webhook_secret = vec![crate::stripe_stub::WEBHOOK_SECRET.to_owned().into()];
+    settings.stripe_timeout_seconds = 2;
     configure(&mut settings);
     let db = prepare_database(&settings).await.expect("prepare database");
     let admin = staff::bootstrap_admin(&db)
@@ -183,6 +191,7 @@ pub async fn spawn_app_with(
         client,
         db,
         admin,
+        stripe,
         server,
         _database: database,
     })

@@ -6,6 +6,7 @@
 
 #[macro_use]
 mod helpers;
+mod stripe_stub;
 
 mod auth;
 mod catalogue;
@@ -15,9 +16,11 @@ mod desk;
 mod errors;
 mod events;
 mod inventory;
+mod localstripe;
 mod openapi;
 mod ops;
 mod orders;
+mod payments;
 mod reports;
 mod tiers;
 mod vouchers;

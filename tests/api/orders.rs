@@ -47,7 +47,12 @@ db_test! {
         let body = &placed.body;
         assert_eq!(body["state"], "pending");
         assert_eq!((body["subtotal"].clone(), body["total"].clone()), (json!(49800), json!(49800)));
-        assert_eq!(body["payment"], json!({"required": true, "amount": 49800, "currency": "EUR", "hold_expires_at": body["expires_at"]}));
+        let payment = &body["payment"];
+        assert_eq!(
+            (&payment["required"], &payment["amount"], &payment["currency"], &payment["hold_expires_at"], &payment["method"]),
+            (&json!(true), &json!(49800), &json!("EUR"), &body["expires_at"], &json!("payment_intent"))
+        );
+        assert!(payment["client_secret"].is_string() && payment["payment_intent"].is_string());
         let expires = chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
         let minutes = (expires.to_utc() - chrono::Utc::now()).num_minutes();
         assert!((14..=15).contains(&minutes), "hold of {minutes} minutes");

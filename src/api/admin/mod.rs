@@ -4,6 +4,7 @@ pub mod checkin;
 pub mod events;
 pub mod keys;
 pub mod orders;
+pub mod payments;
 pub mod reports;
 pub mod tiers;
 pub mod tokens;

@@ -58,6 +58,14 @@ impl From<OrderStateBody> for OrderState {
 pub struct AdminOrder {
     /// For comp tickets: why they were issued.
     pub comp_reason: Option<String>,
+    /// Something to look at: `amount_mismatch`, `disputed`, `dispute_lost`,
+    /// `late_payment_refunded`, `refund_failed`, `double_payment`.
+    pub flag: Option<String>,
+    pub flag_detail: Option<String>,
+    /// While a dispute is open the tickets are refused at the door.
+    pub disputed_at: Option<DateTime<Utc>>,
+    pub checkout_session: Option<String>,
+    pub charge: Option<String>,
     #[oai(flatten)]
     pub order: OrderBody,
 }
@@ -66,6 +74,11 @@ impl From<Order> for AdminOrder {
     fn from(order: Order) -> Self {
         Self {
             comp_reason: order.model.comp_reason.clone(),
+            flag: order.model.flag.clone(),
+            flag_detail: order.model.flag_detail.clone(),
+            disputed_at: order.model.disputed_at,
+            checkout_session: order.model.checkout_session_id.clone(),
+            charge: order.model.charge_id.clone(),
             order: order.into(),
         }
     }

@@ -39,6 +39,9 @@ pub enum ScanResult {
     InvalidToken,
     Expired,
     NotYetValid,
+    /// The payment is disputed with the card issuer: the ticket is blocked
+    /// until the dispute is resolved.
+    Disputed,
 }
 
 impl ScanResult {
@@ -55,6 +58,7 @@ impl ScanResult {
             ScanResult::InvalidToken => "invalid_token",
             ScanResult::Expired => "expired",
             ScanResult::NotYetValid => "not_yet_valid",
+            ScanResult::Disputed => "disputed",
         }
     }
 
@@ -71,6 +75,7 @@ impl ScanResult {
             "invalid_token" => ScanResult::InvalidToken,
             "expired" => ScanResult::Expired,
             "not_yet_valid" => ScanResult::NotYetValid,
+            "disputed" => ScanResult::Disputed,
             _ => return None,
         })
     }
@@ -215,6 +220,7 @@ struct ScanRow {
     dietary: Option<String>,
     tier_name: String,
     order_state: String,
+    order_disputed_at: Option<DateTime<Utc>>,
 }
 
 async fn scan_row(db: &DatabaseConnection, id: Uuid) -> Result<Option<ScanRow>, DomainError> {
@@ -233,6 +239,7 @@ async fn scan_row(db: &DatabaseConnection, id: Uuid) -> Result<Option<ScanRow>, 
         ])
         .column_as(tier::Column::Name, "tier_name")
         .column_as(order::Column::State, "order_state")
+        .column_as(order::Column::DisputedAt, "order_disputed_at")
         .inner_join(tier::Entity)
         .inner_join(order::Entity)
         .into_model::<ScanRow>()
@@ -405,7 +412,9 @@ fn judge(
     Ok(match (status, order_state) {
         (TicketStatus::Revoked, _) => ScanResult::Revoked,
         (TicketStatus::Valid, OrderState::Paid) => {
-            if claims.ver != ticket.token_version {
+            if ticket.order_disputed_at.is_some() {
+                ScanResult::Disputed
+            } else if claims.ver != ticket.token_version {
                 ScanResult::Superseded
             } else if !list.admits_tier(ticket.tier_id) {
                 ScanResult::NotOnList
@@ -631,7 +640,7 @@ async fn replay(
 pub struct ManifestTicket {
     pub ticket_id: Uuid,
     pub token_version: i32,
-    /// `valid`, `revoked` or `unpaid`.
+    /// `valid`, `revoked`, `unpaid` or `blocked` (the payment is disputed).
     pub state: &'static str,
     pub attendee_name: String,
     pub tier: String,
@@ -691,12 +700,24 @@ pub async fn manifest(
         .into_iter()
         .map(|a| (a.ticket_id, a.scanned_at))
         .collect();
+    let order_ids: Vec<Uuid> = rows.iter().map(|(t, _)| t.order_id).collect();
+    let disputed: std::collections::HashSet<Uuid> = order::Entity::find()
+        .select_only()
+        .column(order::Column::Id)
+        .filter(order::Column::Id.is_in(order_ids))
+        .filter(order::Column::DisputedAt.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
     let tickets = rows
         .into_iter()
         .map(|(t, tier)| ManifestTicket {
             ticket_id: t.id,
             token_version: t.token_version,
             state: match t.status.as_str() {
+                "valid" if disputed.contains(&t.order_id) => "blocked",
                 "valid" => "valid",
                 "revoked" => "revoked",
                 _ => "unpaid",

@@ -544,8 +544,8 @@ pub async fn update_ticket(
 
 /// Marks expired every pending order whose hold has ended, releasing its
 /// tickets. Safe to run on several instances at once: each order changes
-/// only while it is still pending. Returns how many orders expired.
-pub async fn expire_due(db: &DatabaseConnection, limit: u64) -> Result<u64, DomainError> {
+/// only while it is still pending. Returns the orders this call expired.
+pub async fn expire_due(db: &DatabaseConnection, limit: u64) -> Result<Vec<Uuid>, DomainError> {
     use sea_orm::QuerySelect;
     let due: Vec<Uuid> = order::Entity::find()
         .select_only()
@@ -556,11 +556,11 @@ pub async fn expire_due(db: &DatabaseConnection, limit: u64) -> Result<u64, Doma
         .into_tuple()
         .all(db)
         .await?;
-    let mut expired = 0;
+    let mut expired = Vec::new();
     for id in due {
         let txn = db.begin().await?;
         if release(&txn, id, OrderState::Expired).await? {
-            expired += 1;
+            expired.push(id);
         }
         txn.commit().await?;
     }

@@ -317,6 +317,15 @@ fn build(
         updated_at: at,
         paid_at: paid.then_some(at),
         cancelled_at: None,
+        payment_intent_id: None,
+        checkout_session_id: None,
+        charge_id: None,
+        amount_paid: 0,
+        amount_refunded: 0,
+        payment_error: None,
+        flag: None,
+        flag_detail: None,
+        disputed_at: None,
     };
     let status = if paid {
         TicketStatus::Valid
@@ -457,6 +466,7 @@ pub async fn place(
     slug: &str,
     request: OrderRequest,
     client_key: String,
+    payments_enabled: bool,
 ) -> Result<PlacedOrder, DomainError> {
     let event = published_event(db, slug).await?;
     let tiers = tiers_of(db, event.id).await?;
@@ -495,6 +505,11 @@ pub async fn place(
     };
     let lines = check_lines(&rules, &request.tickets, &mut errors);
     errors.finish(())?;
+    let prices: Vec<LinePrice> = lines.iter().map(|l| l.price).collect();
+    if pricing::totals(&prices).2 > 0 && !payments_enabled {
+        // Refused before anything is held, not when the buyer tries to pay.
+        return Err(DomainError::PaymentsNotConfigured);
+    }
     let email = buyer.map(Email::into_string).unwrap_or_default();
     let hold = inventory.limits().hold;
     let (placement, token) = build(

@@ -1,0 +1,100 @@
+//! `POST /api/v1/webhooks/stripe`: Stripe's events, verified and applied
+//! once.
+
+use poem::{http::StatusCode, web::Data};
+use poem_openapi::{Object, OpenApi, param::Header};
+
+use super::{Tag, body::SignedBody, types::Found};
+use crate::{
+    domain,
+    error::ApiError,
+    payments::webhook::{self, Rejection},
+    state::AppState,
+};
+
+/// What tessera did with an event.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct WebhookReceipt {
+    pub received: bool,
+    /// `true` when this event was applied before (a redelivery): nothing
+    /// changed.
+    pub duplicate: bool,
+    /// What the event did, in a few words.
+    pub outcome: String,
+}
+
+fn rejected(rejection: Rejection) -> ApiError {
+    let (status, code, detail) = match rejection {
+        Rejection::NotConfigured => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "webhooks_not_configured",
+            "STRIPE_WEBHOOK_SECRET is not set on this server",
+        ),
+        Rejection::MissingSignature => (
+            StatusCode::BAD_REQUEST,
+            "missing_signature",
+            "the Stripe-Signature header is required",
+        ),
+        Rejection::BadSignature => (
+            StatusCode::BAD_REQUEST,
+            "invalid_signature",
+            "no signature matches the body under the configured secret",
+        ),
+        Rejection::Stale => (
+            StatusCode::BAD_REQUEST,
+            "stale_signature",
+            "the signature's timestamp is more than 300 seconds away",
+        ),
+        Rejection::Unreadable => (
+            StatusCode::BAD_REQUEST,
+            "unreadable_event",
+            "the signed body is not a Stripe event this version can read",
+        ),
+    };
+    ApiError::new(status, code, detail)
+}
+
+pub struct WebhooksApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "Tag::Webhooks")]
+impl WebhooksApi {
+    /// Receive a Stripe event
+    ///
+    /// Point a Stripe webhook endpoint here, for at least
+    /// `payment_intent.succeeded`, `payment_intent.payment_failed`,
+    /// `checkout.session.completed`, `checkout.session.async_payment_succeeded`,
+    /// `checkout.session.async_payment_failed`, `checkout.session.expired`,
+    /// `charge.refunded`, `refund.created`, `refund.updated`, `refund.failed`,
+    /// `charge.dispute.created` and `charge.dispute.closed`. The
+    /// `Stripe-Signature` must match `STRIPE_WEBHOOK_SECRET` and be at most
+    /// 300 seconds old (400 `invalid_signature` / `stale_signature`
+    /// otherwise). Each event applies once; other events answer 200 and are
+    /// ignored.
+    #[oai(
+        path = "/webhooks/stripe",
+        method = "post",
+        operation_id = "stripe_webhook"
+    )]
+    async fn stripe(
+        &self,
+        state: Data<&AppState>,
+        #[oai(name = "Stripe-Signature")] signature: Header<Option<String>>,
+        body: SignedBody,
+    ) -> Result<Found<WebhookReceipt>, ApiError> {
+        let payload = std::str::from_utf8(&body.0).map_err(|_| rejected(Rejection::Unreadable))?;
+        let incoming = webhook::verify(
+            payload,
+            signature.0.as_deref(),
+            &state.payments.webhook_secrets,
+            chrono::Utc::now().timestamp(),
+        )
+        .map_err(rejected)?;
+        let applied = domain::payments::apply(&state.db, &state.payments, incoming).await?;
+        Ok(Found(WebhookReceipt {
+            received: true,
+            duplicate: applied.duplicate,
+            outcome: applied.outcome,
+        }))
+    }
+}

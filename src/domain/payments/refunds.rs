@@ -1,0 +1,579 @@
+//! Refunds: asked for by an organizer (the whole order or chosen tickets,
+//! the full price or part of it), queued automatically for late payments,
+//! or made in Stripe's dashboard and reported by webhook.
+//!
+//! A refund is recorded (`requested`) and counted against what is left to
+//! refund before Stripe is called, under a conditional update, so two
+//! concurrent refunds can never give back more than was paid. The Stripe
+//! request carries the refund's own id as idempotency key; when Stripe does
+//! not answer, the refund stays `requested` and the sweeper sends it again
+//! with the same key.
+
+use entity::{order, refund, ticket};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    prelude::Expr,
+};
+use uuid::Uuid;
+
+use super::Payments;
+use crate::{
+    domain::{
+        DomainError, audit, desk, now,
+        orders::{OrderState, TicketStatus},
+        staff::Staff,
+        validation::FieldErrors,
+    },
+    payments::{GatewayError, RefundRequest},
+};
+
+pub const REQUESTED: &str = "requested";
+const SUCCEEDED: &str = "succeeded";
+const FAILED: &str = "failed";
+const CANCELED: &str = "canceled";
+
+/// How long a `requested` refund waits before the sweeper sends it again.
+const RETRY_AFTER_SECONDS: i64 = 30;
+
+fn is_final_failure(status: &str) -> bool {
+    matches!(status, FAILED | CANCELED)
+}
+
+/// What an organizer asks for.
+#[derive(Debug, Clone, Default)]
+pub struct RefundInput {
+    /// The tickets to revoke; empty: money only, or the whole order when
+    /// `amount` is left out.
+    pub tickets: Vec<Uuid>,
+    /// In minor units; by default the chosen tickets' prices, or everything
+    /// left to refund.
+    pub amount: Option<i64>,
+    pub reason: String,
+}
+
+/// Reads the ticket ids a refund revokes.
+pub fn ticket_ids(row: &refund::Model) -> Vec<Uuid> {
+    serde_json::from_value(row.ticket_ids.clone()).unwrap_or_default()
+}
+
+/// An organizer refunds an order. Free, comp and hand-paid orders are
+/// settled here without Stripe; card payments go to Stripe.
+pub async fn request(
+    db: &DatabaseConnection,
+    payments: &Payments,
+    staff: &Staff,
+    slug: &str,
+    code: &str,
+    input: RefundInput,
+) -> Result<refund::Model, DomainError> {
+    let model = desk::find(db, staff, slug, code).await?;
+    let state: OrderState = model.state.parse()?;
+    if !matches!(
+        state,
+        OrderState::Paid | OrderState::Cancelled | OrderState::Refunded
+    ) {
+        return Err(DomainError::conflict(
+            "order_not_refundable",
+            format!("this order is {state}; only paid orders can be refunded (cancel unpaid ones)"),
+        ));
+    }
+    let tickets = ticket::Entity::find()
+        .filter(ticket::Column::OrderId.eq(model.id))
+        .all(db)
+        .await?;
+    let mut errors = FieldErrors::new();
+    let reason = errors.text("reason", &input.reason, 1, 500, false);
+    let mut chosen = Vec::new();
+    for (i, id) in input.tickets.iter().enumerate() {
+        match tickets.iter().find(|t| t.id == *id) {
+            None => errors.add(
+                format!("tickets[{i}]"),
+                "unknown_ticket",
+                "is not a ticket of this order",
+            ),
+            Some(t) if t.status != TicketStatus::Valid.as_str() => errors.add(
+                format!("tickets[{i}]"),
+                "ticket_not_refundable",
+                "is not a valid ticket (already revoked or never paid)",
+            ),
+            Some(t) if chosen.iter().any(|c: &&ticket::Model| c.id == t.id) => errors.add(
+                format!("tickets[{i}]"),
+                "duplicate_ticket",
+                "is listed twice",
+            ),
+            Some(t) => chosen.push(t),
+        }
+    }
+    let refundable = model.amount_paid - model.amount_refunded;
+    let whole = input.tickets.is_empty() && input.amount.is_none();
+    let amount = input.amount.unwrap_or(if input.tickets.is_empty() {
+        refundable
+    } else {
+        Ord::min(chosen.iter().map(|t| t.price).sum::<i64>(), refundable)
+    });
+    if amount < 0 {
+        errors.add("amount", "out_of_range", "must not be negative");
+    } else if amount > refundable {
+        errors.add(
+            "amount",
+            "exceeds_refundable",
+            format!(
+                "at most {refundable} (minor units of {}) is left to refund on this order",
+                model.currency
+            ),
+        );
+    }
+    if input.tickets.is_empty() && amount == 0 && !whole {
+        errors.add(
+            "amount",
+            "out_of_range",
+            "must be more than 0 when no tickets are chosen",
+        );
+    }
+    errors.finish(())?;
+    let revoke: Vec<Uuid> = if whole {
+        tickets
+            .iter()
+            .filter(|t| t.status == TicketStatus::Valid.as_str())
+            .map(|t| t.id)
+            .collect()
+    } else {
+        chosen.iter().map(|t| t.id).collect()
+    };
+    if amount == 0 && revoke.is_empty() {
+        return Err(DomainError::conflict(
+            "nothing_to_refund",
+            "this order has no money left to refund and no valid tickets",
+        ));
+    }
+    let by_card = amount > 0 && model.payment_intent_id.is_some();
+    if by_card && !payments.enabled() {
+        return Err(DomainError::PaymentsNotConfigured);
+    }
+    let at = now();
+    let refund_id = Uuid::now_v7();
+    let txn = db.begin().await?;
+    // Counted before Stripe is called: never more than paid minus refunds.
+    let counted = order::Entity::update_many()
+        .col_expr(
+            order::Column::AmountRefunded,
+            Expr::col(order::Column::AmountRefunded).add(amount),
+        )
+        .col_expr(order::Column::UpdatedAt, Expr::value(at))
+        .filter(order::Column::Id.eq(model.id))
+        .filter(
+            Expr::col(order::Column::AmountRefunded)
+                .add(amount)
+                .lte(Expr::col(order::Column::AmountPaid)),
+        )
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if counted == 0 {
+        return Err(DomainError::conflict(
+            "refund_exceeds_payment",
+            "another refund was made meanwhile; less is left to refund now",
+        ));
+    }
+    let row = refund::ActiveModel {
+        id: Set(refund_id),
+        order_id: Set(model.id),
+        stripe_refund_id: Set(None),
+        amount: Set(amount),
+        currency: Set(model.currency.clone()),
+        reason: Set(reason.clone()),
+        status: Set(if by_card { REQUESTED } else { SUCCEEDED }.to_owned()),
+        source: Set(if by_card { "organizer" } else { "manual" }.to_owned()),
+        ticket_ids: Set(serde_json::json!(revoke)),
+        staff_id: Set(Some(staff.id)),
+        failure: Set(None),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+    .insert(&txn)
+    .await?;
+    if !by_card {
+        revoke_tickets(&txn, model.id, &revoke, model.amount_paid == 0).await?;
+    }
+    audit::record(
+        &txn,
+        staff,
+        model.event_id,
+        "order.refunded",
+        &model.code,
+        serde_json::json!({
+            "refund": refund_id, "amount": amount, "currency": model.currency,
+            "tickets": revoke, "reason": reason, "by_card": by_card,
+        }),
+    )
+    .await?;
+    txn.commit().await?;
+    if !by_card {
+        return Ok(row);
+    }
+    submit(db, payments, refund_id).await
+}
+
+/// Sends a `requested` refund to Stripe and records the answer. Stripe
+/// unreachable: the refund stays `requested` (the sweeper retries). Stripe
+/// refuses: the refund is `failed`, its amount is refundable again, and the
+/// refusal is returned.
+pub async fn submit(
+    db: &DatabaseConnection,
+    payments: &Payments,
+    refund_id: Uuid,
+) -> Result<refund::Model, DomainError> {
+    let row = refund::Entity::find_by_id(refund_id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("refund"))?;
+    if row.status != REQUESTED {
+        return Ok(row);
+    }
+    let order = order::Entity::find_by_id(row.order_id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("order"))?;
+    let Some(payment_intent) = order.payment_intent_id.clone() else {
+        return Err(DomainError::Corrupt(format!(
+            "refund {refund_id} waits for Stripe but its order has no payment"
+        )));
+    };
+    let gateway = payments.gateway()?;
+    let answer = gateway
+        .refund(RefundRequest {
+            payment_intent,
+            amount: row.amount,
+            refund_id,
+            order_id: order.id,
+            reason: row.reason.clone(),
+            idempotency_key: format!("refund:{refund_id}"),
+        })
+        .await;
+    match answer {
+        Ok(result) => {
+            let txn = db.begin().await?;
+            let updated = accept(&txn, &row, &result.id, &result.status, None).await?;
+            txn.commit().await?;
+            Ok(updated)
+        }
+        Err(GatewayError::Unavailable(why)) => {
+            tracing::warn!(refund = %refund_id, cause = %why, "refund not sent yet; will retry");
+            refund::Entity::update_many()
+                .col_expr(
+                    refund::Column::Failure,
+                    Expr::value(Some(
+                        format!("not sent yet: {why}")
+                            .chars()
+                            .take(500)
+                            .collect::<String>(),
+                    )),
+                )
+                .col_expr(refund::Column::UpdatedAt, Expr::value(now()))
+                .filter(refund::Column::Id.eq(refund_id))
+                .filter(refund::Column::Status.eq(REQUESTED))
+                .exec(db)
+                .await?;
+            Ok(refund::Entity::find_by_id(refund_id)
+                .one(db)
+                .await?
+                .ok_or(DomainError::NotFound("refund"))?)
+        }
+        Err(GatewayError::Refused { code, message }) => {
+            let txn = db.begin().await?;
+            fail(&txn, &row, &format!("{code}: {message}")).await?;
+            txn.commit().await?;
+            Err(DomainError::conflict(
+                "refund_refused",
+                format!("Stripe refused the refund ({code}): {message}"),
+            ))
+        }
+    }
+}
+
+/// Records Stripe's acceptance (or later news) of one of our refunds.
+async fn accept(
+    txn: &DatabaseTransaction,
+    row: &refund::Model,
+    stripe_id: &str,
+    status: &str,
+    failure: Option<&str>,
+) -> Result<refund::Model, DomainError> {
+    if is_final_failure(status) {
+        return fail(txn, row, failure.unwrap_or(status)).await;
+    }
+    if is_final_failure(&row.status) {
+        // Failed is final: a late "pending" does not revive it.
+        return Ok(row.clone());
+    }
+    let status = if row.status == SUCCEEDED {
+        SUCCEEDED
+    } else {
+        status
+    };
+    let mut active: refund::ActiveModel = row.clone().into();
+    active.stripe_refund_id = Set(Some(stripe_id.to_owned()));
+    active.status = Set(status.to_owned());
+    active.failure = Set(None);
+    active.updated_at = Set(now());
+    let updated = active.update(txn).await?;
+    if row.status == REQUESTED {
+        revoke_tickets(txn, row.order_id, &ticket_ids(row), false).await?;
+    }
+    Ok(updated)
+}
+
+/// A refund that did not happen: its amount is refundable again and the
+/// order is flagged for the organizer.
+async fn fail(
+    txn: &DatabaseTransaction,
+    row: &refund::Model,
+    why: &str,
+) -> Result<refund::Model, DomainError> {
+    if is_final_failure(&row.status) {
+        return Ok(row.clone());
+    }
+    let at = now();
+    let mut active: refund::ActiveModel = row.clone().into();
+    active.status = Set(FAILED.to_owned());
+    active.failure = Set(Some(why.chars().take(500).collect()));
+    active.updated_at = Set(at);
+    let updated = active.update(txn).await?;
+    order::Entity::update_many()
+        .col_expr(
+            order::Column::AmountRefunded,
+            Expr::col(order::Column::AmountRefunded).sub(row.amount),
+        )
+        .col_expr(
+            order::Column::Flag,
+            Expr::value(Some("refund_failed".to_owned())),
+        )
+        .col_expr(
+            order::Column::FlagDetail,
+            Expr::value(Some(
+                format!("refund of {} {} failed: {why}", row.amount, row.currency)
+                    .chars()
+                    .take(500)
+                    .collect::<String>(),
+            )),
+        )
+        .col_expr(order::Column::UpdatedAt, Expr::value(at))
+        .filter(order::Column::Id.eq(row.order_id))
+        .exec(txn)
+        .await?;
+    Ok(updated)
+}
+
+/// Revokes refunded tickets (their seats return at once); when none is left
+/// valid, the order is closed: `refunded`, or `cancelled` when no money was
+/// involved.
+async fn revoke_tickets(
+    txn: &DatabaseTransaction,
+    order_id: Uuid,
+    ids: &[Uuid],
+    free: bool,
+) -> Result<(), DomainError> {
+    let at = now();
+    if !ids.is_empty() {
+        ticket::Entity::update_many()
+            .col_expr(
+                ticket::Column::Status,
+                Expr::value(TicketStatus::Revoked.as_str()),
+            )
+            .col_expr(ticket::Column::UpdatedAt, Expr::value(at))
+            .filter(ticket::Column::OrderId.eq(order_id))
+            .filter(ticket::Column::Id.is_in(ids.to_vec()))
+            .filter(ticket::Column::Status.eq(TicketStatus::Valid.as_str()))
+            .exec(txn)
+            .await?;
+    }
+    let left = ticket::Entity::find()
+        .select_only()
+        .column(ticket::Column::Id)
+        .filter(ticket::Column::OrderId.eq(order_id))
+        .filter(ticket::Column::Status.eq(TicketStatus::Valid.as_str()))
+        .into_tuple::<Uuid>()
+        .one(txn)
+        .await?;
+    if left.is_none() {
+        let to = if free {
+            OrderState::Cancelled
+        } else {
+            OrderState::Refunded
+        };
+        order::Entity::update_many()
+            .col_expr(order::Column::State, Expr::value(to.as_str()))
+            .col_expr(
+                order::Column::CancelledAt,
+                Expr::value(if free { Some(at) } else { None }),
+            )
+            .col_expr(order::Column::UpdatedAt, Expr::value(at))
+            .filter(order::Column::Id.eq(order_id))
+            .filter(order::Column::State.eq(OrderState::Paid.as_str()))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A charge refunded in full (from anywhere): every ticket is revoked and
+/// the order is `refunded`. Returns whether anything changed.
+pub(super) async fn close_fully_refunded(
+    txn: &DatabaseTransaction,
+    order_id: Uuid,
+) -> Result<bool, DomainError> {
+    let valid: Vec<Uuid> = ticket::Entity::find()
+        .select_only()
+        .column(ticket::Column::Id)
+        .filter(ticket::Column::OrderId.eq(order_id))
+        .filter(ticket::Column::Status.eq(TicketStatus::Valid.as_str()))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let state = order::Entity::find_by_id(order_id)
+        .select_only()
+        .column(order::Column::State)
+        .into_tuple::<String>()
+        .one(txn)
+        .await?;
+    if valid.is_empty() && state.as_deref() != Some(OrderState::Paid.as_str()) {
+        return Ok(false);
+    }
+    revoke_tickets(txn, order_id, &valid, false).await?;
+    Ok(true)
+}
+
+/// A refund as a webhook reports it.
+pub(super) struct Reported<'a> {
+    pub stripe_id: &'a str,
+    pub ours: Option<Uuid>,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub status: &'a str,
+    pub failure: Option<&'a str>,
+}
+
+/// Applies `refund.created/updated/failed` (and `charge.refund.updated`):
+/// ours are matched by Stripe id or by the id in the metadata; others were
+/// made in Stripe's dashboard and are recorded as such.
+pub(super) async fn reconcile(
+    txn: &DatabaseTransaction,
+    order: &order::Model,
+    reported: Reported<'_>,
+) -> Result<String, DomainError> {
+    let mut existing = refund::Entity::find()
+        .filter(refund::Column::StripeRefundId.eq(reported.stripe_id))
+        .one(txn)
+        .await?;
+    if existing.is_none()
+        && let Some(ours) = reported.ours
+    {
+        existing = refund::Entity::find_by_id(ours)
+            .filter(refund::Column::OrderId.eq(order.id))
+            .one(txn)
+            .await?;
+    }
+    if let Some(row) = existing {
+        let before = row.status.clone();
+        let updated = accept(
+            txn,
+            &row,
+            reported.stripe_id,
+            reported.status,
+            reported.failure,
+        )
+        .await?;
+        let after = updated.status;
+        return Ok(if before == after {
+            format!("refund already {after}")
+        } else {
+            format!("refund {before} -> {after}")
+        });
+    }
+    // Made outside tessera (the dashboard).
+    if is_final_failure(reported.status) {
+        return Ok(format!(
+            "outside refund {}; nothing to undo",
+            reported.status
+        ));
+    }
+    let at = now();
+    let amount = Ord::max(
+        Ord::min(reported.amount, order.amount_paid - order.amount_refunded),
+        0,
+    );
+    refund::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        order_id: Set(order.id),
+        stripe_refund_id: Set(Some(reported.stripe_id.to_owned())),
+        amount: Set(amount),
+        currency: Set(reported.currency.to_uppercase()),
+        reason: Set("refunded in Stripe's dashboard".to_owned()),
+        status: Set(reported.status.to_owned()),
+        source: Set("stripe".to_owned()),
+        ticket_ids: Set(serde_json::json!([])),
+        staff_id: Set(None),
+        failure: Set(None),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+    .insert(txn)
+    .await?;
+    order::Entity::update_many()
+        .col_expr(
+            order::Column::AmountRefunded,
+            Expr::col(order::Column::AmountRefunded).add(amount),
+        )
+        .col_expr(order::Column::UpdatedAt, Expr::value(at))
+        .filter(order::Column::Id.eq(order.id))
+        .exec(txn)
+        .await?;
+    if order.amount_paid > 0 && order.amount_refunded + amount >= order.amount_paid {
+        close_fully_refunded(txn, order.id).await?;
+        return Ok("outside refund recorded; the order is fully refunded".to_owned());
+    }
+    Ok("outside refund recorded".to_owned())
+}
+
+/// Sends again the refunds Stripe did not answer, after a pause. Returns
+/// how many were retried.
+pub async fn retry_requested(
+    db: &DatabaseConnection,
+    payments: &Payments,
+) -> Result<usize, DomainError> {
+    if !payments.enabled() {
+        return Ok(0);
+    }
+    let due: Vec<Uuid> = refund::Entity::find()
+        .select_only()
+        .column(refund::Column::Id)
+        .filter(refund::Column::Status.eq(REQUESTED))
+        .filter(
+            refund::Column::UpdatedAt.lte(now() - chrono::Duration::seconds(RETRY_AFTER_SECONDS)),
+        )
+        .order_by_asc(refund::Column::UpdatedAt)
+        .limit(50)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let n = due.len();
+    for id in due {
+        if let Err(err) = submit(db, payments, id).await {
+            tracing::warn!(refund = %id, error = %err, "refund retry failed");
+        }
+    }
+    Ok(n)
+}
+
+/// An order's refunds, oldest first.
+pub async fn of_order(
+    db: &impl ConnectionTrait,
+    order_id: Uuid,
+) -> Result<Vec<refund::Model>, DomainError> {
+    Ok(refund::Entity::find()
+        .filter(refund::Column::OrderId.eq(order_id))
+        .order_by_asc(refund::Column::CreatedAt)
+        .all(db)
+        .await?)
+}

@@ -1,0 +1,226 @@
+//! The Stripe gateway, on async-stripe.
+
+use std::{collections::HashMap, str::FromStr, time::Duration};
+
+use futures_util::future::BoxFuture;
+use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
+    CreateCheckoutSessionPaymentIntentData, ExpireCheckoutSession, ProductData,
+};
+use stripe_core::{
+    payment_intent::{CancelPaymentIntent, CreatePaymentIntent, RetrievePaymentIntent},
+    refund::CreateRefund,
+};
+use stripe_shared::{CheckoutSessionMode, PaymentIntent};
+use stripe_types::Currency;
+
+use super::{
+    CheckoutRequest, CheckoutSession, GatewayError, GatewayResult, Intent, IntentRequest,
+    PaymentGateway, RefundRequest, RefundResult,
+};
+
+/// Metadata keys tessera puts on Stripe objects, read back from webhooks.
+pub const META_ORDER: &str = "tessera_order";
+pub const META_CODE: &str = "tessera_code";
+pub const META_EVENT: &str = "tessera_event";
+pub const META_REFUND: &str = "tessera_refund";
+
+pub struct StripeGateway {
+    client: Client,
+}
+
+impl StripeGateway {
+    /// A client for `api_base` (Stripe's, or a local double in tests). The
+    /// timeout applies to each request; a request that runs out of time is
+    /// reported as [`GatewayError::Unavailable`].
+    pub fn new(secret_key: &str, api_base: &str, timeout: Duration) -> Result<Self, String> {
+        let client = ClientBuilder::new(secret_key)
+            .url(api_base.trim_end_matches('/'))
+            .timeout(timeout)
+            .app_info("tessera", Some(env!("CARGO_PKG_VERSION").to_owned()), None)
+            .build()
+            .map_err(|err| format!("cannot build the Stripe client: {err}"))?;
+        Ok(Self { client })
+    }
+}
+
+fn once_with(key: &str) -> GatewayResult<RequestStrategy> {
+    IdempotencyKey::new(key)
+        .map(RequestStrategy::Idempotent)
+        .map_err(|err| GatewayError::Refused {
+            code: "invalid_idempotency_key".into(),
+            message: err.to_string(),
+        })
+}
+
+fn currency(code: &str) -> GatewayResult<Currency> {
+    Currency::from_str(&code.to_lowercase()).map_err(|_| GatewayError::Refused {
+        code: "invalid_currency".into(),
+        message: format!("Stripe does not know the currency {code}"),
+    })
+}
+
+fn metadata(request: &IntentRequest) -> HashMap<String, String> {
+    HashMap::from([
+        (META_ORDER.to_owned(), request.order_id.to_string()),
+        (META_CODE.to_owned(), request.code.clone()),
+        (META_EVENT.to_owned(), request.event_slug.clone()),
+    ])
+}
+
+/// Sorts Stripe's failures into "try again later" and "no".
+fn classify(err: StripeError) -> GatewayError {
+    match err {
+        StripeError::Stripe(api, status) => {
+            let code = api
+                .code
+                .as_ref()
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_else(|| api.type_.as_str().to_owned());
+            let message = api.message.clone().unwrap_or_default();
+            if status == 429 || status == 409 || status >= 500 {
+                GatewayError::Unavailable(format!("Stripe answered {status} ({code}): {message}"))
+            } else {
+                GatewayError::Refused { code, message }
+            }
+        }
+        StripeError::Timeout => GatewayError::Unavailable("Stripe did not answer in time".into()),
+        StripeError::ClientError(why) => GatewayError::Unavailable(why),
+        StripeError::JSONDeserialize(why) => {
+            GatewayError::Unavailable(format!("unreadable answer from Stripe: {why}"))
+        }
+        StripeError::ConfigError(why) => GatewayError::Unavailable(why),
+    }
+}
+
+fn intent(pi: PaymentIntent) -> Intent {
+    Intent {
+        id: pi.id.as_str().to_owned(),
+        client_secret: pi.client_secret,
+        status: pi.status.as_str().to_owned(),
+    }
+}
+
+impl PaymentGateway for StripeGateway {
+    fn create_intent(&self, request: IntentRequest) -> BoxFuture<'_, GatewayResult<Intent>> {
+        Box::pin(async move {
+            let strategy = once_with(&request.idempotency_key)?;
+            // The payment methods are those enabled in the Stripe dashboard
+            // (Stripe's default for new integrations).
+            let create = CreatePaymentIntent::new(request.amount, currency(&request.currency)?)
+                .metadata(metadata(&request));
+            let pi = create
+                .customize()
+                .request_strategy(strategy)
+                .send(&self.client)
+                .await
+                .map_err(classify)?;
+            Ok(intent(pi))
+        })
+    }
+
+    fn retrieve_intent(&self, id: String) -> BoxFuture<'_, GatewayResult<Intent>> {
+        Box::pin(async move {
+            let pi = RetrievePaymentIntent::new(id)
+                .send(&self.client)
+                .await
+                .map_err(classify)?;
+            Ok(intent(pi))
+        })
+    }
+
+    fn cancel_intent(
+        &self,
+        id: String,
+        idempotency_key: String,
+    ) -> BoxFuture<'_, GatewayResult<()>> {
+        Box::pin(async move {
+            CancelPaymentIntent::new(id)
+                .customize()
+                .request_strategy(once_with(&idempotency_key)?)
+                .send(&self.client)
+                .await
+                .map_err(classify)?;
+            Ok(())
+        })
+    }
+
+    fn create_checkout(
+        &self,
+        request: CheckoutRequest,
+    ) -> BoxFuture<'_, GatewayResult<CheckoutSession>> {
+        Box::pin(async move {
+            let strategy = once_with(&request.intent.idempotency_key)?;
+            let mut price =
+                CreateCheckoutSessionLineItemsPriceData::new(currency(&request.intent.currency)?);
+            price.unit_amount = Some(request.intent.amount);
+            price.product_data = Some(ProductData::new(request.description.clone()));
+            let mut line = CreateCheckoutSessionLineItems::new();
+            line.price_data = Some(price);
+            line.quantity = Some(1);
+            let mut intent_data = CreateCheckoutSessionPaymentIntentData::new();
+            intent_data.metadata = Some(metadata(&request.intent));
+            let create = CreateCheckoutSession::new()
+                .mode(CheckoutSessionMode::Payment)
+                .line_items(vec![line])
+                .client_reference_id(request.intent.order_id.to_string())
+                .customer_email(request.intent.email.clone())
+                .metadata(metadata(&request.intent))
+                .payment_intent_data(intent_data)
+                .success_url(request.success_url.clone())
+                .cancel_url(request.cancel_url.clone())
+                .expires_at(request.expires_at.timestamp());
+            let session = create
+                .customize()
+                .request_strategy(strategy)
+                .send(&self.client)
+                .await
+                .map_err(classify)?;
+            Ok(CheckoutSession {
+                id: session.id.as_str().to_owned(),
+                url: session.url,
+                payment_intent: session.payment_intent.map(|pi| pi.id().as_str().to_owned()),
+            })
+        })
+    }
+
+    fn expire_checkout(
+        &self,
+        id: String,
+        idempotency_key: String,
+    ) -> BoxFuture<'_, GatewayResult<()>> {
+        Box::pin(async move {
+            ExpireCheckoutSession::new(id)
+                .customize()
+                .request_strategy(once_with(&idempotency_key)?)
+                .send(&self.client)
+                .await
+                .map_err(classify)?;
+            Ok(())
+        })
+    }
+
+    fn refund(&self, request: RefundRequest) -> BoxFuture<'_, GatewayResult<RefundResult>> {
+        Box::pin(async move {
+            let strategy = once_with(&request.idempotency_key)?;
+            let create = CreateRefund::new()
+                .payment_intent(request.payment_intent.clone())
+                .amount(request.amount)
+                .metadata(HashMap::from([
+                    (META_ORDER.to_owned(), request.order_id.to_string()),
+                    (META_REFUND.to_owned(), request.refund_id.to_string()),
+                ]));
+            let refund = create
+                .customize()
+                .request_strategy(strategy)
+                .send(&self.client)
+                .await
+                .map_err(classify)?;
+            Ok(RefundResult {
+                id: refund.id.as_str().to_owned(),
+                status: refund.status.unwrap_or_else(|| "pending".to_owned()),
+            })
+        })
+    }
+}
