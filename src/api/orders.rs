@@ -395,7 +395,7 @@ impl OrdersApi {
         body: JsonBody<OrderCreate>,
     ) -> Result<OrderCreated, PublicError> {
         let JsonBody(body, raw) = body;
-        let flow = body.payment.clone().unwrap_or_default().flow();
+        let flow = body.payment.unwrap_or_default().flow();
         let email_scope = hash_secret(&body.email.trim().to_lowercase());
         let request = OrderRequest {
             email: body.email,
@@ -509,7 +509,6 @@ impl OrdersApi {
         let order = domain::orders::get(&state.db, &code, auth.token()).await?;
         let started =
             domain::payments::start(&state.db, &state.payments, &order, body.0.flow()).await?;
-        let order = domain::orders::get(&state.db, &code, auth.token()).await?;
         let mut body = OrderBody::from(order);
         body.payment = body.payment.with(started);
         Ok(Found(body))

@@ -700,11 +700,11 @@ pub async fn manifest(
         .into_iter()
         .map(|a| (a.ticket_id, a.scanned_at))
         .collect();
-    let order_ids: Vec<Uuid> = rows.iter().map(|(t, _)| t.order_id).collect();
+    // Few orders are ever disputed: read the event's, not every row's order.
     let disputed: std::collections::HashSet<Uuid> = order::Entity::find()
         .select_only()
         .column(order::Column::Id)
-        .filter(order::Column::Id.is_in(order_ids))
+        .filter(order::Column::EventId.eq(open.event_id))
         .filter(order::Column::DisputedAt.is_not_null())
         .into_tuple()
         .all(db)

@@ -16,7 +16,8 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{order, refund, stripe_event, ticket};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, Set, TransactionTrait, prelude::Expr, sea_query::OnConflict,
+    EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait, prelude::Expr,
+    sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -32,6 +33,12 @@ use crate::payments::{
     CheckoutRequest, GatewayError, IntentRequest, PaymentGateway,
     webhook::{Incoming, Notice, Refs},
 };
+
+/// Text stored in a column of `max` characters (Stripe's messages can be
+/// long).
+pub(super) fn clip(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
 
 /// Stripe requires a Checkout Session to stay open at least 30 minutes.
 const CHECKOUT_MIN_OPEN: i64 = 31;
@@ -330,7 +337,7 @@ pub async fn apply(
     let txn = db.begin().await?;
     let inserted = stripe_event::Entity::insert(stripe_event::ActiveModel {
         id: Set(incoming.id.clone()),
-        event_type: Set(incoming.event_type.chars().take(100).collect()),
+        event_type: Set(clip(&incoming.event_type, 100)),
         order_id: Set(None),
         outcome: Set(String::new()),
         received_at: Set(now()),
@@ -362,7 +369,7 @@ pub async fn apply(
     stripe_event::Entity::update_many()
         .col_expr(
             stripe_event::Column::Outcome,
-            Expr::value(outcome.chars().take(500).collect::<String>()),
+            Expr::value(clip(&outcome, 500)),
         )
         .col_expr(
             stripe_event::Column::OrderId,
@@ -403,7 +410,7 @@ async fn effect(
             let changed = order::Entity::update_many()
                 .col_expr(
                     order::Column::PaymentError,
-                    Expr::value(Some(reason.chars().take(500).collect::<String>())),
+                    Expr::value(Some(clip(reason, 500))),
                 )
                 .col_expr(order::Column::UpdatedAt, Expr::value(now()))
                 .filter(order::Column::Id.eq(order.id))
@@ -514,7 +521,7 @@ async fn flag(
         .col_expr(order::Column::Flag, Expr::value(Some(flag.to_owned())))
         .col_expr(
             order::Column::FlagDetail,
-            Expr::value(Some(detail.chars().take(500).collect::<String>())),
+            Expr::value(Some(clip(&detail, 500))),
         )
         .col_expr(order::Column::UpdatedAt, Expr::value(now()))
         .filter(order::Column::Id.eq(order_id))
@@ -789,7 +796,8 @@ pub async fn mark_paid(
     errors.finish(())?;
     let txn = db.begin().await?;
     let current = order::Entity::find_by_id(model.id)
-        .lock_exclusive_if_pg(&txn)
+        .lock_exclusive() // FOR UPDATE on PostgreSQL; SQLite serialises writers
+        .one(&txn)
         .await?
         .ok_or(DomainError::NotFound("order"))?;
     match current.state.parse::<OrderState>()? {
@@ -848,28 +856,6 @@ pub async fn mark_paid(
         .await?
         .ok_or(DomainError::NotFound("order"))?;
     orders::assemble(db, model).await
-}
-
-/// Reads a row for update: a row lock on PostgreSQL; SQLite's transaction
-/// already serialises writers.
-trait LockIfPg {
-    async fn lock_exclusive_if_pg(
-        self,
-        txn: &DatabaseTransaction,
-    ) -> Result<Option<order::Model>, sea_orm::DbErr>;
-}
-
-impl LockIfPg for sea_orm::Select<order::Entity> {
-    async fn lock_exclusive_if_pg(
-        self,
-        txn: &DatabaseTransaction,
-    ) -> Result<Option<order::Model>, sea_orm::DbErr> {
-        use sea_orm::QuerySelect;
-        match txn.get_database_backend() {
-            sea_orm::DatabaseBackend::Postgres => self.lock_exclusive().one(txn).await,
-            _ => self.one(txn).await,
-        }
-    }
 }
 
 /// After holds end: cancels their PaymentIntents and expires their Checkout

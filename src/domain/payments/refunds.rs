@@ -17,7 +17,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::Payments;
+use super::{Payments, clip};
 use crate::{
     domain::{
         DomainError, audit, desk, now,
@@ -263,12 +263,7 @@ pub async fn submit(
             refund::Entity::update_many()
                 .col_expr(
                     refund::Column::Failure,
-                    Expr::value(Some(
-                        format!("not sent yet: {why}")
-                            .chars()
-                            .take(500)
-                            .collect::<String>(),
-                    )),
+                    Expr::value(Some(clip(&format!("not sent yet: {why}"), 500))),
                 )
                 .col_expr(refund::Column::UpdatedAt, Expr::value(now()))
                 .filter(refund::Column::Id.eq(refund_id))
@@ -337,7 +332,7 @@ async fn fail(
     let at = now();
     let mut active: refund::ActiveModel = row.clone().into();
     active.status = Set(FAILED.to_owned());
-    active.failure = Set(Some(why.chars().take(500).collect()));
+    active.failure = Set(Some(clip(why, 500)));
     active.updated_at = Set(at);
     let updated = active.update(txn).await?;
     order::Entity::update_many()
@@ -351,12 +346,10 @@ async fn fail(
         )
         .col_expr(
             order::Column::FlagDetail,
-            Expr::value(Some(
-                format!("refund of {} {} failed: {why}", row.amount, row.currency)
-                    .chars()
-                    .take(500)
-                    .collect::<String>(),
-            )),
+            Expr::value(Some(clip(
+                &format!("refund of {} {} failed: {why}", row.amount, row.currency),
+                500,
+            ))),
         )
         .col_expr(order::Column::UpdatedAt, Expr::value(at))
         .filter(order::Column::Id.eq(row.order_id))
