@@ -395,7 +395,10 @@ impl OrdersApi {
         body: JsonBody<OrderCreate>,
     ) -> Result<OrderCreated, PublicError> {
         let JsonBody(body, raw) = body;
-        let flow = body.payment.unwrap_or_default().flow();
+        // Bad return URLs are refused before anything is held.
+        let flow = state
+            .payments
+            .check_flow(body.payment.unwrap_or_default().flow(), "payment.")?;
         let email_scope = hash_secret(&body.email.trim().to_lowercase());
         let request = OrderRequest {
             email: body.email,

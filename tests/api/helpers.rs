@@ -169,6 +169,8 @@ pub async fn spawn_app_with(
     settings.stripe_api_base = stripe.uri();
     settings.stripe_webhook_secret = vec![crate::stripe_stub::WEBHOOK_SECRET.to_owned().into()];
     settings.stripe_timeout_seconds = 2;
+    // The conference's front end (Checkout may send buyers back there).
+    settings.cors_origins = vec!["https://tickets.example.org".to_owned()];
     configure(&mut settings);
     let db = prepare_database(&settings).await.expect("prepare database");
     let admin = staff::bootstrap_admin(&db)

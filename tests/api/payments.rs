@@ -17,12 +17,12 @@ use crate::{
 
 /// A paid event starting within the hour (so check-in tokens are valid),
 /// one tier of `capacity` at 49.00 EUR and an entry list.
-struct Shop {
-    tier: String,
-    list: String,
+pub(crate) struct Shop {
+    pub tier: String,
+    pub list: String,
 }
 
-async fn shop(app: &TestApp, slug: &str, capacity: i64) -> Shop {
+pub(crate) async fn shop(app: &TestApp, slug: &str, capacity: i64) -> Shop {
     let starts = chrono::Utc::now() + chrono::Duration::hours(1);
     let event = json!({"starts_at": starts.to_rfc3339(), "ends_at": (starts + chrono::Duration::days(1)).to_rfc3339()});
     let tiers = app
@@ -46,15 +46,15 @@ async fn shop(app: &TestApp, slug: &str, capacity: i64) -> Shop {
     }
 }
 
-struct Placed {
-    code: String,
-    token: String,
-    id: String,
-    intent: String,
-    body: Value,
+pub(crate) struct Placed {
+    pub code: String,
+    pub token: String,
+    pub id: String,
+    pub intent: String,
+    pub body: Value,
 }
 
-async fn place(app: &TestApp, slug: &str, tier: &str, names: &[&str]) -> Placed {
+pub(crate) async fn place(app: &TestApp, slug: &str, tier: &str, names: &[&str]) -> Placed {
     let tickets: Vec<Value> = names.iter().map(|n| ticket(tier, n)).collect();
     let answer = app
         .order(
@@ -77,7 +77,7 @@ async fn place(app: &TestApp, slug: &str, tier: &str, names: &[&str]) -> Placed 
     }
 }
 
-async fn order_row(app: &TestApp, code: &str) -> entity::order::Model {
+pub(crate) async fn order_row(app: &TestApp, code: &str) -> entity::order::Model {
     entity::order::Entity::find()
         .filter(entity::order::Column::Code.eq(code))
         .one(&app.db)
@@ -86,7 +86,7 @@ async fn order_row(app: &TestApp, code: &str) -> entity::order::Model {
         .unwrap()
 }
 
-async fn order(app: &TestApp, placed: &Placed) -> Answer {
+pub(crate) async fn order(app: &TestApp, placed: &Placed) -> Answer {
     app.with_order_token(
         Method::GET,
         &format!("/api/v1/orders/{}", placed.code),
@@ -96,7 +96,7 @@ async fn order(app: &TestApp, placed: &Placed) -> Answer {
     .await
 }
 
-async fn deliver(app: &TestApp, payload: &str, signature: &str) -> Answer {
+pub(crate) async fn deliver(app: &TestApp, payload: &str, signature: &str) -> Answer {
     let response = app
         .client
         .post(app.url("/api/v1/webhooks/stripe"))
@@ -109,7 +109,7 @@ async fn deliver(app: &TestApp, payload: &str, signature: &str) -> Answer {
     crate::helpers::answer(response).await
 }
 
-async fn deliver_signed(app: &TestApp, payload: &str) -> Answer {
+pub(crate) async fn deliver_signed(app: &TestApp, payload: &str) -> Answer {
     deliver(
         app,
         payload,
@@ -118,7 +118,7 @@ async fn deliver_signed(app: &TestApp, payload: &str) -> Answer {
     .await
 }
 
-fn succeeded(id: &str, placed: &Placed, amount: i64) -> String {
+pub(crate) fn succeeded(id: &str, placed: &Placed, amount: i64) -> String {
     event(
         id,
         "payment_intent.succeeded",
@@ -126,12 +126,12 @@ fn succeeded(id: &str, placed: &Placed, amount: i64) -> String {
     )
 }
 
-async fn scan(app: &TestApp, shop: &Shop, placed: &Placed, ticket: usize) -> Answer {
+pub(crate) async fn scan(app: &TestApp, shop: &Shop, placed: &Placed, ticket: usize) -> Answer {
     let token = token_of(app, placed, ticket).await;
     scan_token(app, shop, &token).await
 }
 
-async fn token_of(app: &TestApp, placed: &Placed, ticket: usize) -> String {
+pub(crate) async fn token_of(app: &TestApp, placed: &Placed, ticket: usize) -> String {
     let ticket_id = placed.body["tickets"][ticket]["id"].as_str().unwrap();
     let token = app
         .with_order_token(
@@ -145,7 +145,7 @@ async fn token_of(app: &TestApp, placed: &Placed, ticket: usize) -> String {
     token.body["token"].as_str().unwrap().to_owned()
 }
 
-async fn scan_token(app: &TestApp, shop: &Shop, token: &str) -> Answer {
+pub(crate) async fn scan_token(app: &TestApp, shop: &Shop, token: &str) -> Answer {
     app.post(
         "/api/v1/checkin/scan",
         &app.admin,
@@ -155,7 +155,7 @@ async fn scan_token(app: &TestApp, shop: &Shop, token: &str) -> Answer {
 }
 
 /// Makes the order's hold lapse, as time passing would.
-async fn lapse(app: &TestApp, placed: &Placed) {
+pub(crate) async fn lapse(app: &TestApp, placed: &Placed) {
     use sea_orm::{ActiveModelTrait, Set};
     let past = chrono::Utc::now() - chrono::Duration::minutes(1);
     let mut row: entity::order::ActiveModel = order_row(app, &placed.code).await.into();

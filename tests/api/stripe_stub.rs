@@ -64,6 +64,63 @@ pub fn refund(
     })
 }
 
+/// A Checkout Session in payment mode, with what async-stripe requires.
+/// `payment_status` is `unpaid` until the buyer pays, `paid` after;
+/// `status` is `open`, `complete` or `expired`.
+pub fn checkout_session(
+    id: &str,
+    amount: i64,
+    order: &str,
+    status: &str,
+    payment_status: &str,
+) -> Value {
+    json!({
+        "id": id,
+        "object": "checkout.session",
+        "amount_subtotal": amount,
+        "amount_total": amount,
+        "automatic_tax": {"enabled": false},
+        "client_reference_id": order,
+        "created": 1_790_000_000,
+        "currency": "eur",
+        "custom_fields": [],
+        "custom_text": {},
+        "expires_at": 1_790_003_600,
+        "livemode": false,
+        "metadata": {"tessera_order": order},
+        "mode": "payment",
+        // Stripe creates the PaymentIntent when the buyer pays.
+        "payment_intent": if status == "open" { Value::Null } else { json!(format!("pi_{}", id.trim_start_matches("cs_"))) },
+        "payment_method_types": ["card"],
+        "payment_status": payment_status,
+        "shipping_options": [],
+        "status": status,
+        "url": if status == "open" { json!(format!("https://checkout.stripe.com/c/pay/{id}")) } else { Value::Null },
+    })
+}
+
+/// A card charge of `intent`, refunded up to `refunded`.
+pub fn charge(intent: &str, amount: i64, refunded: i64) -> Value {
+    json!({
+        "id": format!("ch_{intent}"),
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": amount,
+        "amount_refunded": refunded,
+        "billing_details": {},
+        "captured": true,
+        "created": 1_790_000_000,
+        "currency": "eur",
+        "disputed": false,
+        "livemode": false,
+        "metadata": {},
+        "paid": true,
+        "payment_intent": intent,
+        "refunded": refunded >= amount,
+        "status": "succeeded",
+    })
+}
+
 struct CreateIntent;
 
 impl Respond for CreateIntent {
@@ -108,6 +165,34 @@ impl Respond for CreateRefund {
     }
 }
 
+struct CreateCheckout;
+
+impl Respond for CreateCheckout {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body = form(request);
+        let order = body
+            .get("metadata[tessera_order]")
+            .cloned()
+            .unwrap_or_default();
+        let amount: i64 = body
+            .get("line_items[0][price_data][unit_amount]")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0);
+        let id = format!("cs_{}", order.replace('-', ""));
+        ResponseTemplate::new(200)
+            .set_body_json(checkout_session(&id, amount, &order, "open", "unpaid"))
+    }
+}
+
+struct ExpireCheckout;
+
+impl Respond for ExpireCheckout {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let id = request.url.path().split('/').nth(4).unwrap_or("cs_x");
+        ResponseTemplate::new(200).set_body_json(checkout_session(id, 0, "", "expired", "unpaid"))
+    }
+}
+
 struct Cancelled;
 
 impl Respond for Cancelled {
@@ -124,7 +209,7 @@ impl Respond for Cancelled {
 }
 
 /// Mounts the happy path: PaymentIntents are created, cancelled and
-/// refunded.
+/// refunded; Checkout Sessions are created and expired.
 pub async fn mount_default(server: &MockServer) {
     Mock::given(method("POST"))
         .and(path("/v1/payment_intents"))
@@ -139,6 +224,16 @@ pub async fn mount_default(server: &MockServer) {
     Mock::given(method("POST"))
         .and(path("/v1/refunds"))
         .respond_with(CreateRefund)
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/checkout/sessions"))
+        .respond_with(CreateCheckout)
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/v1/checkout/sessions/[^/]+/expire$"))
+        .respond_with(ExpireCheckout)
         .mount(server)
         .await;
 }

@@ -57,6 +57,49 @@ impl Payments {
         self.gateway.is_some()
     }
 
+    /// Checks a Checkout flow's return URLs against the front-end origins
+    /// (fields named under `prefix`, e.g. `payment.`), before anything is
+    /// held or sent to Stripe. The URLs come back normalised.
+    pub fn check_flow(&self, flow: Flow, prefix: &str) -> Result<Flow, DomainError> {
+        Ok(match flow {
+            Flow::Intent => Flow::Intent,
+            Flow::Checkout {
+                success_url,
+                cancel_url,
+            } => {
+                let (success_url, cancel_url) =
+                    self.return_urls(&success_url, &cancel_url, prefix)?;
+                Flow::Checkout {
+                    success_url,
+                    cancel_url,
+                }
+            }
+        })
+    }
+
+    fn return_urls(
+        &self,
+        success_url: &str,
+        cancel_url: &str,
+        prefix: &str,
+    ) -> Result<(String, String), DomainError> {
+        let mut errors = FieldErrors::new();
+        let origins = &self.return_origins;
+        let success = check_return_url(
+            &mut errors,
+            &format!("{prefix}success_url"),
+            success_url,
+            origins,
+        );
+        let cancel = check_return_url(
+            &mut errors,
+            &format!("{prefix}cancel_url"),
+            cancel_url,
+            origins,
+        );
+        Ok(errors.finish((success, cancel))?)
+    }
+
     fn gateway(&self) -> Result<&dyn PaymentGateway, DomainError> {
         self.gateway
             .as_deref()
@@ -196,11 +239,7 @@ pub async fn start(
             success_url,
             cancel_url,
         } => {
-            let mut errors = FieldErrors::new();
-            let origins = &payments.return_origins;
-            let success_url = check_return_url(&mut errors, "success_url", &success_url, origins);
-            let cancel_url = check_return_url(&mut errors, "cancel_url", &cancel_url, origins);
-            errors.finish(())?;
+            let (success_url, cancel_url) = payments.return_urls(&success_url, &cancel_url, "")?;
             // Deterministic from the order, so a retried request sends the
             // very same parameters under the same idempotency key.
             let expires_at = model
@@ -286,13 +325,18 @@ pub struct Applied {
 }
 
 /// Finds the order an event is about: by the id in the metadata, else by
-/// the Stripe ids we stored.
+/// the Stripe ids we stored. The row is locked for the transaction, so two
+/// events about one order (Stripe sends them concurrently) apply one after
+/// the other and each sees what the other did.
 async fn order_of(
     txn: &DatabaseTransaction,
     refs: &Refs,
 ) -> Result<Option<order::Model>, DomainError> {
     if let Some(id) = refs.order_id
-        && let Some(found) = order::Entity::find_by_id(id).one(txn).await?
+        && let Some(found) = order::Entity::find_by_id(id)
+            .lock_exclusive()
+            .one(txn)
+            .await?
     {
         return Ok(Some(found));
     }
@@ -305,6 +349,7 @@ async fn order_of(
         if let Some(value) = value
             && let Some(found) = order::Entity::find()
                 .filter(column.eq(value.clone()))
+                .lock_exclusive()
                 .one(txn)
                 .await?
         {

@@ -1,0 +1,309 @@
+//! Refunds and lapsed payments against the loopback Stripe stand-in: Stripe
+//! refusing or not answering, refunds made in Stripe's dashboard (events in
+//! any order), and the sweeper withdrawing the payments of holds that ended.
+
+use std::{sync::Arc, time::Duration};
+
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, prelude::Expr};
+use serde_json::{Value, json};
+use tessera::{
+    domain::payments::Payments,
+    payments::{PaymentGateway, stripe::StripeGateway},
+};
+use wiremock::{
+    Mock, Request, ResponseTemplate,
+    matchers::{method, path},
+};
+
+use crate::{
+    helpers::{TestApp, ticket},
+    payments::{
+        Placed, deliver_signed, lapse, order, order_row, place, scan, scan_token, shop, succeeded,
+        token_of,
+    },
+    stripe_stub::{self, charge, event},
+};
+
+fn refunds_path(slug: &str, placed: &Placed) -> String {
+    format!("/api/v1/admin/events/{slug}/orders/{}/refunds", placed.code)
+}
+
+/// A paid order of two tickets (98.00 EUR).
+async fn paid(app: &TestApp, slug: &str) -> (crate::payments::Shop, Placed) {
+    let s = shop(app, slug, 10).await;
+    let placed = place(app, slug, &s.tier, &["Ada", "Grace"]).await;
+    let answer = deliver_signed(app, &succeeded(&format!("evt_paid_{slug}"), &placed, 9800)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    (s, placed)
+}
+
+fn requests_to<'a>(requests: &'a [Request], to: &str) -> Vec<&'a Request> {
+    requests.iter().filter(|r| r.url.path() == to).collect()
+}
+
+fn key_of(request: &Request) -> &str {
+    request
+        .headers
+        .get("idempotency-key")
+        .and_then(|k| k.to_str().ok())
+        .unwrap_or_default()
+}
+
+fn stripe_error(status: u16, kind: &str, code: &str, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status)
+        .set_body_json(json!({"error": {"type": kind, "code": code, "message": message}}))
+}
+
+/// The sweeper's run, with a gateway on the app's Stripe stand-in.
+async fn sweep(app: &TestApp) {
+    let gateway: Arc<dyn PaymentGateway> = Arc::new(
+        StripeGateway::new("sk_test_stub", &app.stripe.uri(), Duration::from_secs(2)).unwrap(),
+    );
+    let payments = Payments {
+        gateway: Some(gateway),
+        ..Payments::default()
+    };
+    tessera::jobs::sweep(&app.db, &payments).await;
+}
+
+async fn refund_rows(app: &TestApp) -> Vec<entity::refund::Model> {
+    let mut rows = entity::refund::Entity::find().all(&app.db).await.unwrap();
+    rows.sort_by_key(|r| r.created_at);
+    rows
+}
+
+db_test! {
+    async fn stripe_refusing_a_refund_leaves_the_amount_refundable(app) {
+        let (s, placed) = paid(&app, "re-no").await;
+        app.stripe.reset().await;
+        Mock::given(method("POST")).and(path("/v1/refunds"))
+            .respond_with(stripe_error(400, "invalid_request_error", "charge_already_refunded", "Charge ch_x has already been refunded."))
+            .mount(&app.stripe).await;
+        let ticket_id = placed.body["tickets"][0]["id"].as_str().unwrap();
+        let answer = app.post(&refunds_path("re-no", &placed), &app.admin, json!({"tickets": [ticket_id], "reason": "cannot come"})).await;
+        answer.assert_problem(409, "refund_refused");
+        assert!(answer.body["detail"].as_str().unwrap().contains("charge_already_refunded"), "{}", answer.body);
+
+        let rows = refund_rows(&app).await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].status, "failed");
+        assert!(rows[0].failure.as_deref().unwrap().contains("already been refunded"));
+        let got = order(&app, &placed).await;
+        assert_eq!(got.body["payment"]["amount_refunded"], 0);
+        assert_eq!(got.body["state"], "paid");
+        // The ticket was not revoked.
+        assert_eq!(scan(&app, &s, &placed, 0).await.body["result"], "admitted");
+
+        // Once Stripe agrees, the same ticket can be refunded.
+        app.stripe.reset().await;
+        stripe_stub::mount_default(&app.stripe).await;
+        let answer = app.post(&refunds_path("re-no", &placed), &app.admin, json!({"tickets": [ticket_id], "reason": "cannot come"})).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        assert_eq!(order(&app, &placed).await.body["payment"]["amount_refunded"], 4900);
+    }
+}
+
+db_test! {
+    async fn a_declined_card_at_the_payment_step_frees_the_seat(app) {
+        let s = shop(&app, "declined", 1).await;
+        app.stripe.reset().await;
+        Mock::given(method("POST")).and(path("/v1/payment_intents"))
+            .respond_with(stripe_error(402, "card_error", "card_declined", "Your card was declined."))
+            .mount(&app.stripe).await;
+        let answer = app.order("declined", json!({"email": "a@example.org", "tickets": [ticket(&s.tier, "Ada")]})).await;
+        answer.assert_problem(409, "payment_provider_refused");
+        assert!(answer.body["detail"].as_str().unwrap().contains("card_declined"), "{}", answer.body);
+        let tiers = app.get("/api/v1/events/declined/tiers", None).await;
+        assert_eq!(tiers.body[0]["remaining"], 1, "{}", tiers.body);
+    }
+}
+
+db_test! {
+    async fn a_refund_stripe_did_not_answer_is_sent_again_with_the_same_key(app) {
+        let (s, placed) = paid(&app, "re-later").await;
+        let grace = token_of(&app, &placed, 1).await;
+        app.stripe.reset().await;
+        Mock::given(method("POST")).and(path("/v1/refunds"))
+            .respond_with(stripe_error(503, "api_error", "", "try later"))
+            .mount(&app.stripe).await;
+        let ticket_id = placed.body["tickets"][1]["id"].as_str().unwrap();
+        let answer = app.post(&refunds_path("re-later", &placed), &app.admin, json!({"tickets": [ticket_id], "reason": "ill"})).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        assert_eq!(answer.body["status"], "requested");
+        // Counted already, so nobody can refund it twice meanwhile.
+        let twice = app.post(&refunds_path("re-later", &placed), &app.admin, json!({"amount": 4901, "reason": "x"})).await;
+        assert_eq!(twice.error_fields(), vec!["amount"]);
+        // Not revoked until Stripe accepts.
+        assert_eq!(scan_token(&app, &s, &grace).await.body["result"], "admitted");
+
+        // The sweeper resends it once it has waited a little.
+        app.stripe.reset().await;
+        stripe_stub::mount_default(&app.stripe).await;
+        sweep(&app).await;
+        assert_eq!(refund_rows(&app).await[0].status, "requested", "resent too soon");
+        entity::refund::Entity::update_many()
+            .col_expr(entity::refund::Column::UpdatedAt, Expr::value(chrono::Utc::now() - chrono::Duration::minutes(1)))
+            .exec(&app.db).await.unwrap();
+        sweep(&app).await;
+        let rows = refund_rows(&app).await;
+        assert_eq!(rows[0].status, "succeeded");
+        let sent = app.stripe.received_requests().await.unwrap();
+        let resent = requests_to(&sent, "/v1/refunds");
+        assert_eq!(resent.len(), 1);
+        assert_eq!(key_of(resent[0]), format!("refund:{}", rows[0].id));
+        assert_eq!(stripe_stub::form(resent[0])["amount"], "4900");
+        assert_eq!(scan_token(&app, &s, &grace).await.body["result"], "revoked");
+    }
+}
+
+db_test! {
+    async fn a_charge_refunded_in_the_dashboard_closes_the_order(app) {
+        let (s, placed) = paid(&app, "re-dash").await;
+        let ada = token_of(&app, &placed, 0).await;
+        // Part of it: noted, the order stays paid.
+        let partial = event("evt_ch1", "charge.refunded", charge(&placed.intent, 9800, 4900));
+        let answer = deliver_signed(&app, &partial).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert_eq!(order(&app, &placed).await.body["state"], "paid");
+
+        // All of it, reported before the refund objects themselves.
+        let full = event("evt_ch2", "charge.refunded", charge(&placed.intent, 9800, 9800));
+        let answer = deliver_signed(&app, &full).await;
+        assert!(answer.body["outcome"].as_str().unwrap().contains("fully refunded"), "{}", answer.body);
+        let got = order(&app, &placed).await;
+        assert_eq!(got.body["state"], "refunded");
+        assert!(got.body["tickets"].as_array().unwrap().iter().all(|t| t["status"] == "revoked"), "{}", got.body);
+        assert_eq!(scan_token(&app, &s, &ada).await.body["result"], "revoked");
+
+        // The two refunds arrive afterwards; amounts are counted once each.
+        for (evt, re) in [("evt_r1", "re_dash_1"), ("evt_r2", "re_dash_2")] {
+            let created = event(evt, "refund.created", stripe_stub::refund(re, &placed.intent, 4900, "eur", "succeeded", json!({})));
+            assert_eq!(deliver_signed(&app, &created).await.status, StatusCode::OK);
+        }
+        let got = order(&app, &placed).await;
+        assert_eq!(got.body["payment"]["amount_refunded"], 9800);
+        let listed = app.get(&refunds_path("re-dash", &placed), Some(&app.admin)).await;
+        let sources: Vec<&Value> = listed.body.as_array().unwrap().iter().map(|r| &r["source"]).collect();
+        assert_eq!(sources, vec!["stripe", "stripe"], "{}", listed.body);
+    }
+}
+
+db_test! {
+    async fn refund_events_out_of_order_count_once_and_only_move_forward(app) {
+        let (_s, placed) = paid(&app, "re-order").await;
+        // A dashboard refund: its update (succeeded) overtakes its creation
+        // (pending).
+        let updated = event("evt_u", "refund.updated", stripe_stub::refund("re_d", &placed.intent, 1000, "eur", "succeeded", json!({})));
+        let created = event("evt_c", "refund.created", stripe_stub::refund("re_d", &placed.intent, 1000, "eur", "pending", json!({})));
+        assert_eq!(deliver_signed(&app, &updated).await.status, StatusCode::OK);
+        let answer = deliver_signed(&app, &created).await;
+        assert!(answer.body["outcome"].as_str().unwrap().contains("already succeeded"), "{}", answer.body);
+        let rows = refund_rows(&app).await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].status, "succeeded");
+        assert_eq!(rows[0].amount, 1000);
+
+        // An organizer's refund Stripe answers `pending`, then the events.
+        app.stripe.reset().await;
+        Mock::given(method("POST")).and(path("/v1/refunds"))
+            .respond_with(|request: &Request| {
+                let ours = stripe_stub::form(request)["metadata[tessera_refund]"].clone();
+                ResponseTemplate::new(200).set_body_json(stripe_stub::refund("re_org", "pi_x", 2000, "eur", "pending", json!({"tessera_refund": ours})))
+            })
+            .mount(&app.stripe).await;
+        let answer = app.post(&refunds_path("re-order", &placed), &app.admin, json!({"amount": 2000, "reason": "goodwill"})).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        assert_eq!(answer.body["status"], "pending");
+        let ours = answer.body["id"].as_str().unwrap().to_owned();
+        let succeeded_evt = event("evt_o2", "refund.updated", stripe_stub::refund("re_org", &placed.intent, 2000, "eur", "succeeded", json!({"tessera_refund": ours})));
+        let pending_evt = event("evt_o1", "refund.created", stripe_stub::refund("re_org", &placed.intent, 2000, "eur", "pending", json!({"tessera_refund": ours})));
+        assert_eq!(deliver_signed(&app, &succeeded_evt).await.status, StatusCode::OK);
+        assert_eq!(deliver_signed(&app, &pending_evt).await.status, StatusCode::OK);
+        let rows = refund_rows(&app).await;
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].status, "succeeded");
+        assert_eq!(rows[1].stripe_refund_id.as_deref(), Some("re_org"));
+        // Stripe can still fail a refund it reported succeeded (the card
+        // was closed meanwhile): its amount becomes refundable again.
+        let failed = event("evt_f", "refund.failed", stripe_stub::refund("re_d", &placed.intent, 1000, "eur", "failed", json!({})));
+        assert_eq!(deliver_signed(&app, &failed).await.status, StatusCode::OK);
+        let got = order(&app, &placed).await;
+        assert_eq!(got.body["payment"]["amount_refunded"], 2000);
+        assert_eq!(got.body["state"], "paid");
+    }
+}
+
+db_test! {
+    async fn the_sweeper_withdraws_the_payments_of_ended_holds(app) {
+        let s = shop(&app, "sweep", 10).await;
+        let by_card = place(&app, "sweep", &s.tier, &["Ada"]).await;
+        let by_checkout = app.order("sweep", json!({
+            "email": "b@example.org",
+            "tickets": [ticket(&s.tier, "Grace")],
+            "payment": {"method": "checkout", "success_url": "https://tickets.example.org/ok", "cancel_url": "https://tickets.example.org/no"},
+        })).await;
+        assert_eq!(by_checkout.status, StatusCode::CREATED, "{}", by_checkout.body);
+        let checkout_row = order_row(&app, by_checkout.body["code"].as_str().unwrap()).await;
+        let still_held = place(&app, "sweep", &s.tier, &["Linus"]).await;
+        lapse(&app, &by_card).await;
+        let lapsed_checkout = Placed {
+            code: checkout_row.code.clone(),
+            token: String::new(),
+            id: checkout_row.id.to_string(),
+            intent: String::new(),
+            body: by_checkout.body.clone(),
+        };
+        lapse(&app, &lapsed_checkout).await;
+        app.stripe.reset().await;
+        stripe_stub::mount_default(&app.stripe).await;
+
+        sweep(&app).await;
+
+        let sent = app.stripe.received_requests().await.unwrap();
+        let cancel = requests_to(&sent, &format!("/v1/payment_intents/{}/cancel", by_card.intent));
+        assert_eq!(cancel.len(), 1);
+        assert_eq!(key_of(cancel[0]), format!("order:{}:cancel", by_card.id));
+        let session = checkout_row.checkout_session_id.clone().unwrap();
+        let expire = requests_to(&sent, &format!("/v1/checkout/sessions/{session}/expire"));
+        assert_eq!(expire.len(), 1);
+        assert_eq!(key_of(expire[0]), format!("order:{}:expire-checkout", checkout_row.id));
+        // Only what ended: the order still held is left alone.
+        assert_eq!(sent.len(), 2, "{:?}", sent.iter().map(|r| r.url.path()).collect::<Vec<_>>());
+        assert_eq!(order_row(&app, &by_card.code).await.state, "expired");
+        assert_eq!(order_row(&app, &checkout_row.code).await.state, "expired");
+        assert_eq!(order_row(&app, &still_held.code).await.state, "pending");
+
+        // Stripe down during the sweep: the hold still ends (a payment that
+        // slips through is a late payment, handled by the webhook).
+        let again = place(&app, "sweep", &s.tier, &["Ken"]).await;
+        lapse(&app, &again).await;
+        app.stripe.reset().await;
+        sweep(&app).await;
+        assert_eq!(order_row(&app, &again.code).await.state, "expired");
+        let pending: Vec<_> = entity::order::Entity::find()
+            .filter(entity::order::Column::State.eq("pending"))
+            .all(&app.db).await.unwrap();
+        assert_eq!(pending.len(), 1);
+    }
+}
+
+db_test! {
+    async fn events_about_one_order_delivered_at_once_apply_one_after_the_other(app) {
+        let (_s, placed) = paid(&app, "re-race").await;
+        // Stripe sends refund.created and refund.updated for a dashboard
+        // refund within milliseconds, often concurrently.
+        for i in 0..5 {
+            let re = format!("re_race_{i}");
+            let created = event(&format!("evt_c{i}"), "refund.created", stripe_stub::refund(&re, &placed.intent, 500, "eur", "pending", json!({})));
+            let updated = event(&format!("evt_u{i}"), "refund.updated", stripe_stub::refund(&re, &placed.intent, 500, "eur", "succeeded", json!({})));
+            let (a, b) = tokio::join!(deliver_signed(&app, &created), deliver_signed(&app, &updated));
+            assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+            assert_eq!(b.status, StatusCode::OK, "{}", b.body);
+        }
+        let rows = refund_rows(&app).await;
+        assert_eq!(rows.len(), 5);
+        assert!(rows.iter().all(|r| r.status == "succeeded"), "{rows:?}");
+        assert_eq!(order(&app, &placed).await.body["payment"]["amount_refunded"], 2500);
+    }
+}
