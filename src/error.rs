@@ -19,7 +19,7 @@ use poem_openapi::{
         AuthorizationError, ContentTypeError, ParseParamError, ParsePathError,
         ParseRequestPayloadError,
     },
-    registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
+    registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry},
     types::{ToJSON, Type},
 };
 
@@ -354,10 +354,23 @@ const DOCUMENTED: &[(u16, &str)] = &[
         "The input breaks a rule; `errors` names every field at fault.",
     ),
     (
+        429,
+        "Too many requests, or too many unpaid tickets held; `Retry-After` says when to try again.",
+    ),
+    (
         500,
         "Something failed on the server; the detail is logged, never returned.",
     ),
+    (
+        503,
+        "Not available right now: the service is busy or the payment provider did not answer \
+         (`Retry-After` says when to retry), or card payments are not configured \
+         (`payments_not_configured`).",
+    ),
 ];
+
+/// Statuses whose answers carry `Retry-After`.
+const RETRYABLE: &[u16] = &[429, 503];
 
 fn documented(statuses: &[(u16, &'static str)]) -> MetaResponses {
     MetaResponses {
@@ -371,7 +384,17 @@ fn documented(statuses: &[(u16, &'static str)]) -> MetaResponses {
                     content_type: PROBLEM_CONTENT_TYPE,
                     schema: Problem::schema_ref(),
                 }],
-                headers: vec![],
+                headers: if RETRYABLE.contains(status) {
+                    vec![MetaHeader {
+                        name: "Retry-After".to_owned(),
+                        description: Some("Seconds to wait before retrying.".to_owned()),
+                        required: false,
+                        deprecated: false,
+                        schema: u64::schema_ref(),
+                    }]
+                } else {
+                    vec![]
+                },
             })
             .collect(),
     }
@@ -388,7 +411,7 @@ impl ApiResponse for ApiError {
 }
 
 /// The errors of public endpoints, which take no credentials: the same
-/// problems as [`ApiError`], documented without 401/403/409/415.
+/// problems as [`ApiError`], documented without 401/403.
 #[derive(Debug)]
 pub struct PublicError(pub ApiError);
 
@@ -427,7 +450,7 @@ impl ApiResponse for PublicError {
         let public: Vec<(u16, &'static str)> = DOCUMENTED
             .iter()
             .copied()
-            .filter(|(status, _)| [400, 404, 422, 500].contains(status))
+            .filter(|(status, _)| ![401, 403].contains(status))
             .collect();
         documented(&public)
     }

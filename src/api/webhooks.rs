@@ -7,7 +7,7 @@ use poem_openapi::{Object, OpenApi, param::Header};
 use super::{Tag, body::SignedBody, types::Found};
 use crate::{
     domain,
-    error::ApiError,
+    error::{ApiError, PublicError},
     payments::webhook::{self, Rejection},
     state::AppState,
 };
@@ -81,7 +81,7 @@ impl WebhooksApi {
         state: Data<&AppState>,
         #[oai(name = "Stripe-Signature")] signature: Header<Option<String>>,
         body: SignedBody,
-    ) -> Result<Found<WebhookReceipt>, ApiError> {
+    ) -> Result<Found<WebhookReceipt>, PublicError> {
         let payload = std::str::from_utf8(&body.0).map_err(|_| rejected(Rejection::Unreadable))?;
         let incoming = webhook::verify(
             payload,
