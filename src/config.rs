@@ -297,6 +297,24 @@ impl Settings {
             .collect()
     }
 
+    /// The Stripe secret key, if one is set (a blank value, as a compose
+    /// file's `${STRIPE_SECRET_KEY:-}` gives, counts as none).
+    pub fn stripe_key(&self) -> Option<&str> {
+        self.stripe_secret_key
+            .as_ref()
+            .map(|key| key.expose().trim())
+            .filter(|key| !key.is_empty())
+    }
+
+    /// The webhook signing secrets, blanks left out.
+    pub fn webhook_secrets(&self) -> Vec<String> {
+        self.stripe_webhook_secret
+            .iter()
+            .map(|secret| secret.expose().trim().to_owned())
+            .filter(|secret| !secret.is_empty())
+            .collect()
+    }
+
     pub fn hold_limits(&self) -> crate::domain::inventory::HoldLimits {
         crate::domain::inventory::HoldLimits {
             per_email: i64::from(self.max_held_per_email),
@@ -390,6 +408,17 @@ mod tests {
             redact_database_url("sqlite://tessera.db?mode=rwc"),
             "sqlite://tessera.db?mode=rwc"
         );
+    }
+
+    #[test]
+    fn blank_stripe_settings_count_as_unset() {
+        let mut settings = Settings::for_database("sqlite::memory:");
+        settings.stripe_secret_key = Some(" ".to_owned().into());
+        settings.stripe_webhook_secret = vec!["".to_owned().into(), " whsec_a ".to_owned().into()];
+        assert_eq!(settings.stripe_key(), None);
+        assert_eq!(settings.webhook_secrets(), vec!["whsec_a".to_owned()]);
+        settings.stripe_secret_key = Some("sk_test_1".to_owned().into());
+        assert_eq!(settings.stripe_key(), Some("sk_test_1"));
     }
 
     #[test]

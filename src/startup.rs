@@ -46,10 +46,10 @@ impl Application {
     /// Binds the listening socket (port 0 picks a free port) around an
     /// already prepared database.
     pub async fn bind(settings: &Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
-        let gateway: Option<Arc<dyn PaymentGateway>> = match &settings.stripe_secret_key {
+        let gateway: Option<Arc<dyn PaymentGateway>> = match settings.stripe_key() {
             Some(key) => Some(Arc::new(
                 StripeGateway::new(
-                    key.expose(),
+                    key,
                     &settings.stripe_api_base,
                     std::time::Duration::from_secs(settings.stripe_timeout_seconds),
                 )
@@ -91,7 +91,8 @@ impl Application {
         let return_origins = settings
             .checked_cors_origins()
             .map_err(anyhow::Error::msg)?;
-        if gateway.is_some() && settings.stripe_webhook_secret.is_empty() {
+        let webhook_secrets = settings.webhook_secrets();
+        if gateway.is_some() && webhook_secrets.is_empty() {
             tracing::warn!(
                 "STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not: no payment can be confirmed"
             );
@@ -99,12 +100,7 @@ impl Application {
         let payments = Payments {
             gateway,
             return_origins,
-            webhook_secrets: settings
-                .stripe_webhook_secret
-                .iter()
-                .map(|s| s.expose().trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect(),
+            webhook_secrets,
         };
         let state = AppState {
             payments,
