@@ -6,7 +6,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::helpers::{Backend, TestDatabase};
+use serde_json::{Value, json};
+use wiremock::{
+    Mock, MockServer, ResponseTemplate,
+    matchers::{method, path},
+};
+
+use crate::{
+    helpers::{Backend, TestDatabase},
+    stripe_stub::{event, payment_intent, signature},
+};
 
 fn tessera(database_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
@@ -26,7 +35,13 @@ struct Served {
 /// Starts `tessera serve`, reads stdout until the docs line has been printed
 /// (and the admin token block, when there is one), then stops it with SIGTERM.
 fn serve_once(database_url: &str) -> Served {
+    serve_with(database_url, &[])
+}
+
+/// Like [`serve_once`], with more environment variables.
+fn serve_with(database_url: &str, env: &[(&str, &str)]) -> Served {
     let mut child = tessera(database_url)
+        .envs(env.iter().copied())
         .arg("serve")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -239,4 +254,104 @@ fn openapi_prints_the_spec_on_stdout() {
         String::from_utf8(output.stdout).unwrap(),
         tessera::api::spec_json()
     );
+}
+
+/// Stripe's keys reach neither the logs nor an answer, whatever Stripe and
+/// the webhook senders do.
+#[tokio::test]
+async fn stripe_secrets_never_reach_the_logs() {
+    const KEY: &str = "sk_test_never_logged_7f3a";
+    const WEBHOOK: &str = "whsec_never_logged_9c2b";
+    let database = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let (demo, _, _) = run(&database.url, &["demo"]);
+    assert!(demo);
+    let stripe = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(
+            ResponseTemplate::new(500)
+                .set_body_json(json!({"error": {"type": "api_error", "message": "boom"}})),
+        )
+        .mount(&stripe)
+        .await;
+    let served = serve_with(
+        &database.url,
+        &[
+            ("STRIPE_SECRET_KEY", KEY),
+            ("STRIPE_WEBHOOK_SECRET", WEBHOOK),
+            ("STRIPE_API_BASE", &stripe.uri()),
+            ("TESSERA_LOG", "debug"),
+        ],
+    );
+    let base = served
+        .stdout
+        .iter()
+        .find_map(|l| l.strip_prefix("tessera is listening on "))
+        .unwrap()
+        .to_owned();
+    let client = reqwest::Client::new();
+    let tiers: Value = client
+        .get(format!("{base}/api/v1/events/demo-conf/tiers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // The cheapest paid tier (the demo's workshop: no T-shirt to choose).
+    let paid = tiers
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["price"].as_i64().unwrap() > 0)
+        .min_by_key(|t| t["price"].as_i64())
+        .unwrap();
+    let mut answers = Vec::new();
+    // Stripe failing while an order is placed (the error is logged).
+    let order = client
+        .post(format!("{base}/api/v1/events/demo-conf/orders"))
+        .json(&json!({"email": "a@example.org", "tickets": [{"tier_id": paid["id"], "attendee_name": "Ada"}]}))
+        .send()
+        .await
+        .unwrap();
+    let status = order.status();
+    answers.push(order.text().await.unwrap());
+    assert_eq!(status, 503, "{answers:?}");
+    // Webhooks: a bad signature, then a good one.
+    let payload = event(
+        "evt_log",
+        "payment_intent.succeeded",
+        payment_intent("pi_log", 100, "eur", "succeeded", ""),
+    );
+    let now = chrono::Utc::now().timestamp();
+    for sig in [
+        signature(&payload, now, &["whsec_wrong"]),
+        signature(&payload, now, &[WEBHOOK]),
+    ] {
+        let answer = client
+            .post(format!("{base}/api/v1/webhooks/stripe"))
+            .header("stripe-signature", sig)
+            .header("content-type", "application/json")
+            .body(payload.clone())
+            .send()
+            .await
+            .unwrap();
+        answers.push(answer.text().await.unwrap());
+    }
+    let stdout = served.stdout.join("\n");
+    let logs = stop(served);
+    assert!(logs.contains("payment provider unavailable"), "{logs}");
+    assert!(logs.contains("stripe event applied"), "{logs}");
+    for secret in [KEY, WEBHOOK] {
+        assert!(!logs.contains(secret), "{secret} reached the logs:\n{logs}");
+        assert!(!stdout.contains(secret), "{secret} reached stdout");
+        assert!(answers.iter().all(|a| !a.contains(secret)), "{answers:?}");
+    }
+    // Stripe saw the key, so it was in use.
+    let sent = stripe.received_requests().await.unwrap();
+    assert!(sent.iter().any(|r| {
+        r.headers
+            .get("authorization")
+            .is_some_and(|v| v.to_str().unwrap().contains(KEY))
+    }));
 }
