@@ -61,6 +61,9 @@ impl PaymentGateway for InstantGateway {
     fn create_checkout(&self, _: CheckoutRequest) -> BoxFuture<'_, GatewayResult<CheckoutSession>> {
         Box::pin(async { Err(GatewayError::Unavailable("not in the benchmark".into())) })
     }
+    fn retrieve_checkout(&self, _: String) -> BoxFuture<'_, GatewayResult<CheckoutSession>> {
+        Box::pin(async { Err(GatewayError::Unavailable("not in the benchmark".into())) })
+    }
     fn expire_checkout(&self, _: String, _: String) -> BoxFuture<'_, GatewayResult<()>> {
         Box::pin(async { Ok(()) })
     }

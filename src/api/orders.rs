@@ -493,9 +493,12 @@ impl OrdersApi {
     /// Start or resume the payment
     ///
     /// For a pending order: the PaymentIntent's `client_secret` again (the
-    /// same PaymentIntent: a retry never charges twice), or a Checkout page.
-    /// 409 `order_not_payable` once the order is paid, expired or cancelled;
-    /// 503 `payment_provider_unavailable` (retryable) when Stripe does not
+    /// same PaymentIntent: a retry never charges twice), or the Checkout
+    /// page's URL (the same session, with the return URLs it was made
+    /// with). An order is paid one way: asking for the other method once a
+    /// payment started answers 409 `payment_method_fixed`. 409
+    /// `order_not_payable` once the order is paid, expired or cancelled; 503
+    /// `payment_provider_unavailable` (retryable) when Stripe does not
     /// answer.
     #[oai(
         path = "/orders/:code/payment",

@@ -116,6 +116,7 @@ pub trait PaymentGateway: Send + Sync {
         &self,
         request: CheckoutRequest,
     ) -> BoxFuture<'_, GatewayResult<CheckoutSession>>;
+    fn retrieve_checkout(&self, id: String) -> BoxFuture<'_, GatewayResult<CheckoutSession>>;
     fn expire_checkout(
         &self,
         id: String,

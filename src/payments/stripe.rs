@@ -7,6 +7,7 @@ use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
     CreateCheckoutSessionPaymentIntentData, ExpireCheckoutSession, ProductData,
+    RetrieveCheckoutSession,
 };
 use stripe_core::{
     payment_intent::{CancelPaymentIntent, CreatePaymentIntent, RetrievePaymentIntent},
@@ -102,6 +103,14 @@ fn intent(pi: PaymentIntent) -> Intent {
     }
 }
 
+fn checkout_session(session: stripe_shared::CheckoutSession) -> CheckoutSession {
+    CheckoutSession {
+        id: session.id.as_str().to_owned(),
+        url: session.url,
+        payment_intent: session.payment_intent.map(|pi| pi.id().as_str().to_owned()),
+    }
+}
+
 impl PaymentGateway for StripeGateway {
     fn create_intent(&self, request: IntentRequest) -> BoxFuture<'_, GatewayResult<Intent>> {
         Box::pin(async move {
@@ -177,11 +186,17 @@ impl PaymentGateway for StripeGateway {
                 .send(&self.client)
                 .await
                 .map_err(classify)?;
-            Ok(CheckoutSession {
-                id: session.id.as_str().to_owned(),
-                url: session.url,
-                payment_intent: session.payment_intent.map(|pi| pi.id().as_str().to_owned()),
-            })
+            Ok(checkout_session(session))
+        })
+    }
+
+    fn retrieve_checkout(&self, id: String) -> BoxFuture<'_, GatewayResult<CheckoutSession>> {
+        Box::pin(async move {
+            let session = RetrieveCheckoutSession::new(id)
+                .send(&self.client)
+                .await
+                .map_err(classify)?;
+            Ok(checkout_session(session))
         })
     }
 

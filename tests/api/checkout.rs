@@ -151,16 +151,43 @@ db_test! {
         ).await;
         answer.assert_problem(422, "validation_failed");
         assert_eq!(answer.error_fields(), vec!["cancel_url"]);
-        // A good pair switches the pending order to Checkout.
+    }
+}
+
+db_test! {
+    async fn an_order_is_paid_one_way_and_resumed_that_way(app) {
+        let s = shop(&app, "co-one", 10).await;
+        let placed = place(&app, "co-one", &s, &["Ada"]).await;
+        let payment_path = format!("/api/v1/orders/{}/payment", placed.order.code);
+        let resume = |payment: Value| app.with_order_token(
+            Method::POST,
+            &payment_path,
+            &placed.order.token,
+            Some(payment),
+        );
+        // Resuming gives the same session, read back, never a second one.
+        let again = resume(checkout(SUCCESS, CANCEL)).await;
+        assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+        assert_eq!(again.body["payment"]["checkout_url"], placed.order.body["payment"]["checkout_url"]);
+        let sent = app.stripe.received_requests().await.unwrap();
+        assert_eq!(sent.iter().filter(|r| r.url.path() == "/v1/checkout/sessions").count(), 1);
+        assert!(sent.iter().any(|r| r.method.as_str() == "GET" && r.url.path() == format!("/v1/checkout/sessions/{}", placed.session)));
+        // Switching to a PaymentIntent could charge the buyer twice.
+        resume(json!({"method": "payment_intent"})).await.assert_problem(409, "payment_method_fixed");
+
+        // And the other way round.
+        let by_card = crate::payments::place(&app, "co-one", &s.tier, &["Grace"]).await;
         let answer = app.with_order_token(
             Method::POST,
-            &format!("/api/v1/orders/{}/payment", placed.code),
-            &placed.token,
+            &format!("/api/v1/orders/{}/payment", by_card.code),
+            &by_card.token,
             Some(checkout(SUCCESS, CANCEL)),
         ).await;
-        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-        assert_eq!(answer.body["payment"]["method"], "checkout");
-        assert!(answer.body["payment"]["checkout_url"].as_str().unwrap().starts_with("https://checkout.stripe.com/"));
+        answer.assert_problem(409, "payment_method_fixed");
+        let sent = app.stripe.received_requests().await.unwrap();
+        assert_eq!(sent.iter().filter(|r| r.url.path() == "/v1/checkout/sessions").count(), 1);
+        let row = order_row(&app, &by_card.code).await;
+        assert!(row.checkout_session_id.is_none());
     }
 }
 
@@ -235,5 +262,35 @@ db_test! {
         assert_eq!(got["state"], "expired");
         assert_eq!(got["tickets"][0]["status"], "released");
         assert_eq!(remaining(&app, "co-exp").await, 1);
+    }
+}
+
+db_test! {
+    async fn two_methods_asked_at_once_leave_one_payment(app) {
+        use sea_orm::{ActiveModelTrait, Set};
+        let s = shop(&app, "co-race", 10).await;
+        for i in 0..3 {
+            let placed = crate::payments::place(&app, "co-race", &s.tier, &["Ada"]).await;
+            // As after a crash between Stripe's answer and our write: a
+            // pending order with no payment recorded.
+            let mut row: entity::order::ActiveModel = order_row(&app, &placed.code).await.into();
+            row.payment_intent_id = Set(None);
+            row.update(&app.db).await.unwrap();
+            let path = format!("/api/v1/orders/{}/payment", placed.code);
+            let (card, hosted) = tokio::join!(
+                app.with_order_token(Method::POST, &path, &placed.token, Some(json!({"method": "payment_intent"}))),
+                app.with_order_token(Method::POST, &path, &placed.token, Some(checkout(SUCCESS, CANCEL))),
+            );
+            let mut statuses = [card.status.as_u16(), hosted.status.as_u16()];
+            statuses.sort_unstable();
+            assert_eq!(statuses, [200, 409], "round {i}: {} / {}", card.body, hosted.body);
+            let loser = if card.status == StatusCode::CONFLICT { &card } else { &hosted };
+            loser.assert_problem(409, "payment_method_fixed");
+            let row = order_row(&app, &placed.code).await;
+            assert!(
+                row.payment_intent_id.is_some() != row.checkout_session_id.is_some(),
+                "round {i}: {row:?}"
+            );
+        }
     }
 }

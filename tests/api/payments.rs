@@ -367,6 +367,9 @@ db_test! {
         assert_eq!(got.body["payment"]["amount_refunded"], 4900);
         assert_eq!(scan_token(&app, &s, &grace_token).await.body["result"], "revoked");
         assert_eq!(scan(&app, &s, &placed, 0).await.body["result"], "admitted");
+        // Grace's seat is for sale again.
+        let tiers = app.get("/api/v1/events/refund/tiers", None).await;
+        assert_eq!(tiers.body[0]["remaining"], 9, "{}", tiers.body);
 
         // Stripe's refund.updated for it changes nothing more.
         let row = entity::refund::Entity::find().one(&app.db).await.unwrap().unwrap();

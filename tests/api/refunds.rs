@@ -307,3 +307,29 @@ db_test! {
         assert_eq!(order(&app, &placed).await.body["payment"]["amount_refunded"], 2500);
     }
 }
+
+db_test! {
+    async fn free_orders_are_cancelled_without_stripe(app) {
+        let s = shop(&app, "re-free", 10).await;
+        let free = app.create_tier("re-free", json!({"name": "Speaker", "price": 0, "capacity": 5})).await;
+        let answer = app.order("re-free", json!({"email": "speaker@example.org", "tickets": [ticket(free["id"].as_str().unwrap(), "Ada")]})).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        assert_eq!(answer.body["state"], "paid");
+        let placed = Placed {
+            code: answer.body["code"].as_str().unwrap().to_owned(),
+            token: answer.body["order_token"].as_str().unwrap().to_owned(),
+            id: String::new(),
+            intent: String::new(),
+            body: answer.body.clone(),
+        };
+        let ada = token_of(&app, &placed, 0).await;
+        let refund = app.post(&refunds_path("re-free", &placed), &app.admin, json!({"reason": "talk withdrawn"})).await;
+        assert_eq!(refund.status, StatusCode::CREATED, "{}", refund.body);
+        assert_eq!(refund.body["source"], "manual");
+        assert_eq!(refund.body["amount"], 0);
+        assert_eq!(order(&app, &placed).await.body["state"], "cancelled");
+        assert_eq!(scan_token(&app, &s, &ada).await.body["result"], "revoked");
+        let sent = app.stripe.received_requests().await.unwrap();
+        assert!(sent.is_empty(), "{:?}", sent.iter().map(|r| r.url.path()).collect::<Vec<_>>());
+    }
+}

@@ -184,6 +184,15 @@ impl Respond for CreateCheckout {
     }
 }
 
+struct RetrieveCheckout;
+
+impl Respond for RetrieveCheckout {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let id = request.url.path().split('/').nth(4).unwrap_or("cs_x");
+        ResponseTemplate::new(200).set_body_json(checkout_session(id, 0, "", "open", "unpaid"))
+    }
+}
+
 struct ExpireCheckout;
 
 impl Respond for ExpireCheckout {
@@ -209,7 +218,7 @@ impl Respond for Cancelled {
 }
 
 /// Mounts the happy path: PaymentIntents are created, cancelled and
-/// refunded; Checkout Sessions are created and expired.
+/// refunded; Checkout Sessions are created, read back and expired.
 pub async fn mount_default(server: &MockServer) {
     Mock::given(method("POST"))
         .and(path("/v1/payment_intents"))
@@ -229,6 +238,11 @@ pub async fn mount_default(server: &MockServer) {
     Mock::given(method("POST"))
         .and(path("/v1/checkout/sessions"))
         .respond_with(CreateCheckout)
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/v1/checkout/sessions/[^/]+$"))
+        .respond_with(RetrieveCheckout)
         .mount(server)
         .await;
     Mock::given(method("POST"))

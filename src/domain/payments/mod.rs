@@ -180,6 +180,63 @@ fn check_return_url(
     }
 }
 
+/// An order is paid one way: the first payment started (a PaymentIntent or
+/// a Checkout Session) is the only one, so a buyer cannot be charged twice
+/// by switching.
+fn method_fixed(started: &str) -> DomainError {
+    DomainError::conflict(
+        "payment_method_fixed",
+        format!(
+            "this order's payment was started with {started}; resume it that way, \
+             or cancel the order and place a new one"
+        ),
+    )
+}
+
+/// Whether the order row holds exactly this PaymentIntent or Checkout
+/// Session (a concurrent identical request recorded it first).
+async fn recorded_as(
+    db: &impl ConnectionTrait,
+    order_id: Uuid,
+    intent: Option<&str>,
+    session: Option<&str>,
+) -> Result<bool, DomainError> {
+    let row = order::Entity::find_by_id(order_id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("order"))?;
+    Ok(match (intent, session) {
+        (Some(id), _) => {
+            row.payment_intent_id.as_deref() == Some(id) && row.checkout_session_id.is_none()
+        }
+        (None, Some(id)) => row.checkout_session_id.as_deref() == Some(id),
+        (None, None) => false,
+    })
+}
+
+fn checkout_request(order: &Order, success_url: &str, cancel_url: &str) -> CheckoutRequest {
+    let model = &order.model;
+    // Deterministic from the order, so a retried request sends the very
+    // same parameters under the same idempotency key.
+    let expires_at = model
+        .expires_at
+        .unwrap_or(model.created_at)
+        .max(model.created_at + Duration::minutes(CHECKOUT_MIN_OPEN));
+    let tickets = order.tickets.len();
+    CheckoutRequest {
+        intent: intent_request(order, "checkout"),
+        description: format!(
+            "{}: {tickets} ticket{} (order {})",
+            order.event_slug,
+            if tickets == 1 { "" } else { "s" },
+            model.code
+        ),
+        success_url: success_url.to_owned(),
+        cancel_url: cancel_url.to_owned(),
+        expires_at,
+    }
+}
+
 /// Starts (or resumes) the payment of a pending order. Amount and currency
 /// come from the order; every Stripe request carries an idempotency key
 /// derived from the order's id, so a retry never creates a second payment.
@@ -211,6 +268,9 @@ pub async fn start(
     };
     match flow {
         Flow::Intent => {
+            if model.checkout_session_id.is_some() {
+                return Err(method_fixed("Stripe Checkout"));
+            }
             let intent = match &model.payment_intent_id {
                 Some(id) => gateway.retrieve_intent(id.clone()).await,
                 None => {
@@ -221,7 +281,7 @@ pub async fn start(
             }
             .map_err(unavailable)?;
             if model.payment_intent_id.is_none() {
-                order::Entity::update_many()
+                let recorded = order::Entity::update_many()
                     .col_expr(
                         order::Column::PaymentIntentId,
                         Expr::value(Some(intent.id.clone())),
@@ -229,8 +289,18 @@ pub async fn start(
                     .col_expr(order::Column::UpdatedAt, Expr::value(now()))
                     .filter(order::Column::Id.eq(model.id))
                     .filter(order::Column::PaymentIntentId.is_null())
+                    .filter(order::Column::CheckoutSessionId.is_null())
                     .exec(db)
-                    .await?;
+                    .await?
+                    .rows_affected;
+                if recorded == 0 && !recorded_as(db, model.id, Some(&intent.id), None).await? {
+                    // A concurrent request started a Checkout Session.
+                    let key = format!("order:{}:cancel", model.id);
+                    if let Err(err) = gateway.cancel_intent(intent.id.clone(), key).await {
+                        tracing::warn!(order = %model.id, error = %err, "surplus payment intent not cancelled");
+                    }
+                    return Err(method_fixed("Stripe Checkout"));
+                }
             }
             start.intent_id = Some(intent.id);
             start.client_secret = intent.client_secret;
@@ -240,37 +310,41 @@ pub async fn start(
             cancel_url,
         } => {
             let (success_url, cancel_url) = payments.return_urls(&success_url, &cancel_url, "")?;
-            // Deterministic from the order, so a retried request sends the
-            // very same parameters under the same idempotency key.
-            let expires_at = model
-                .expires_at
-                .unwrap_or(model.created_at)
-                .max(model.created_at + Duration::minutes(CHECKOUT_MIN_OPEN));
-            let tickets = order.tickets.len();
-            let session = gateway
-                .create_checkout(CheckoutRequest {
-                    intent: intent_request(order, "checkout"),
-                    description: format!(
-                        "{}: {tickets} ticket{} (order {})",
-                        order.event_slug,
-                        if tickets == 1 { "" } else { "s" },
-                        model.code
-                    ),
-                    success_url: success_url.clone(),
-                    cancel_url: cancel_url.clone(),
-                    expires_at,
-                })
-                .await
-                .map_err(unavailable)?;
-            order::Entity::update_many()
-                .col_expr(
-                    order::Column::CheckoutSessionId,
-                    Expr::value(Some(session.id)),
-                )
-                .col_expr(order::Column::UpdatedAt, Expr::value(now()))
-                .filter(order::Column::Id.eq(model.id))
-                .exec(db)
-                .await?;
+            if model.checkout_session_id.is_none() && model.payment_intent_id.is_some() {
+                return Err(method_fixed("a card payment (PaymentIntent)"));
+            }
+            let session = match &model.checkout_session_id {
+                // Resumed: the session made first, with its return URLs.
+                Some(id) => gateway.retrieve_checkout(id.clone()).await,
+                None => {
+                    gateway
+                        .create_checkout(checkout_request(order, &success_url, &cancel_url))
+                        .await
+                }
+            }
+            .map_err(unavailable)?;
+            if model.checkout_session_id.is_none() {
+                let recorded = order::Entity::update_many()
+                    .col_expr(
+                        order::Column::CheckoutSessionId,
+                        Expr::value(Some(session.id.clone())),
+                    )
+                    .col_expr(order::Column::UpdatedAt, Expr::value(now()))
+                    .filter(order::Column::Id.eq(model.id))
+                    .filter(order::Column::CheckoutSessionId.is_null())
+                    .filter(order::Column::PaymentIntentId.is_null())
+                    .exec(db)
+                    .await?
+                    .rows_affected;
+                if recorded == 0 && !recorded_as(db, model.id, None, Some(&session.id)).await? {
+                    // A concurrent request started a PaymentIntent.
+                    let key = format!("order:{}:expire-checkout", model.id);
+                    if let Err(err) = gateway.expire_checkout(session.id.clone(), key).await {
+                        tracing::warn!(order = %model.id, error = %err, "surplus checkout session not expired");
+                    }
+                    return Err(method_fixed("a card payment (PaymentIntent)"));
+                }
+            }
             start.checkout_url = session.url;
             start.intent_id = session.payment_intent;
             start.flow = Flow::Checkout {
