@@ -193,24 +193,28 @@ fn method_fixed(started: &str) -> DomainError {
     )
 }
 
-/// Whether the order row holds exactly this PaymentIntent or Checkout
-/// Session (a concurrent identical request recorded it first).
+/// A payment an order row may record.
+enum Started<'a> {
+    Intent(&'a str),
+    Checkout(&'a str),
+}
+
+/// Whether the order row holds exactly this payment (a concurrent
+/// identical request recorded it first).
 async fn recorded_as(
     db: &impl ConnectionTrait,
     order_id: Uuid,
-    intent: Option<&str>,
-    session: Option<&str>,
+    started: Started<'_>,
 ) -> Result<bool, DomainError> {
     let row = order::Entity::find_by_id(order_id)
         .one(db)
         .await?
         .ok_or(DomainError::NotFound("order"))?;
-    Ok(match (intent, session) {
-        (Some(id), _) => {
+    Ok(match started {
+        Started::Intent(id) => {
             row.payment_intent_id.as_deref() == Some(id) && row.checkout_session_id.is_none()
         }
-        (None, Some(id)) => row.checkout_session_id.as_deref() == Some(id),
-        (None, None) => false,
+        Started::Checkout(id) => row.checkout_session_id.as_deref() == Some(id),
     })
 }
 
@@ -293,7 +297,7 @@ pub async fn start(
                     .exec(db)
                     .await?
                     .rows_affected;
-                if recorded == 0 && !recorded_as(db, model.id, Some(&intent.id), None).await? {
+                if recorded == 0 && !recorded_as(db, model.id, Started::Intent(&intent.id)).await? {
                     // A concurrent request started a Checkout Session.
                     let key = format!("order:{}:cancel", model.id);
                     if let Err(err) = gateway.cancel_intent(intent.id.clone(), key).await {
@@ -336,7 +340,9 @@ pub async fn start(
                     .exec(db)
                     .await?
                     .rows_affected;
-                if recorded == 0 && !recorded_as(db, model.id, None, Some(&session.id)).await? {
+                if recorded == 0
+                    && !recorded_as(db, model.id, Started::Checkout(&session.id)).await?
+                {
                     // A concurrent request started a PaymentIntent.
                     let key = format!("order:{}:expire-checkout", model.id);
                     if let Err(err) = gateway.expire_checkout(session.id.clone(), key).await {
