@@ -401,7 +401,6 @@ pub async fn cancel_order(
 pub struct Applied {
     pub duplicate: bool,
     pub outcome: String,
-    pub order_id: Option<Uuid>,
 }
 
 /// Finds the order an event is about: by the id in the metadata, else by
@@ -479,7 +478,6 @@ pub async fn apply(
         return Ok(Applied {
             duplicate: true,
             outcome: "already applied".into(),
-            order_id: None,
         });
     }
     let order = match refs_of(&incoming.notice) {
@@ -514,7 +512,6 @@ pub async fn apply(
     Ok(Applied {
         duplicate: false,
         outcome,
-        order_id: order.map(|o| o.id),
     })
 }
 
@@ -703,16 +700,22 @@ fn lapsed(order: &order::Model, at: DateTime<Utc>) -> Result<bool, DomainError> 
 }
 
 /// Takes the seats of a lapsed order back if they are free; `Ok(None)`
-/// means they are the order's again.
+/// means they are the order's again, else what is gone, in words.
 async fn reacquire(
     txn: &DatabaseTransaction,
     order: &order::Model,
-) -> Result<Option<Refusal>, DomainError> {
+) -> Result<Option<&'static str>, DomainError> {
     let tickets = ticket::Entity::find()
         .filter(ticket::Column::OrderId.eq(order.id))
         .all(txn)
         .await?;
-    Ok(inventory::reacquire(txn, order, &tickets).await?)
+    Ok(inventory::reacquire(txn, order, &tickets)
+        .await?
+        .map(|refusal| match refusal {
+            Refusal::SwagSoldOut { .. } => "the swag size is sold out",
+            Refusal::VoucherUsedUp => "the voucher is used up",
+            _ => "the tickets are sold out",
+        }))
 }
 
 async fn paid(
@@ -768,12 +771,7 @@ async fn paid(
                     None,
                 ))
             }
-            Some(refusal) => {
-                let why = match refusal {
-                    Refusal::SwagSoldOut { .. } => "the swag size sold out",
-                    Refusal::VoucherUsedUp => "the voucher was used up",
-                    _ => "the tickets sold out",
-                };
+            Some(why) => {
                 late_refund(
                     txn,
                     order,
@@ -928,12 +926,7 @@ pub async fn mark_paid(
     match current.state.parse::<OrderState>()? {
         OrderState::Pending if !lapsed(&current, now())? => {}
         OrderState::Pending | OrderState::Expired => {
-            if let Some(refusal) = reacquire(&txn, &current).await? {
-                let what = match refusal {
-                    Refusal::SwagSoldOut { .. } => "the swag size is sold out",
-                    Refusal::VoucherUsedUp => "the voucher is used up",
-                    _ => "the tickets are sold out",
-                };
+            if let Some(what) = reacquire(&txn, &current).await? {
                 return Err(DomainError::conflict(
                     "sold_out",
                     format!("the hold expired and {what}; place a new order or comp the tickets"),
