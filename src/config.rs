@@ -69,9 +69,12 @@ pub struct TokenCreate {
     #[arg(long)]
     pub name: String,
     /// Limit the token to this event (by slug); repeat for several events.
-    /// Without it, an organizer or volunteer token covers every event.
+    /// An organizer or volunteer token needs `--event` or `--all-events`.
     #[arg(long = "event", value_name = "SLUG")]
     pub events: Vec<String>,
+    /// Let the token cover every event, present and future.
+    #[arg(long, conflicts_with = "events")]
+    pub all_events: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

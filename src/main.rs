@@ -74,11 +74,12 @@ async fn token(db: &sea_orm::DatabaseConnection, command: TokenCommand) -> anyho
                 name: args.name,
                 role,
                 events: args.events,
+                all_events: args.all_events,
             };
             let created = domain::staff::create(db, input, None)
                 .await
                 .map_err(describe)?;
-            let scope = if created.info.events.is_empty() {
+            let scope = if created.info.all_events {
                 "all events".to_owned()
             } else {
                 created.info.events.join(", ")
@@ -105,8 +106,10 @@ async fn token(db: &sea_orm::DatabaseConnection, command: TokenCommand) -> anyho
                     } else {
                         "active"
                     };
-                    let events = if token.events.is_empty() {
+                    let events = if token.all_events {
                         "*".to_owned()
+                    } else if token.events.is_empty() {
+                        "-".to_owned()
                     } else {
                         token.events.join(",")
                     };

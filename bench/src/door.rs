@@ -213,6 +213,7 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
             name: "bench scanner".into(),
             role: tessera::domain::staff::Role::Volunteer,
             events: vec!["doors".into()],
+            all_events: false,
         },
         None,
     )

@@ -15,6 +15,9 @@ pub struct Model {
     pub token_hash: String,
     /// The first characters of the secret, so a person can tell tokens apart.
     pub hint: String,
+    /// Whether the token reaches every event. Otherwise it reaches exactly
+    /// the events of its `staff_token_event` rows: none left means nothing.
+    pub all_events: bool,
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub last_used_at: Option<DateTimeUtc>,

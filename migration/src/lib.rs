@@ -9,6 +9,7 @@ mod m20261121_000002_create_events_and_tiers;
 mod m20261121_000003_create_orders;
 mod m20261121_000004_create_checkin;
 mod m20261121_000005_create_payments;
+mod m20261201_000001_add_staff_token_all_events;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_create_orders::Migration),
             Box::new(m20261121_000004_create_checkin::Migration),
             Box::new(m20261121_000005_create_payments::Migration),
+            Box::new(m20261201_000001_add_staff_token_all_events::Migration),
         ]
     }
 }

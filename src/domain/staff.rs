@@ -66,10 +66,65 @@ impl FromStr for Role {
 }
 
 /// Which events a token may act on.
+///
+/// "Every event" is a property the token was given explicitly; a scoped
+/// token whose events have all been deleted is `Events(vec![])` and reaches
+/// nothing. Deleting an event can only ever narrow a scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     AllEvents,
     Events(Vec<Uuid>),
+}
+
+/// The scope asked for when creating a token, by event slug.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeRequest {
+    /// Every event, present and future (implied for admins).
+    AllEvents,
+    /// Exactly these events.
+    Events(Vec<String>),
+}
+
+impl ScopeRequest {
+    /// The request as given on the wire or the command line: a list of slugs
+    /// and an `all_events` flag, exactly one of which must say something
+    /// (admins may give neither). Faults go to `errors`.
+    pub fn parse(
+        role: Role,
+        events: Vec<String>,
+        all_events: bool,
+        errors: &mut FieldErrors,
+    ) -> Self {
+        match (role, events.is_empty(), all_events) {
+            (Role::Admin, true, _) => ScopeRequest::AllEvents,
+            (Role::Admin, false, _) => {
+                errors.add(
+                    "events",
+                    "admin_not_scoped",
+                    "admin tokens cover every event; leave events empty",
+                );
+                ScopeRequest::AllEvents
+            }
+            (_, true, true) => ScopeRequest::AllEvents,
+            (_, false, false) => ScopeRequest::Events(events),
+            (_, true, false) => {
+                errors.add(
+                    "events",
+                    "scope_required",
+                    "name the events this token may act on, or set all_events",
+                );
+                ScopeRequest::Events(events)
+            }
+            (_, false, true) => {
+                errors.add(
+                    "all_events",
+                    "scope_conflict",
+                    "a token covers either the events listed or all events, not both",
+                );
+                ScopeRequest::Events(events)
+            }
+        }
+    }
 }
 
 /// An authenticated member of staff.
@@ -152,8 +207,10 @@ impl Staff {
 pub struct NewTokenInput {
     pub name: String,
     pub role: Role,
-    /// Event slugs; empty means every event.
+    /// Event slugs the token is limited to (none for admins).
     pub events: Vec<String>,
+    /// Whether the token covers every event (implied for admins).
+    pub all_events: bool,
 }
 
 /// A token as listed: never its secret.
@@ -164,7 +221,10 @@ pub struct TokenInfo {
     pub role: Role,
     /// The first characters of the secret, e.g. `tsr_Ab3d`.
     pub hint: String,
-    /// Slugs of the events in scope; empty means every event.
+    /// Whether the token covers every event, present and future.
+    pub all_events: bool,
+    /// Slugs of the events in scope when not `all_events`; empty means the
+    /// token reaches no event (its events were deleted).
     pub events: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -219,32 +279,52 @@ pub async fn authenticate(
     else {
         return Ok(None);
     };
-    let scope = scope_of(db, token.id).await?;
+    let role: Role = token.role.parse()?;
+    let scope = if role == Role::Admin || token.all_events {
+        Scope::AllEvents
+    } else {
+        Scope::Events(scoped_event_ids(db, token.id).await?)
+    };
     touch(db, &token).await?;
     Ok(Some(Staff {
         id: token.id,
         name: token.name,
-        role: token.role.parse()?,
+        role,
         scope,
     }))
 }
 
 /// Each instance remembers the staff tokens it authenticated for a few
-/// seconds, so a busy scanner does not cost two queries per scan. A token
-/// revoked through this instance stops working at once (the cache is
-/// cleared); one revoked elsewhere within `STAFF_CACHE_TTL`.
+/// seconds, so a busy scanner does not cost two queries per scan.
+///
+/// Entries are keyed by the token's hash *and* the cache's generation: any
+/// change to who may do what (a token revoked, an event deleted) bumps the
+/// generation through [`StaffCache::invalidate`], so this instance sees it
+/// at once; other instances see it within `STAFF_CACHE_TTL`. A stale entry
+/// can only be narrower than the truth, never wider: scopes only shrink by
+/// themselves, and "every event" is a stored property of a token.
 #[derive(Clone, Default)]
 pub struct StaffCache {
-    entries: std::sync::Arc<
-        std::sync::RwLock<std::collections::HashMap<String, (std::time::Instant, Staff)>>,
-    >,
+    inner: std::sync::Arc<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    generation: std::sync::atomic::AtomicU64,
+    entries:
+        std::sync::RwLock<std::collections::HashMap<(String, u64), (std::time::Instant, Staff)>>,
 }
 
 pub const STAFF_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+const STAFF_CACHE_MAX: usize = 10_000;
 
 impl StaffCache {
-    pub fn clear(&self) {
-        if let Ok(mut entries) = self.entries.write() {
+    /// Forgets every cached token: the next request of each reads the
+    /// database again.
+    pub fn invalidate(&self) {
+        use std::sync::atomic::Ordering;
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut entries) = self.inner.entries.write() {
             entries.clear();
         }
     }
@@ -255,24 +335,35 @@ impl StaffCache {
         db: &DatabaseConnection,
         secret: &str,
     ) -> Result<Option<Staff>, DomainError> {
+        use std::sync::atomic::Ordering;
         if !looks_like_token(secret) {
             return Ok(None);
         }
-        let hash = hash_secret(secret);
-        if let Ok(entries) = self.entries.read()
-            && let Some((at, staff)) = entries.get(&hash)
+        // The generation is read before the database: an invalidation that
+        // happens while we read makes this entry unreachable.
+        let key = (
+            hash_secret(secret),
+            self.inner.generation.load(Ordering::Acquire),
+        );
+        if let Ok(entries) = self.inner.entries.read()
+            && let Some((at, staff)) = entries.get(&key)
             && at.elapsed() < STAFF_CACHE_TTL
         {
             return Ok(Some(staff.clone()));
         }
         let staff = authenticate(db, secret).await?;
         if let Some(staff) = &staff
-            && let Ok(mut entries) = self.entries.write()
+            && let Ok(mut entries) = self.inner.entries.write()
         {
-            if entries.len() > 10_000 {
-                entries.retain(|_, (at, _)| at.elapsed() < STAFF_CACHE_TTL);
+            let current = self.inner.generation.load(Ordering::Acquire);
+            if entries.len() >= STAFF_CACHE_MAX {
+                entries.retain(|(_, generation), (at, _)| {
+                    *generation == current && at.elapsed() < STAFF_CACHE_TTL
+                });
             }
-            entries.insert(hash, (std::time::Instant::now(), staff.clone()));
+            if key.1 == current && entries.len() < STAFF_CACHE_MAX {
+                entries.insert(key, (std::time::Instant::now(), staff.clone()));
+            }
         }
         Ok(staff)
     }
@@ -295,19 +386,17 @@ async fn touch(db: &DatabaseConnection, token: &staff_token::Model) -> Result<()
     Ok(())
 }
 
-async fn scope_of(db: &impl ConnectionTrait, token_id: Uuid) -> Result<Scope, DomainError> {
-    let ids: Vec<Uuid> = staff_token_event::Entity::find()
+async fn scoped_event_ids(
+    db: &impl ConnectionTrait,
+    token_id: Uuid,
+) -> Result<Vec<Uuid>, DomainError> {
+    Ok(staff_token_event::Entity::find()
         .select_only()
         .column(staff_token_event::Column::EventId)
         .filter(staff_token_event::Column::TokenId.eq(token_id))
         .into_tuple()
         .all(db)
-        .await?;
-    Ok(if ids.is_empty() {
-        Scope::AllEvents
-    } else {
-        Scope::Events(ids)
-    })
+        .await?)
 }
 
 /// Creates a token. `created_by` is the staff member doing it (None from the
@@ -319,18 +408,16 @@ pub async fn create(
 ) -> Result<NewToken, DomainError> {
     let mut errors = FieldErrors::new();
     let name = errors.text("name", &input.name, 1, 100, false);
-    if input.role == Role::Admin && !input.events.is_empty() {
-        errors.add(
-            "events",
-            "admin_not_scoped",
-            "admin tokens cover every event; leave events empty",
-        );
-    }
-    if input.events.len() > 100 {
+    let requested = ScopeRequest::parse(input.role, input.events, input.all_events, &mut errors);
+    let slugs = match &requested {
+        ScopeRequest::AllEvents => Vec::new(),
+        ScopeRequest::Events(slugs) => slugs.clone(),
+    };
+    if slugs.len() > 100 {
         errors.add("events", "too_many", "at most 100 events per token");
     }
     let mut event_ids = Vec::new();
-    for (i, slug) in input.events.iter().enumerate() {
+    for (i, slug) in slugs.iter().enumerate() {
         match event::Entity::find()
             .filter(event::Column::Slug.eq(slug))
             .one(db)
@@ -350,6 +437,7 @@ pub async fn create(
         }
     }
     errors.finish(())?;
+    let all_events = requested == ScopeRequest::AllEvents;
 
     let secret = generate_secret()?;
     let id = Uuid::now_v7();
@@ -362,6 +450,7 @@ pub async fn create(
         role: Set(input.role.as_str().to_owned()),
         token_hash: Set(hash_secret(&secret)),
         hint: Set(hint.clone()),
+        all_events: Set(all_events),
         created_by: Set(created_by),
         created_at: Set(created_at),
         last_used_at: Set(None),
@@ -379,7 +468,8 @@ pub async fn create(
     }
     txn.commit().await?;
 
-    let mut events = input.events;
+    let mut events = slugs;
+    events.sort();
     events.dedup();
     Ok(NewToken {
         secret,
@@ -388,6 +478,7 @@ pub async fn create(
             name,
             role: input.role,
             hint,
+            all_events,
             events,
             created_at,
             last_used_at: None,
@@ -446,6 +537,7 @@ async fn infos_of(
                 id: row.id,
                 name: row.name,
                 hint: row.hint,
+                all_events: row.all_events,
                 created_at: row.created_at,
                 last_used_at: row.last_used_at,
                 revoked_at: row.revoked_at,
@@ -500,6 +592,7 @@ pub async fn bootstrap_admin(db: &DatabaseConnection) -> Result<Option<String>, 
         role: Set(Role::Admin.as_str().to_owned()),
         token_hash: Set(hash_secret(&secret)),
         hint: Set(secret.chars().take(HINT_CHARS).collect()),
+        all_events: Set(true),
         created_by: Set(None),
         created_at: Set(now()),
         last_used_at: Set(None),

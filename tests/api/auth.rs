@@ -46,7 +46,7 @@ db_test! {
 db_test! {
     async fn a_revoked_token_stops_working_at_once(app) {
         let created = app
-            .post("/api/v1/admin/tokens", &app.admin, json!({"name": "Ana", "role": "organizer"}))
+            .post("/api/v1/admin/tokens", &app.admin, json!({"name": "Ana", "role": "organizer", "all_events": true}))
             .await;
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
         let secret = created.body["token"].as_str().unwrap().to_owned();
@@ -106,7 +106,7 @@ db_test! {
         // Nor manage staff.
         app.get("/api/v1/admin/tokens", Some(&organizer)).await.assert_problem(403, "forbidden");
 
-        let unscoped = app.token(Role::Organizer, &[]).await;
+        let unscoped = app.all_events_token(Role::Organizer).await;
         let created = app.post("/api/v1/admin/events", &unscoped, crate::helpers::event_body("new-one")).await;
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     }
@@ -115,7 +115,7 @@ db_test! {
 db_test! {
     async fn token_lists_never_show_secrets(app) {
         let created = app
-            .post("/api/v1/admin/tokens", &app.admin, json!({"name": "Door 1", "role": "volunteer"}))
+            .post("/api/v1/admin/tokens", &app.admin, json!({"name": "Door 1", "role": "volunteer", "all_events": true}))
             .await;
         let secret = created.body["token"].as_str().unwrap().to_owned();
         assert!(secret.starts_with("tsr_"));
@@ -167,10 +167,13 @@ async fn instances_starting_together_mint_one_admin_token(backend: crate::helper
     };
     let settings = tessera::config::Settings::for_database(database.url.clone());
     let db = tessera::startup::prepare_database(&settings).await.unwrap();
-    let attempts = (0..8).map(|_| {
-        let db = db.clone();
-        tokio::spawn(async move { tessera::domain::staff::bootstrap_admin(&db).await })
-    });
+    // Spawned all at once (collected), then awaited: they really race.
+    let attempts: Vec<_> = (0..8)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move { tessera::domain::staff::bootstrap_admin(&db).await })
+        })
+        .collect();
     let mut minted = 0;
     for attempt in attempts {
         if attempt.await.unwrap().unwrap().is_some() {

@@ -3,7 +3,7 @@ use serde_json::json;
 
 db_test! {
     async fn an_organizer_publishes_an_event_with_two_tiers_and_attendees_see_them(app) {
-        let organizer = app.token(tessera::domain::staff::Role::Organizer, &[]).await;
+        let organizer = app.all_events_token(tessera::domain::staff::Role::Organizer).await;
         let mut body = crate::helpers::event_body("pycon-x");
         body["capacity"] = json!(150);
         let created = app.post("/api/v1/admin/events", &organizer, body).await;

@@ -303,12 +303,23 @@ impl TestApp {
         self.call(Method::DELETE, path, Some(token), None).await
     }
 
-    /// Mints a token directly in the database.
+    /// Mints a token scoped to `events` directly in the database (admins:
+    /// pass none).
     pub async fn token(&self, role: Role, events: &[&str]) -> String {
+        self.mint(role, events, false).await
+    }
+
+    /// Mints an organizer or volunteer token that covers every event.
+    pub async fn all_events_token(&self, role: Role) -> String {
+        self.mint(role, &[], true).await
+    }
+
+    async fn mint(&self, role: Role, events: &[&str], all_events: bool) -> String {
         let input = NewTokenInput {
             name: format!("test {role}"),
             role,
             events: events.iter().map(|s| (*s).to_owned()).collect(),
+            all_events,
         };
         staff::create(&self.db, input, None)
             .await

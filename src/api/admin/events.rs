@@ -340,6 +340,8 @@ impl EventsApi {
         slug: Path<String>,
     ) -> ApiResult<Deleted> {
         events::delete(&state.db, &auth.0, &slug).await?;
+        // The event's scope rows went with it.
+        state.staff.invalidate();
         Ok(Deleted::NoContent)
     }
 }

@@ -26,11 +26,17 @@ pub struct TokenCreate {
     /// A label for people, e.g. `Door volunteer 3` (1-100 characters).
     pub name: String,
     pub role: RoleBody,
-    /// Slugs of the events the token is limited to; empty or omitted means
-    /// every event. Not allowed for admins.
+    /// Slugs of the events the token is limited to. An organizer or
+    /// volunteer token needs either `events` or `all_events`; admin tokens
+    /// take neither (they cover every event).
     #[oai(default)]
     #[serde(default)]
     pub events: Vec<String>,
+    /// The token covers every event, present and future. Never implied by
+    /// an empty `events`: a token is scoped unless this says otherwise.
+    #[oai(default)]
+    #[serde(default)]
+    pub all_events: bool,
 }
 
 /// A staff token, without its secret.
@@ -42,7 +48,10 @@ pub struct StaffToken {
     pub role: RoleBody,
     /// The first characters of the secret, to tell tokens apart.
     pub hint: String,
-    /// Slugs of the events in scope; empty means every event.
+    /// Whether the token covers every event (always true for admins).
+    pub all_events: bool,
+    /// Slugs of the events in scope when `all_events` is false. Deleting an
+    /// event removes it here; a token left with none reaches nothing.
     pub events: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -57,6 +66,7 @@ impl From<TokenInfo> for StaffToken {
             name: info.name,
             role: info.role.into(),
             hint: info.hint,
+            all_events: info.all_events,
             events: info.events,
             created_at: info.created_at,
             last_used_at: info.last_used_at,
@@ -109,6 +119,7 @@ impl TokensApi {
             name: body.name,
             role: body.role.into(),
             events: body.events,
+            all_events: body.all_events,
         };
         let created = staff::create(&state.db, input, Some(auth.0.id)).await?;
         Ok(TokenCreated::Created(Json(CreatedToken {
@@ -151,7 +162,7 @@ impl TokensApi {
     ) -> ApiResult<Found<StaffToken>> {
         auth.0.require_admin()?;
         let revoked = staff::revoke(&state.db, id.0).await?;
-        state.staff.clear();
+        state.staff.invalidate();
         Ok(Found(revoked.into()))
     }
 }

@@ -1,0 +1,249 @@
+//! A token's reach never widens by itself: "every event" is something a
+//! token is given, never what is left when its events are gone.
+
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+use tessera::domain::staff::Role;
+
+use crate::helpers::{Backend, TestApp, TestDatabase, ticket};
+
+/// An event with a free tier, an entry list and one attendee, so there is
+/// something worth stealing.
+async fn busy_event(app: &TestApp, slug: &str) -> String {
+    let tiers = app
+        .shop(
+            slug,
+            json!({}),
+            &[json!({"name": "Free", "price": 0, "capacity": 10})],
+        )
+        .await;
+    let order = app
+        .order(
+            slug,
+            json!({"email": "ada@example.org", "tickets": [ticket(&tiers[0], "Ada")]}),
+        )
+        .await;
+    assert_eq!(order.status, StatusCode::CREATED, "{}", order.body);
+    let list = app
+        .post(
+            &format!("/api/v1/admin/events/{slug}/checkin-lists"),
+            &app.admin,
+            json!({"name": "Entrance", "kind": "entry"}),
+        )
+        .await;
+    assert_eq!(list.status, StatusCode::CREATED, "{}", list.body);
+    list.body["id"].as_str().unwrap().to_owned()
+}
+
+fn token_row<'a>(listed: &'a Value, name: &str) -> &'a Value {
+    listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap()
+}
+
+db_test! {
+    async fn an_organizer_that_deletes_its_only_event_reaches_nothing(app) {
+        let theirs_list = busy_event(&app, "theirs").await;
+        app.create_event("ours", json!({})).await;
+        let created = app
+            .post("/api/v1/admin/tokens", &app.admin, json!({"name": "Ours", "role": "organizer", "events": ["ours"]}))
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        assert_eq!(created.body["all_events"], false);
+        let organizer = created.body["token"].as_str().unwrap().to_owned();
+        // Warm this instance's token cache with the old scope.
+        assert_eq!(app.get("/api/v1/admin/events/ours", Some(&organizer)).await.status, StatusCode::OK);
+
+        let deleted = app.delete("/api/v1/admin/events/ours", &organizer).await;
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+
+        let listed = app.get("/api/v1/admin/events", Some(&organizer)).await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+        assert_eq!(listed.body["items"], json!([]));
+        for path in [
+            "/api/v1/admin/events/theirs",
+            "/api/v1/admin/events/theirs/orders",
+            "/api/v1/admin/events/theirs/attendees",
+            "/api/v1/admin/events/theirs/attendees.csv",
+            "/api/v1/admin/events/theirs/reports/sales",
+            "/api/v1/admin/events/theirs/checkin-lists",
+        ] {
+            app.get(path, Some(&organizer)).await.assert_problem(403, "forbidden");
+        }
+        app.post("/api/v1/admin/events", &organizer, crate::helpers::event_body("grabbed"))
+            .await
+            .assert_problem(403, "forbidden");
+        let scanner = app.get("/api/v1/checkin/lists", Some(&organizer)).await;
+        assert_eq!(scanner.status, StatusCode::OK, "{}", scanner.body);
+        assert_eq!(scanner.body, json!([]));
+        app.get(&format!("/api/v1/checkin/lists/{theirs_list}/manifest"), Some(&organizer))
+            .await
+            .assert_problem(403, "forbidden");
+
+        let tokens = app.get("/api/v1/admin/tokens", Some(&app.admin)).await;
+        let row = token_row(&tokens.body, "Ours");
+        assert_eq!(row["all_events"], false);
+        assert_eq!(row["events"], json!([]));
+    }
+}
+
+db_test! {
+    async fn a_volunteer_whose_event_an_admin_deletes_reaches_nothing(app) {
+        let theirs_list = busy_event(&app, "theirs").await;
+        app.create_event("gone", json!({})).await;
+        let volunteer = app.token(Role::Volunteer, &["gone"]).await;
+        assert_eq!(app.get("/api/v1/checkin/lists", Some(&volunteer)).await.status, StatusCode::OK);
+
+        let deleted = app.delete("/api/v1/admin/events/gone", &app.admin).await;
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+
+        let lists = app.get("/api/v1/checkin/lists", Some(&volunteer)).await;
+        assert_eq!(lists.body, json!([]));
+        app.get(&format!("/api/v1/checkin/lists/{theirs_list}/manifest"), Some(&volunteer))
+            .await
+            .assert_problem(403, "forbidden");
+        app.post("/api/v1/checkin/scan", &volunteer, json!({"list_id": theirs_list, "token": "x.y.z", "device": "door-1"}))
+            .await
+            .assert_problem(403, "forbidden");
+    }
+}
+
+db_test! {
+    async fn archiving_an_event_changes_no_other_tokens_reach(app) {
+        busy_event(&app, "theirs").await;
+        app.create_event("ours", json!({})).await;
+        let organizer = app.token(Role::Organizer, &["ours"]).await;
+        let archived = app.post("/api/v1/admin/events/ours/archive", &organizer, json!({})).await;
+        assert_eq!(archived.status, StatusCode::OK, "{}", archived.body);
+        let listed = app.get("/api/v1/admin/events", Some(&organizer)).await;
+        let slugs: Vec<&str> = listed.body["items"].as_array().unwrap().iter().map(|e| e["slug"].as_str().unwrap()).collect();
+        assert_eq!(slugs, ["ours"]);
+        app.get("/api/v1/admin/events/theirs/orders", Some(&organizer)).await.assert_problem(403, "forbidden");
+    }
+}
+
+db_test! {
+    async fn a_token_names_its_scope_explicitly(app) {
+        app.create_event("scoped", json!({})).await;
+        let neither = app.post("/api/v1/admin/tokens", &app.admin, json!({"name": "x", "role": "organizer"})).await;
+        neither.assert_problem(422, "validation_failed");
+        assert_eq!(neither.error_fields(), ["events"]);
+        assert_eq!(neither.body["errors"][0]["code"], "scope_required");
+
+        let both = app
+            .post("/api/v1/admin/tokens", &app.admin, json!({"name": "x", "role": "volunteer", "events": ["scoped"], "all_events": true}))
+            .await;
+        both.assert_problem(422, "validation_failed");
+        assert_eq!(both.error_fields(), ["all_events"]);
+
+        let all = app
+            .post("/api/v1/admin/tokens", &app.admin, json!({"name": "Everywhere", "role": "organizer", "all_events": true}))
+            .await;
+        assert_eq!(all.status, StatusCode::CREATED, "{}", all.body);
+        assert_eq!((&all.body["all_events"], &all.body["events"]), (&json!(true), &json!([])));
+
+        let admin = app.post("/api/v1/admin/tokens", &app.admin, json!({"name": "Root", "role": "admin"})).await;
+        assert_eq!(admin.status, StatusCode::CREATED, "{}", admin.body);
+        assert_eq!(admin.body["all_events"], true);
+    }
+}
+
+/// Tokens written before "all events" was a column keep their meaning: no
+/// scope rows meant every event, rows meant exactly those events.
+async fn tokens_in_place_keep_their_meaning(backend: Backend) {
+    use migration::{Migrator, MigratorTrait};
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let db = sea_orm::Database::connect(&database.url).await.unwrap();
+    let before = Migrator::migrations().len() - 1;
+    Migrator::up(&db, Some(u32::try_from(before).unwrap()))
+        .await
+        .unwrap();
+
+    let event = uuid::Uuid::now_v7();
+    let now = chrono::Utc::now();
+    let exec = |sql: &str, values: Vec<sea_orm::Value>| {
+        let statement = Statement::from_sql_and_values(db.get_database_backend(), sql, values);
+        let db = db.clone();
+        async move { db.execute_raw(statement).await.unwrap() }
+    };
+    let placeholders = |n: usize| -> String {
+        (1..=n)
+            .map(|i| {
+                if backend == Backend::Postgres {
+                    format!("${i}")
+                } else {
+                    "?".to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    exec(
+        &format!(
+            "INSERT INTO event (id, slug, name, description, timezone, starts_at, ends_at, currency, swag_sizes, dietary_options, status, created_at, updated_at) VALUES ({})",
+            placeholders(13)
+        ),
+        vec![
+            event.into(), "old".into(), "Old".into(), "".into(), "UTC".into(), now.into(), now.into(), "EUR".into(),
+            serde_json::json!([]).into(), serde_json::json!([]).into(), "draft".into(), now.into(), now.into(),
+        ],
+    )
+    .await;
+    let mut ids = Vec::new();
+    for (name, role) in [
+        ("unscoped", "organizer"),
+        ("scoped", "volunteer"),
+        ("admin", "admin"),
+    ] {
+        let id = uuid::Uuid::now_v7();
+        ids.push(id);
+        exec(
+            &format!(
+                "INSERT INTO staff_token (id, name, role, token_hash, hint, created_at) VALUES ({})",
+                placeholders(6)
+            ),
+            vec![id.into(), name.into(), role.into(), format!("hash-{name}").into(), "tsr_xxxx".into(), now.into()],
+        )
+        .await;
+    }
+    exec(
+        &format!(
+            "INSERT INTO staff_token_event (token_id, event_id) VALUES ({})",
+            placeholders(2)
+        ),
+        vec![ids[1].into(), event.into()],
+    )
+    .await;
+
+    Migrator::up(&db, None).await.unwrap();
+    let tokens = tessera::domain::staff::list(&db, None, None).await.unwrap();
+    let reach: Vec<(String, bool, Vec<String>)> = tokens
+        .items
+        .into_iter()
+        .map(|t| (t.name, t.all_events, t.events))
+        .collect();
+    assert_eq!(
+        reach,
+        [
+            ("unscoped".to_owned(), true, vec![]),
+            ("scoped".to_owned(), false, vec!["old".to_owned()]),
+            ("admin".to_owned(), true, vec![]),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn tokens_in_place_keep_their_meaning_on_sqlite() {
+    tokens_in_place_keep_their_meaning(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn tokens_in_place_keep_their_meaning_on_postgres() {
+    tokens_in_place_keep_their_meaning(Backend::Postgres).await;
+}
