@@ -237,7 +237,46 @@ pub struct Settings {
         global = true
     )]
     pub shutdown_timeout: u64,
+
+    /// Seconds a client has to send a request's headers; slower clients are
+    /// disconnected.
+    #[arg(long, env = "TESSERA_HEADER_TIMEOUT", default_value_t = DEFAULT_HEADER_TIMEOUT, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_timeout: u64,
+
+    /// Seconds a client has, from the start of a request, to send its whole
+    /// body; slower ones are answered 408.
+    #[arg(long, env = "TESSERA_BODY_TIMEOUT", default_value_t = DEFAULT_BODY_TIMEOUT, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub body_timeout: u64,
+
+    /// Seconds a connection may sit idle (no byte in or out) before it is
+    /// closed, kept-alive connections included.
+    #[arg(long, env = "TESSERA_IDLE_TIMEOUT", default_value_t = DEFAULT_IDLE_TIMEOUT, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub idle_timeout: u64,
+
+    /// Most connections open at once (lowered to fit the process's file
+    /// descriptor limit, which tessera raises to its hard limit on start).
+    #[arg(long, env = "TESSERA_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+
+    /// Most connections open at once from one peer address; 0 for no cap.
+    /// Default: 256, or no cap when `TESSERA_CLIENT_IP_HEADER` is set (the
+    /// peer is then the proxy, which should do its own limiting).
+    #[arg(long, env = "TESSERA_MAX_CONNECTIONS_PER_CLIENT", global = true)]
+    pub max_connections_per_client: Option<u64>,
 }
+
+pub const DEFAULT_HEADER_TIMEOUT: u64 = 10;
+pub const DEFAULT_BODY_TIMEOUT: u64 = 30;
+pub const DEFAULT_IDLE_TIMEOUT: u64 = 60;
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 4_096;
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: u64 = 256;
+/// File descriptors kept back from the connection cap for the database pool,
+/// logs and the like.
+const RESERVED_DESCRIPTORS: u64 = 64;
 
 impl Settings {
     /// Settings for tests and embedding: everything at its default but the
@@ -265,6 +304,11 @@ impl Settings {
             log_format: LogFormat::Text,
             demo: false,
             shutdown_timeout: 30,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_client: None,
         }
     }
 
@@ -335,6 +379,34 @@ impl Settings {
 
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout)
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout)
+    }
+
+    /// The connection limits, with the total cap fitted under `descriptors`
+    /// (the process's file descriptor limit, when known).
+    pub fn connection_limits(&self, descriptors: Option<u64>) -> crate::server::ConnectionLimits {
+        let fitted = descriptors.map_or(self.max_connections, |limit| {
+            let usable = limit
+                .saturating_sub(RESERVED_DESCRIPTORS)
+                .saturating_sub(u64::from(self.db_max_connections));
+            self.max_connections.min(usable.max(1))
+        });
+        let per_client =
+            self.max_connections_per_client
+                .unwrap_or(if self.client_ip_header.is_some() {
+                    0
+                } else {
+                    DEFAULT_MAX_CONNECTIONS_PER_CLIENT
+                });
+        crate::server::ConnectionLimits {
+            max_connections: usize::try_from(fitted).unwrap_or(usize::MAX),
+            max_per_client: usize::try_from(per_client).unwrap_or(usize::MAX),
+            header_timeout: Duration::from_secs(self.header_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+        }
     }
 }
 

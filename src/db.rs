@@ -47,9 +47,15 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
     }
 }
 
-/// Whether the database answers a trivial query.
+/// How long `/readyz` waits for the database.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Whether the database answers a trivial query within `PING_TIMEOUT`.
 pub async fn ping(db: &DatabaseConnection) -> bool {
-    db.ping().await.is_ok()
+    matches!(
+        tokio::time::timeout(PING_TIMEOUT, db.ping()).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Pool usage for metrics: (connections open, connections idle).

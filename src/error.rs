@@ -327,6 +327,17 @@ impl From<DomainError> for ApiError {
                     )
                 }
             }
+            DomainError::Db(db) if crate::domain::is_unavailable(&db) => {
+                tracing::warn!(error = %db, "database unavailable");
+                Self {
+                    retry_after: Some(2),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "database_unavailable",
+                        "the database cannot be reached right now; nothing was changed, retry in a moment",
+                    )
+                }
+            }
             err @ (DomainError::Corrupt(_) | DomainError::Db(_)) => Self::internal(&err),
         }
     }
@@ -363,9 +374,9 @@ const DOCUMENTED: &[(u16, &str)] = &[
     ),
     (
         503,
-        "Not available right now: the service is busy or the payment provider did not answer \
-         (`Retry-After` says when to retry), or card payments are not configured \
-         (`payments_not_configured`).",
+        "Not available right now: the service is busy, the database cannot be reached \
+         (`database_unavailable`) or the payment provider did not answer (`Retry-After` says \
+         when to retry), or card payments are not configured (`payments_not_configured`).",
     ),
 ];
 

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod jobs;
 pub mod payments;
+pub mod server;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

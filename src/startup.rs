@@ -3,11 +3,8 @@
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use poem::{
-    Server,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-};
 use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
 
 use crate::{
     api,
@@ -16,6 +13,7 @@ use crate::{
     domain::{inventory::Inventory, payments::Payments},
     jobs,
     payments::{PaymentGateway, StripeGateway},
+    server,
     state::AppState,
     telemetry::Metrics,
 };
@@ -36,7 +34,7 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DatabaseCon
 
 /// The service, bound to its port and ready to run.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     addr: SocketAddr,
     state: AppState,
     cors_origins: Vec<String>,
@@ -67,14 +65,11 @@ impl Application {
         db: DatabaseConnection,
         gateway: Option<Arc<dyn PaymentGateway>>,
     ) -> anyhow::Result<Self> {
-        let acceptor = TcpListener::bind(settings.bind)
-            .into_acceptor()
+        let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("could not listen on {}", settings.bind))?;
-        let addr = acceptor
+        let addr = listener
             .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
             .context("the listener has no address")?;
         let pem = match &settings.signing_key_file {
             Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
@@ -126,7 +121,7 @@ impl Application {
             }
         }
         Ok(Self {
-            acceptor,
+            listener,
             addr,
             state,
             cors_origins,
@@ -153,15 +148,36 @@ impl Application {
             self.state.payments.clone(),
             std::time::Duration::from_secs(settings.sweep_seconds),
         );
-        let served = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(
-                api::routes(self.state, &self.cors_origins),
-                shutdown,
-                Some(settings.shutdown_timeout()),
-            )
-            .await;
+        let limits = settings.connection_limits(raise_descriptor_limit());
+        tracing::info!(
+            max_connections = limits.max_connections,
+            max_per_client = limits.max_per_client,
+            "connection limits"
+        );
+        let metrics = self.state.metrics.clone();
+        let served = server::serve(
+            self.listener,
+            api::routes(self.state, &self.cors_origins, settings.body_timeout()),
+            limits,
+            metrics,
+            shutdown,
+            settings.shutdown_timeout(),
+        )
+        .await;
         sweeper.abort();
         served
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit (as Go and others
+/// do at start), and answers the limit now in force.
+fn raise_descriptor_limit() -> Option<u64> {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => Some(limit),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not read or raise the open-file limit");
+            None
+        }
     }
 }
 

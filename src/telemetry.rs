@@ -72,6 +72,7 @@ pub struct Metrics {
     latency: HistogramFamily,
     db_connections: Gauge,
     db_idle: Gauge,
+    connections_refused: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -86,6 +87,12 @@ impl Metrics {
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
         let db_connections = Gauge::default();
         let db_idle = Gauge::default();
+        let connections_refused = Counter::default();
+        registry.register(
+            "http_connections_refused",
+            "Connections turned away at the connection limit (total or per client)",
+            connections_refused.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests answered, by method, route pattern and status",
@@ -112,7 +119,12 @@ impl Metrics {
             latency,
             db_connections,
             db_idle,
+            connections_refused,
         }
+    }
+
+    pub fn connection_refused(&self) {
+        self.connections_refused.inc();
     }
 
     fn observe(&self, method: &poem::http::Method, route: &str, status: u16, seconds: f64) {

@@ -66,20 +66,7 @@ impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let bytes = body
-            .take()?
-            .into_bytes_limit(MAX_BODY_BYTES)
-            .await
-            .map_err(|err| match err {
-                poem::error::ReadBodyError::PayloadTooLarge => ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!("the body may be at most {MAX_BODY_BYTES} bytes"),
-                ),
-                other => {
-                    ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", other.to_string())
-                }
-            })?;
+        let bytes = read(body, MAX_BODY_BYTES).await?;
         let value = parse(&bytes)?;
         Ok(JsonBody(value, RawJson(bytes)))
     }
@@ -108,15 +95,31 @@ impl ParsePayload for SignedBody {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let bytes = body
-            .take()?
-            .into_bytes_limit(MAX_WEBHOOK_BYTES)
-            .await
-            .map_err(|err| {
-                ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", err.to_string())
-            })?;
+        let bytes = read(body, MAX_WEBHOOK_BYTES).await?;
         Ok(SignedBody(bytes))
     }
+}
+
+/// Reads a whole request body of at most `limit` bytes. A body that does not
+/// arrive within the body timeout (see `api::limits`) answers 408.
+async fn read(body: &mut RequestBody, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    let taken = body
+        .take()
+        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", err.to_string()))?;
+    taken
+        .into_bytes_limit(limit)
+        .await
+        .map_err(|err| match err {
+            poem::error::ReadBodyError::PayloadTooLarge => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body may be at most {limit} bytes"),
+            ),
+            poem::error::ReadBodyError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                super::limits::body_timed_out()
+            }
+            other => ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", other.to_string()),
+        })
 }
 
 /// Parses a JSON document into `T`, naming the field at fault on failure.

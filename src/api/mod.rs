@@ -8,6 +8,7 @@ pub mod body;
 pub mod catalogue;
 pub mod checkin;
 pub mod idempotent;
+pub mod limits;
 pub mod ops;
 pub mod orders;
 pub mod tickets;
@@ -132,10 +133,17 @@ const CORS_EXPOSED_HEADERS: [&str; 3] = ["x-request-id", "retry-after", "locatio
 /// Every route of the service, with telemetry and problem+json errors.
 /// `cors_origins` lists the browser origins allowed to call the API; when it
 /// is empty no CORS headers are sent at all.
-pub fn routes(state: AppState, cors_origins: &[String]) -> BoxEndpoint<'static, Response> {
+pub fn routes(
+    state: AppState,
+    cors_origins: &[String],
+    body_timeout: std::time::Duration,
+) -> BoxEndpoint<'static, Response> {
     let api = openapi();
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
+    let allowed = serde_json::from_str(&api.spec())
+        .map(|spec| limits::AllowedMethods::from_spec(&spec))
+        .unwrap_or_default();
     let metrics = state.metrics.clone();
     let routes = Route::new()
         .at("/openapi.json", spec)
@@ -162,6 +170,10 @@ pub fn routes(state: AppState, cors_origins: &[String]) -> BoxEndpoint<'static, 
                 "a request handler panicked",
             )))
         }))
+        .with(limits::RequestLimits {
+            body_timeout,
+            allowed: std::sync::Arc::new(allowed),
+        })
         .with(Observe(metrics))
         .boxed()
 }

@@ -164,3 +164,127 @@ async fn without_configured_origins_no_cors_headers_are_sent_on_sqlite() {
 async fn without_configured_origins_no_cors_headers_are_sent_on_postgres() {
     without_configured_origins_no_cors_headers_are_sent(Backend::Postgres).await;
 }
+
+/// The database this app runs on, and a connection to the server that can
+/// act on it from outside (PostgreSQL only).
+async fn outside_connection(
+    app: &crate::helpers::TestApp,
+) -> (String, sea_orm::DatabaseConnection) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = app
+        .db
+        .query_one_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT current_database() AS name",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let name: String = row.try_get("", "name").unwrap();
+    let admin = sea_orm::Database::connect(std::env::var("TEST_DATABASE_URL").unwrap())
+        .await
+        .unwrap();
+    (name, admin)
+}
+
+async fn terminate_backends(admin: &sea_orm::DatabaseConnection, name: &str) {
+    use sea_orm::ConnectionTrait;
+    admin
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_database_connections_answer_503_never_500() {
+    let Some(app) = crate::helpers::spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    app.create_event("steady", serde_json::json!({})).await;
+    let (name, admin) = outside_connection(&app).await;
+    let app = std::sync::Arc::new(app);
+    let mut load = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let app = app.clone();
+        load.spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in 0..60 {
+                let answer = app
+                    .get("/api/v1/admin/events/steady", Some(&app.admin))
+                    .await;
+                if answer.status != StatusCode::OK {
+                    answer.assert_problem(503, "database_unavailable");
+                }
+                statuses.push(answer.status.as_u16());
+            }
+            statuses
+        });
+    }
+    for _ in 0..15 {
+        terminate_backends(&admin, &name).await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut statuses = Vec::new();
+    while let Some(done) = load.join_next().await {
+        statuses.extend(done.unwrap());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    // And it recovers by itself.
+    let answer = app
+        .get("/api/v1/admin/events/steady", Some(&app.admin))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_database_and_recovers() {
+    use sea_orm::ConnectionTrait;
+    let Some(app) = crate::helpers::spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let (name, admin) = outside_connection(&app).await;
+    assert_eq!(app.get("/readyz", None).await.status, StatusCode::OK);
+
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+        ))
+        .await
+        .unwrap();
+    terminate_backends(&admin, &name).await;
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(
+        ready.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        ready.body
+    );
+    let answer = app.get("/api/v1/admin/events", Some(&app.admin)).await;
+    answer.assert_problem(503, "database_unavailable");
+    assert!(app.get("/healthz", None).await.status == StatusCode::OK);
+
+    admin
+        .execute_unprepared(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    let mut ready = false;
+    for _ in 0..50 {
+        if app.get("/readyz", None).await.status == StatusCode::OK {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "/readyz did not recover");
+    assert_eq!(
+        app.get("/api/v1/admin/events", Some(&app.admin))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
