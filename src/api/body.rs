@@ -140,7 +140,49 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("not valid JSON: {err}"),
         )
     })?;
+    if let Some(field) = nul_in(&value, &mut String::new()) {
+        return Err(ApiError::from(FieldErrors::single(
+            if field.is_empty() {
+                "body".to_owned()
+            } else {
+                field
+            },
+            "control_characters",
+            "must not contain NUL characters",
+        )));
+    }
     serde_path_to_error::deserialize(value).map_err(field_error)
+}
+
+/// The JSON path of the first string (or key) holding a NUL character: no
+/// database stores one in text, and none of our fields needs one.
+fn nul_in(value: &serde_json::Value, path: &mut String) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) if text.contains('\0') => Some(path.clone()),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            let found = nul_in(item, path);
+            path.truncate(len);
+            found
+        }),
+        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(key);
+            let found = if key.contains('\0') {
+                Some(path.clone())
+            } else {
+                nul_in(item, path)
+            };
+            path.truncate(len);
+            found
+        }),
+        _ => None,
+    }
 }
 
 /// JSON with object keys sorted, so equal documents serialize alike whatever

@@ -1,6 +1,7 @@
 //! Limits on each request, answered as problem+json like every other error:
 //! URLs and header sections that are too large (414, 431), bodies that do not
-//! arrive in time (408), and methods a path does not take (405 with `Allow`).
+//! arrive in time (408), NUL characters in the path or query (404, 400), and
+//! methods a path does not take (405 with `Allow`).
 //! Connection-level limits live in `crate::server`.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -140,6 +141,33 @@ fn oversized(req: &Request) -> Option<ApiError> {
     None
 }
 
+/// A percent-encoded NUL in the path names nothing (404); in the query it
+/// is a parameter no endpoint can take (400). Neither reaches a handler, so
+/// no NUL byte ever reaches the database.
+fn nul_in_target(req: &Request) -> Option<ApiError> {
+    let has_nul = |text: &str| {
+        text.as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    };
+    if has_nul(req.uri().path()) {
+        return Some(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no resource at this path",
+        ));
+    }
+    let query = req.uri().query()?;
+    let (name, _) = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(name, value)| name.contains('\0') || value.contains('\0'))?;
+    Some(ApiError::field(
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+        name.replace('\0', ""),
+        "must not contain NUL characters",
+    ))
+}
+
 fn has_body(req: &Request) -> bool {
     req.headers().contains_key(header::TRANSFER_ENCODING)
         || req
@@ -179,6 +207,9 @@ impl<E: Endpoint> Endpoint for Limited<E> {
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
             return Ok(response);
+        }
+        if let Some(refusal) = nul_in_target(&req) {
+            return Ok(refusal.as_response());
         }
         if has_body(&req) {
             with_deadline(&mut req, tokio::time::Instant::now() + self.body_timeout);

@@ -343,18 +343,16 @@ pub async fn create(
     input: EventInput,
 ) -> Result<Event, DomainError> {
     staff.require_event_creator()?;
-    let mut valid = validate(input.clone());
+    // Validation first: nothing the client sent reaches a query unchecked.
+    let valid = validate(input)?;
     let taken = event::Entity::find()
-        .filter(event::Column::Slug.eq(&input.slug))
+        .filter(event::Column::Slug.eq(&valid.slug))
         .count(db)
         .await?
         > 0;
     if taken {
-        let mut errors = valid.err().unwrap_or_default();
-        errors.add("slug", "taken", "another event already uses this slug");
-        valid = Err(errors);
+        return Err(slug_taken().into());
     }
-    let valid = valid?;
     let at = now();
     let model = event::ActiveModel {
         id: Set(Uuid::now_v7()),

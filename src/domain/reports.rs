@@ -108,7 +108,7 @@ fn attendee_query(event_id: Uuid, filter: &AttendeeFilter) -> sea_orm::Select<ti
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        let pattern = format!("%{}%", search.to_lowercase().replace(['%', '_'], ""));
+        let pattern = contains_pattern(&search.to_lowercase());
         let codes = order::Entity::find()
             .select_only()
             .column(order::Column::Id)
@@ -123,6 +123,21 @@ fn attendee_query(event_id: Uuid, filter: &AttendeeFilter) -> sea_orm::Select<ti
         );
     }
     query
+}
+
+/// A `LIKE` pattern matching text that contains `needle` literally: `%`, `_`
+/// and the escape character itself match only themselves.
+fn contains_pattern(needle: &str) -> sea_orm::sea_query::LikeExpr {
+    let mut escaped = String::with_capacity(needle.len() + 2);
+    escaped.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped.push('%');
+    sea_orm::sea_query::LikeExpr::new(escaped).escape('\\')
 }
 
 /// Fills in tier names, order codes and check-in times for a page of tickets.

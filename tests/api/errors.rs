@@ -102,3 +102,57 @@ db_test! {
         answer.assert_problem(413, "payload_too_large");
     }
 }
+
+db_test! {
+    async fn nul_characters_never_reach_the_database(app) {
+        let tiers = app
+            .shop("nul-conf", json!({}), &[json!({"name": "Free", "price": 0, "capacity": 10})])
+            .await;
+        for path in [
+            "/api/v1/events/nul%00conf",
+            "/api/v1/events/nul-conf%00",
+            "/api/v1/events/nul-conf/vouchers/AB%00CD",
+            "/api/v1/orders/AB%00CD",
+        ] {
+            app.get(path, None).await.assert_problem(404, "not_found");
+        }
+        let search = app.get("/api/v1/admin/events/nul-conf/attendees?q=a%00b", Some(&app.admin)).await;
+        search.assert_problem(400, "invalid_parameter");
+        assert_eq!(search.error_fields(), ["q"]);
+
+        let order = app
+            .order("nul-conf", json!({"email": "ada\u{0}@example.org", "tickets": [crate::helpers::ticket(&tiers[0], "Ada")]}))
+            .await;
+        order.assert_problem(422, "validation_failed");
+        assert_eq!(order.error_fields(), ["email"]);
+        let order = app
+            .order("nul-conf", json!({"email": "ada@example.org", "tickets": [crate::helpers::ticket(&tiers[0], "A\u{0}da")]}))
+            .await;
+        assert_eq!(order.error_fields(), ["tickets[0].attendee_name"]);
+
+        let mut event = crate::helpers::event_body("nul\u{0}slug");
+        event["name"] = json!("Fine");
+        let created = app.post("/api/v1/admin/events", &app.admin, event).await;
+        created.assert_problem(422, "validation_failed");
+        assert_eq!(created.error_fields(), ["slug"]);
+    }
+}
+
+db_test! {
+    async fn attendee_search_matches_percent_and_underscore_literally(app) {
+        let tiers = app
+            .shop("like-conf", json!({}), &[json!({"name": "Free", "price": 0, "capacity": 10})])
+            .await;
+        for (email, name) in [("ada@example.org", "Ada"), ("bo@example.org", "Bo_100%")] {
+            let placed = app.order("like-conf", json!({"email": email, "tickets": [crate::helpers::ticket(&tiers[0], name)]})).await;
+            assert_eq!(placed.status, reqwest::StatusCode::CREATED, "{}", placed.body);
+        }
+        let names = |answer: &crate::helpers::Answer| -> Vec<String> {
+            answer.body["items"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap().to_owned()).collect()
+        };
+        let all = app.get("/api/v1/admin/events/like-conf/attendees?q=%25", Some(&app.admin)).await;
+        assert_eq!(names(&all), ["Bo_100%"], "{}", all.body);
+        let under = app.get("/api/v1/admin/events/like-conf/attendees?q=_", Some(&app.admin)).await;
+        assert_eq!(names(&under), ["Bo_100%"], "{}", under.body);
+    }
+}
