@@ -1,20 +1,24 @@
 //! Events: one conference edition or meetup, with its size chart, dietary
 //! options and life cycle (`draft` → `published` ⇄ `draft`, any → `archived`).
 
-use std::{collections::HashSet, fmt, str::FromStr};
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+    str::FromStr,
+};
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use entity::{event, tier};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    DomainError, at_db_precision, is_foreign_key_violation, is_unique_violation,
+    DomainError, at_db_precision, inventory, is_foreign_key_violation, is_unique_violation,
     money::Currency,
     now,
     page::{self, Page, TimeCursor},
@@ -492,6 +496,7 @@ pub async fn update(
     let model = find_managed(db, staff, slug).await?;
     ensure_not_archived(&model)?;
     let current = Event::from_model(model.clone())?;
+    let current_limits = Limits::of(&current);
 
     let mut errors = FieldErrors::new();
     if let Some(currency) = &patch.currency
@@ -557,6 +562,12 @@ pub async fn update(
         }
     }
 
+    let txn = db.begin().await?;
+    let limits = shrinking_limits(&current_limits, &valid);
+    if !limits.is_empty() {
+        inventory::lock_event(&txn, model.id).await?;
+        inventory::ensure_fits(&txn, model.id, &limits, now()).await?;
+    }
     let mut active: event::ActiveModel = model.into();
     active.name = Set(valid.name);
     active.description = Set(valid.description);
@@ -570,7 +581,62 @@ pub async fn update(
     active.dietary_options = Set(to_json(&valid.dietary_options)?);
     active.attendee_edit_deadline = Set(valid.attendee_edit_deadline);
     active.updated_at = Set(now());
-    Event::from_model(active.update(db).await?)
+    let updated = active.update(&txn).await?;
+    txn.commit().await?;
+    Event::from_model(updated)
+}
+
+/// The event's current capacity and swag stock, to tell which limits a
+/// patch lowers.
+struct Limits {
+    capacity: Option<i32>,
+    stock: HashMap<(String, Option<String>), i32>,
+}
+
+fn stock_key(size: &SwagSize) -> (String, Option<String>) {
+    (
+        size.size.to_lowercase(),
+        size.cut.as_ref().map(|c| c.to_lowercase()),
+    )
+}
+
+impl Limits {
+    fn of(event: &Event) -> Self {
+        Self {
+            capacity: event.capacity,
+            stock: event
+                .swag_sizes
+                .iter()
+                .filter_map(|s| s.stock.map(|stock| (stock_key(s), stock)))
+                .collect(),
+        }
+    }
+}
+
+/// The limits a valid patch lowers (or sets where there was none), to be
+/// checked against what is already taken.
+fn shrinking_limits(before: &Limits, after: &ValidEvent) -> Vec<inventory::NewLimit> {
+    let mut limits = Vec::new();
+    if let Some(capacity) = after.capacity
+        && before.capacity.is_none_or(|old| capacity < old)
+    {
+        limits.push(inventory::NewLimit::Event {
+            capacity: Some(i64::from(capacity)),
+        });
+    }
+    for (index, size) in after.swag_sizes.iter().enumerate() {
+        let key = stock_key(size);
+        if let Some(stock) = size.stock
+            && before.stock.get(&key).is_none_or(|old| stock < *old)
+        {
+            limits.push(inventory::NewLimit::Swag {
+                index,
+                key,
+                stock: i64::from(stock),
+            });
+        }
+    }
+    limits
 }
 
 /// A change of life-cycle state.

@@ -32,6 +32,7 @@ use uuid::Uuid;
 use super::{
     DomainError,
     events::SwagSize,
+    validation::FieldErrors,
     vouchers::{counting_tickets, uses_of},
 };
 
@@ -263,6 +264,73 @@ pub async fn lock_event(txn: &DatabaseTransaction, event_id: Uuid) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// A new limit an organizer asks for, to be checked against what is taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewLimit {
+    /// A tier's capacity.
+    Tier { id: Uuid, capacity: i64 },
+    /// The event's capacity (None: unlimited).
+    Event { capacity: Option<i64> },
+    /// The stock of one swag size and cut (lower-cased), the `index`-th of
+    /// the event's size chart.
+    Swag {
+        index: usize,
+        key: (String, Option<String>),
+        stock: i64,
+    },
+}
+
+/// Refuses limits below what is sold or held right now, naming the count.
+/// Call inside `txn` after [`lock_event`], then write the new limits in the
+/// same transaction: no placement can slip in between.
+pub async fn ensure_fits(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    limits: &[NewLimit],
+    at: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    let taken = taken(txn, event_id, at).await?;
+    let mut errors = FieldErrors::new();
+    let below = |field: &str, limit: i64, count: i64, errors: &mut FieldErrors| {
+        if limit < count {
+            errors.add(
+                field.to_owned(),
+                "below_taken",
+                format!("{count} are already sold or held; the limit cannot be lower"),
+            );
+        }
+    };
+    for limit in limits {
+        match limit {
+            NewLimit::Tier { id, capacity } => below(
+                "capacity",
+                *capacity,
+                taken.by_tier.get(id).copied().unwrap_or(0),
+                &mut errors,
+            ),
+            NewLimit::Event { capacity } => {
+                if let Some(capacity) = capacity {
+                    below("capacity", *capacity, taken.total, &mut errors);
+                }
+            }
+            NewLimit::Swag { index, key, stock } => below(
+                &format!("swag_sizes[{index}].stock"),
+                *stock,
+                taken.by_swag.get(key).copied().unwrap_or(0),
+                &mut errors,
+            ),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Unavailable {
+            code: "capacity_below_taken",
+            errors,
+        })
+    }
 }
 
 /// What is taken right now in an event, counted from the tickets.
@@ -553,7 +621,10 @@ fn judge(
             .unwrap_or_default();
         let over: Vec<Held> = [(email, limits.per_email), (client, limits.per_client)]
             .into_iter()
-            .filter(|(held, limit)| held.tickets + n > *limit)
+            // A cap limits what one buyer holds across orders; it never
+            // refuses, on its own, an order its tiers allow (one order may be
+            // larger than the cap: waiting could never cure that).
+            .filter(|(held, limit)| held.tickets + n > Ord::max(*limit, n))
             .map(|(held, _)| held)
             .collect();
         if !over.is_empty() {

@@ -4,14 +4,14 @@ use chrono::{DateTime, Utc};
 use entity::{event, tier};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, ModelTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, Set,
+    QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::{
     DomainError, at_db_precision,
     events::{self, EventStatus},
-    is_foreign_key_violation,
+    inventory, is_foreign_key_violation,
     money::MAX_PRICE_MINOR,
     now,
     staff::Staff,
@@ -284,6 +284,16 @@ pub async fn update(
         sort_order: Some(patch.sort_order.unwrap_or(i64::from(current.sort_order))),
     };
     let valid = validate(input, event_has_swag(&event))?;
+    let shrinks = valid.capacity < current.capacity;
+    let txn = db.begin().await?;
+    if shrinks {
+        inventory::lock_event(&txn, event.id).await?;
+        let limit = inventory::NewLimit::Tier {
+            id: current.id,
+            capacity: i64::from(valid.capacity),
+        };
+        inventory::ensure_fits(&txn, event.id, &[limit], now()).await?;
+    }
     let mut active: tier::ActiveModel = current.into();
     active.name = Set(valid.name);
     active.description = Set(valid.description);
@@ -297,7 +307,8 @@ pub async fn update(
     active.includes_swag = Set(valid.includes_swag);
     active.sort_order = Set(valid.sort_order);
     active.updated_at = Set(now());
-    let tier = active.update(db).await?;
+    let tier = active.update(&txn).await?;
+    txn.commit().await?;
     Ok((event, tier))
 }
 

@@ -371,3 +371,54 @@ async fn holds_are_limited_per_client_address_with_retry_after_on_sqlite() {
 async fn holds_are_limited_per_client_address_with_retry_after_on_postgres() {
     holds_are_limited_per_client_address_with_retry_after(Backend::Postgres).await;
 }
+
+db_test! {
+    async fn an_order_its_tiers_allow_is_never_refused_as_too_many_holds_on_its_own(app) {
+        // The per-email cap is 10; the tier allows 50 per order.
+        let tiers = app.shop("big-order", json!({}), &[json!({"name": "Team", "price": 1000, "capacity": 100, "max_per_order": 50})]).await;
+        let eleven: Vec<_> = (0..11).map(|i| ticket(&tiers[0], &format!("Dev {i}"))).collect();
+        let team = app.order("big-order", json!({"email": "lead@example.org", "tickets": eleven})).await;
+        assert_eq!(team.status, StatusCode::CREATED, "{}", team.body);
+        // The cap still limits what one buyer holds across orders.
+        let more = app.order("big-order", json!({"email": "lead@example.org", "tickets": [ticket(&tiers[0], "Dev 12")]})).await;
+        more.assert_problem(429, "too_many_holds");
+    }
+}
+
+db_test! {
+    async fn capacity_cannot_drop_below_what_is_taken(app) {
+        let tiers = app.shop("shrink", json!({"capacity": 10}), &[json!({"name": "Free", "price": 0, "capacity": 10, "includes_swag": true}), json!({"name": "Paid", "price": 1000, "capacity": 10})]).await;
+        let mut tickets: Vec<_> = (0..3).map(|i| ticket(&tiers[0], &format!("Free {i}"))).collect();
+        for (i, t) in tickets.iter_mut().enumerate() {
+            t["swag_size"] = json!(if i == 0 { "S" } else { "M" });
+            t["swag_cut"] = json!("straight");
+        }
+        let sold = app.order("shrink", json!({"email": "a@example.org", "tickets": tickets})).await;
+        assert_eq!(sold.status, StatusCode::CREATED, "{}", sold.body);
+        let held = app.order("shrink", json!({"email": "b@example.org", "tickets": [ticket(&tiers[1], "Held"), ticket(&tiers[1], "Held 2")]})).await;
+        assert_eq!(held.status, StatusCode::CREATED, "{}", held.body);
+
+        let tier = format!("/api/v1/admin/events/shrink/tiers/{}", tiers[0]);
+        let refused = app.patch(&tier, &app.admin, json!({"capacity": 2})).await;
+        refused.assert_problem(409, "capacity_below_taken");
+        assert_eq!(refused.error_fields(), ["capacity"]);
+        assert!(refused.body["errors"][0]["message"].as_str().unwrap().starts_with('3'), "{}", refused.body);
+        // Held tickets count too.
+        let paid = format!("/api/v1/admin/events/shrink/tiers/{}", tiers[1]);
+        app.patch(&paid, &app.admin, json!({"capacity": 1})).await.assert_problem(409, "capacity_below_taken");
+        assert_eq!(app.patch(&tier, &app.admin, json!({"capacity": 3})).await.status, StatusCode::OK);
+
+        app.patch("/api/v1/admin/events/shrink", &app.admin, json!({"capacity": 4}))
+            .await
+            .assert_problem(409, "capacity_below_taken");
+        let mut sizes = crate::helpers::event_body("x")["swag_sizes"].clone();
+        sizes[0]["stock"] = json!(0);
+        let stock = app.patch("/api/v1/admin/events/shrink", &app.admin, json!({"swag_sizes": sizes})).await;
+        stock.assert_problem(409, "capacity_below_taken");
+        assert_eq!(stock.error_fields(), ["swag_sizes[0].stock"]);
+        assert_eq!(app.patch("/api/v1/admin/events/shrink", &app.admin, json!({"capacity": 5})).await.status, StatusCode::OK);
+
+        let report = app.get("/api/v1/admin/events/shrink/reports/sales", Some(&app.admin)).await;
+        assert_eq!(report.status, StatusCode::OK);
+    }
+}
