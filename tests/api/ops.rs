@@ -167,7 +167,7 @@ async fn without_configured_origins_no_cors_headers_are_sent_on_postgres() {
 
 /// The database this app runs on, and a connection to the server that can
 /// act on it from outside (PostgreSQL only).
-async fn outside_connection(
+pub async fn outside_connection(
     app: &crate::helpers::TestApp,
 ) -> (String, sea_orm::DatabaseConnection) {
     use sea_orm::{ConnectionTrait, Statement};
@@ -187,7 +187,7 @@ async fn outside_connection(
     (name, admin)
 }
 
-async fn terminate_backends(admin: &sea_orm::DatabaseConnection, name: &str) {
+pub async fn terminate_backends(admin: &sea_orm::DatabaseConnection, name: &str) {
     use sea_orm::ConnectionTrait;
     admin
         .execute_unprepared(&format!(

@@ -442,3 +442,104 @@ db_test! {
             .assert_problem(422, "validation_failed");
     }
 }
+
+/// An export whose database goes away mid-way must look broken to every
+/// client, never like a complete (truncated) file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_export_that_fails_midway_aborts_the_download() {
+    use futures_util::StreamExt;
+    use sea_orm::ConnectionTrait;
+    let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    let tiers = app
+        .shop(
+            "huge",
+            json!({}),
+            &[json!({"name": "Free", "price": 0, "capacity": 100})],
+        )
+        .await;
+    let placed = app.order("huge", json!({"email": "a@example.org", "tickets": [crate::helpers::ticket(&tiers[0], "Ada")]})).await;
+    let first = placed.body["tickets"][0]["id"].as_str().unwrap().to_owned();
+    // 60,000 more attendees (copies of Ada), straight into the table.
+    app.db
+        .execute_unprepared(&format!(
+            "INSERT INTO ticket (id, order_id, event_id, tier_id, status, hold_expires_at, attendee_name, \
+             attendee_email, swag_size, swag_cut, dietary, notes, unit_price, discount, price, voucher_id, \
+             token_version, created_at, updated_at) SELECT gen_random_uuid(), order_id, event_id, tier_id, status, hold_expires_at, \
+             attendee_name || g, attendee_email, swag_size, swag_cut, dietary, notes, unit_price, discount, price, \
+             voucher_id, token_version, created_at, updated_at \
+             FROM ticket, generate_series(1, 60000) AS g WHERE id = '{first}'"
+        ))
+        .await
+        .unwrap();
+
+    let response = app
+        .client
+        .get(app.url("/api/v1/admin/events/huge/attendees.csv"))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.bytes_stream();
+    let mut received = body.next().await.unwrap().unwrap().len();
+
+    let (name, admin) = crate::ops::outside_connection(&app).await;
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+        ))
+        .await
+        .unwrap();
+    crate::ops::terminate_backends(&admin, &name).await;
+
+    let mut broken = false;
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(bytes) => received += bytes.len(),
+            Err(_) => {
+                broken = true;
+                break;
+            }
+        }
+    }
+    admin
+        .execute_unprepared(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    assert!(
+        broken,
+        "the download ended cleanly after {received} bytes although the export failed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_export_that_cannot_start_is_an_error_not_an_empty_file() {
+    use sea_orm::ConnectionTrait;
+    let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    app.shop(
+        "early",
+        json!({}),
+        &[json!({"name": "Free", "price": 0, "capacity": 100})],
+    )
+    .await;
+    let (name, admin) = crate::ops::outside_connection(&app).await;
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+        ))
+        .await
+        .unwrap();
+    crate::ops::terminate_backends(&admin, &name).await;
+    let answer = app
+        .get("/api/v1/admin/events/early/attendees.csv", Some(&app.admin))
+        .await;
+    admin
+        .execute_unprepared(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    answer.assert_problem(503, "database_unavailable");
+}

@@ -211,17 +211,68 @@ pub struct CheckinReport {
 
 const CSV_BATCH: u64 = 1_000;
 
+const CSV_HEADER: [&str; 10] = [
+    "order_code",
+    "ticket_id",
+    "attendee_name",
+    "attendee_email",
+    "tier",
+    "swag_size",
+    "swag_cut",
+    "dietary",
+    "notes",
+    "checked_in_at",
+];
+
+/// CSV rows for a batch of attendees (with the header row first when asked).
+fn csv_rows(batch: &[Attendee], header: bool) -> Result<Vec<u8>, std::io::Error> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let mut write = |record: &[&str]| {
+        let cells: Vec<String> = record.iter().map(|c| csv_cell(c)).collect();
+        out.write_record(&cells).map_err(std::io::Error::other)
+    };
+    if header {
+        write(&CSV_HEADER)?;
+    }
+    for a in batch {
+        let id = a.ticket_id.to_string();
+        let at = a.checked_in_at.map(|t| t.to_rfc3339()).unwrap_or_default();
+        write(&[
+            a.order_code.as_str(),
+            id.as_str(),
+            a.name.as_str(),
+            a.email.as_str(),
+            a.tier.as_str(),
+            a.swag_size.as_deref().unwrap_or(""),
+            a.swag_cut.as_deref().unwrap_or(""),
+            a.dietary.as_deref().unwrap_or(""),
+            a.notes.as_str(),
+            at.as_str(),
+        ])?;
+    }
+    out.into_inner()
+        .map_err(|err| std::io::Error::other(err.to_string()))
+}
+
 /// Every attendee as CSV, a batch of rows at a time so a large event never
-/// sits in memory.
-fn csv_stream(db: sea_orm::DatabaseConnection, event_id: Uuid, filter: AttendeeFilter) -> Body {
+/// sits in memory. The first batch is read before the answer starts, so a
+/// failure then is a proper error response; a failure later ends the body
+/// with an error, which aborts the connection without the final chunk, so
+/// no client mistakes a truncated file for a complete one.
+fn csv_stream(
+    db: sea_orm::DatabaseConnection,
+    event_id: Uuid,
+    filter: AttendeeFilter,
+    first: Vec<Attendee>,
+) -> Body {
     struct State {
         after: Option<Uuid>,
-        header: bool,
+        first: Option<Vec<Attendee>>,
         done: bool,
     }
     let start = State {
         after: None,
-        header: false,
+        first: Some(first),
         done: false,
     };
     let stream = futures_util::stream::unfold(start, move |mut st| {
@@ -230,68 +281,28 @@ fn csv_stream(db: sea_orm::DatabaseConnection, event_id: Uuid, filter: AttendeeF
             if st.done {
                 return None;
             }
-            let mut out = csv::Writer::from_writer(Vec::new());
-            let mut write = |record: &[&str]| {
-                let cells: Vec<String> = record.iter().map(|c| csv_cell(c)).collect();
-                out.write_record(&cells)
-            };
-            if !st.header {
-                st.header = true;
-                let header = [
-                    "order_code",
-                    "ticket_id",
-                    "attendee_name",
-                    "attendee_email",
-                    "tier",
-                    "swag_size",
-                    "swag_cut",
-                    "dietary",
-                    "notes",
-                    "checked_in_at",
-                ];
-                if let Err(err) = write(&header) {
-                    return Some((Err(std::io::Error::other(err)), State { done: true, ..st }));
-                }
-            }
-            let batch =
-                match reports::attendee_batch(&db, event_id, &filter, st.after, CSV_BATCH).await {
-                    Ok(batch) => batch,
-                    Err(err) => {
-                        tracing::error!(error = %err, "attendee export failed mid-stream");
-                        return Some((
-                            Err(std::io::Error::other(err.to_string())),
-                            State { done: true, ..st },
-                        ));
+            let header = st.first.is_some();
+            let batch = match st.first.take() {
+                Some(batch) => batch,
+                None => {
+                    match reports::attendee_batch(&db, event_id, &filter, st.after, CSV_BATCH).await
+                    {
+                        Ok(batch) => batch,
+                        Err(err) => {
+                            tracing::error!(error = %err, "attendee export failed mid-stream; aborting the download");
+                            st.done = true;
+                            return Some((Err(std::io::Error::other(err.to_string())), st));
+                        }
                     }
-                };
+                }
+            };
             st.done = (batch.len() as u64) < CSV_BATCH;
             st.after = batch.last().map(|a| a.ticket_id).or(st.after);
-            for a in &batch {
-                let id = a.ticket_id.to_string();
-                let at = a.checked_in_at.map(|t| t.to_rfc3339()).unwrap_or_default();
-                let record = [
-                    a.order_code.as_str(),
-                    id.as_str(),
-                    a.name.as_str(),
-                    a.email.as_str(),
-                    a.tier.as_str(),
-                    a.swag_size.as_deref().unwrap_or(""),
-                    a.swag_cut.as_deref().unwrap_or(""),
-                    a.dietary.as_deref().unwrap_or(""),
-                    a.notes.as_str(),
-                    at.as_str(),
-                ];
-                if let Err(err) = write(&record) {
-                    return Some((Err(std::io::Error::other(err)), State { done: true, ..st }));
-                }
+            let rows = csv_rows(&batch, header);
+            if rows.is_err() {
+                st.done = true;
             }
-            match out.into_inner() {
-                Ok(bytes) => Some((Ok::<Vec<u8>, std::io::Error>(bytes), st)),
-                Err(err) => Some((
-                    Err(std::io::Error::other(err.to_string())),
-                    State { done: true, ..st },
-                )),
-            }
+            Some((rows, st))
         }
     });
     Body::from_bytes_stream(stream)
@@ -398,8 +409,9 @@ impl ReportsApi {
             checked_in.0,
             q.0,
         );
+        let first = reports::attendee_batch(&state.db, event_id, &f, None, CSV_BATCH).await?;
         Ok(AttendeesCsv::Ok(
-            Binary(csv_stream(state.db.clone(), event_id, f)),
+            Binary(csv_stream(state.db.clone(), event_id, f, first)),
             format!("attachment; filename=\"{}-attendees.csv\"", slug.0),
         ))
     }
