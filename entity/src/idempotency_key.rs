@@ -15,6 +15,9 @@ pub struct Model {
     pub response_status: Option<i32>,
     pub response_body: Option<String>,
     pub created_at: DateTimeUtc,
+    /// While the claiming request runs: until when its claim holds. A retry
+    /// takes over an unanswered claim whose lease has run out.
+    pub locked_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -52,6 +52,14 @@ pub struct Model {
     pub flag_detail: Option<String>,
     /// Set while a dispute is open: the tickets are refused at the door.
     pub disputed_at: Option<DateTimeUtc>,
+    /// The `Idempotency-Key` (scope and key, hashed) the order was placed
+    /// under, so a retry after a crash finds it.
+    pub idempotency_ref: Option<String>,
+    /// The charge's refunded total as Stripe last reported it (only grows).
+    pub charge_refunded: i64,
+    /// The dispute Stripe reported last, and its latest status.
+    pub dispute_id: Option<String>,
+    pub dispute_status: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -28,6 +28,8 @@ pub struct Model {
     pub failure: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The `Idempotency-Key` (scope and key, hashed) it was requested under.
+    pub idempotency_ref: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

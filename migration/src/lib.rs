@@ -10,6 +10,8 @@ mod m20261121_000003_create_orders;
 mod m20261121_000004_create_checkin;
 mod m20261121_000005_create_payments;
 mod m20261201_000001_add_staff_token_all_events;
+mod m20261201_000002_add_idempotency_leases;
+mod m20261201_000003_add_payment_facts;
 
 pub struct Migrator;
 
@@ -23,6 +25,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000004_create_checkin::Migration),
             Box::new(m20261121_000005_create_payments::Migration),
             Box::new(m20261201_000001_add_staff_token_all_events::Migration),
+            Box::new(m20261201_000002_add_idempotency_leases::Migration),
+            Box::new(m20261201_000003_add_payment_facts::Migration),
         ]
     }
 }

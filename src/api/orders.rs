@@ -416,14 +416,17 @@ impl OrdersApi {
                     notes: t.notes,
                 })
                 .collect(),
+            attempt: None,
         };
         let client = client_key(&state, req);
-        let place = async {
+        let state: &AppState = &state;
+        let slug: &str = &slug;
+        let place = |attempt| async move {
             let placed = domain::orders::place::place(
                 &state.db,
                 &state.inventory,
-                &slug,
-                request,
+                slug,
+                OrderRequest { attempt, ..request },
                 client,
                 state.payments.enabled(),
             )
@@ -436,7 +439,7 @@ impl OrdersApi {
             }
             Ok::<_, ApiError>(body)
         };
-        let scope = format!("order:{}:{}", slug.0, &email_scope[..32]);
+        let scope = format!("order:{slug}:{}", &email_scope[..32]);
         let outcome =
             super::idempotent::run(&state.db, &scope, idempotency_key.0, &raw, place, |body| {
                 Stored {

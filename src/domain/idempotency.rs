@@ -6,6 +6,12 @@
 //! to finish and then replays its answer. The same key with a different body
 //! is refused. Retryable failures (429, 5xx) are not stored, so the client
 //! can retry them with the same key. Records are kept for 24 hours.
+//!
+//! A claim holds a lease (`LEASE`), renewed by nobody: a request that dies
+//! with its process leaves an unanswered claim, and once its lease has run
+//! out a retry takes the claim over ([`Claim::Resumed`]). What the dead
+//! request made is found by its [`Attempt::reference`], which orders and
+//! refunds store in the same transaction that creates them.
 
 use std::time::Duration;
 
@@ -19,6 +25,10 @@ use super::{DomainError, is_unique_violation, now, validation::FieldErrors};
 pub const RETENTION: chrono::Duration = chrono::Duration::hours(24);
 /// How long a retry waits for the first request to finish.
 const WAIT: Duration = Duration::from_secs(15);
+/// How long a claim holds before a retry may take it over. Longer than any
+/// request takes (Stripe's timeout included), shorter than a person's
+/// patience.
+pub const LEASE: chrono::Duration = chrono::Duration::seconds(30);
 
 /// The stored answer to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,8 +42,25 @@ pub struct Stored {
 pub enum Claim {
     /// First time: run it, then `complete` or `abandon` the claim.
     Fresh,
+    /// A request with this key died before answering: run it again, first
+    /// looking for what it made under [`reference`]; then `complete`.
+    Resumed,
     /// Seen before with the same body: answer this.
     Replay(Stored),
+}
+
+/// A keyed request being run: what it stores on what it makes, and whether
+/// an earlier attempt may already have made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub reference: String,
+    pub resumed: bool,
+}
+
+/// The stored reference of a key within its scope (fixed length, whatever
+/// the key).
+pub fn reference(scope: &str, key: &str) -> String {
+    super::staff::hash_secret(&format!("{scope}\n{key}"))
 }
 
 /// Checks a client's key: 1 to 200 printable ASCII characters.
@@ -73,6 +100,7 @@ pub async fn claim(
             response_status: Set(None),
             response_body: Set(None),
             created_at: Set(now()),
+            locked_until: Set(Some(now() + LEASE)),
         };
         match record.insert(db).await {
             Ok(_) => return Ok(Claim::Fresh),
@@ -103,6 +131,11 @@ pub async fn claim(
                     body,
                 }));
             }
+            Some(found) if found.locked_until.is_none_or(|until| until < now()) => {
+                if take_over(db, scope, key).await? {
+                    return Ok(Claim::Resumed);
+                }
+            }
             Some(_) if tokio::time::Instant::now() >= deadline => {
                 return Err(DomainError::conflict(
                     "idempotency_key_in_use",
@@ -112,6 +145,29 @@ pub async fn claim(
             Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
+}
+
+/// Takes over an unanswered claim whose lease has run out; false when
+/// another retry was quicker (or the answer arrived).
+async fn take_over(db: &DatabaseConnection, scope: &str, key: &str) -> Result<bool, DomainError> {
+    let at = now();
+    let taken = idempotency_key::Entity::update_many()
+        .col_expr(
+            idempotency_key::Column::LockedUntil,
+            sea_orm::prelude::Expr::value(Some(at + LEASE)),
+        )
+        .filter(idempotency_key::Column::Scope.eq(scope))
+        .filter(idempotency_key::Column::Key.eq(key))
+        .filter(idempotency_key::Column::ResponseStatus.is_null())
+        .filter(
+            sea_orm::Condition::any()
+                .add(idempotency_key::Column::LockedUntil.is_null())
+                .add(idempotency_key::Column::LockedUntil.lt(at)),
+        )
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok(taken == 1)
 }
 
 /// Stores the answer of a claimed request, or forgets the claim when the
@@ -133,6 +189,10 @@ pub async fn complete(
         .col_expr(
             idempotency_key::Column::ResponseBody,
             sea_orm::prelude::Expr::value(answer.body.clone()),
+        )
+        .col_expr(
+            idempotency_key::Column::LockedUntil,
+            sea_orm::prelude::Expr::value(Option::<DateTime<Utc>>::None),
         )
         .filter(idempotency_key::Column::Scope.eq(scope))
         .filter(idempotency_key::Column::Key.eq(key))

@@ -26,5 +26,6 @@ mod payments;
 mod refunds;
 mod reports;
 mod scope;
+mod stripe_order;
 mod tiers;
 mod vouchers;

@@ -406,3 +406,103 @@ db_test! {
         assert_eq!(held, 1);
     }
 }
+
+/// Puts a key's record back the way a process killed after placing the
+/// order, before storing the answer, leaves it: claimed, unanswered, its
+/// lease run out.
+async fn as_if_the_process_died(app: &TestApp) {
+    use sea_orm::prelude::Expr;
+    entity::idempotency_key::Entity::update_many()
+        .col_expr(
+            entity::idempotency_key::Column::ResponseStatus,
+            Expr::value(Option::<i32>::None),
+        )
+        .col_expr(
+            entity::idempotency_key::Column::ResponseBody,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            entity::idempotency_key::Column::LockedUntil,
+            Expr::value(Some(chrono::Utc::now() - chrono::Duration::seconds(1))),
+        )
+        .exec(&app.db)
+        .await
+        .unwrap();
+}
+
+db_test! {
+    async fn a_retry_after_a_crash_finds_the_order_instead_of_placing_a_second(app) {
+        let tiers = app.shop("crash", json!({}), &[json!({"name": "R", "price": 100, "capacity": 10})]).await;
+        let body = json!({"email": "c@example.org", "tickets": [ticket(&tiers[0], "C")]});
+        let send = |key: &'static str| {
+            let request = app.client.post(app.url("/api/v1/events/crash/orders")).header("idempotency-key", key).json(&body);
+            async move { crate::helpers::answer(request.send().await.unwrap()).await }
+        };
+        let first = send("crash-key").await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+        as_if_the_process_died(&app).await;
+
+        let retry = send("crash-key").await;
+        assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
+        assert_eq!(retry.body["code"], first.body["code"]);
+        assert_eq!(retry.body["payment"]["payment_intent"], first.body["payment"]["payment_intent"]);
+        assert!(retry.body["payment"]["client_secret"].is_string(), "{}", retry.body);
+        assert_eq!(order_count(&app).await, 1);
+        // The buyer holds the order with the token of the answer it finally got.
+        let code = retry.body["code"].as_str().unwrap();
+        let token = retry.body["order_token"].as_str().unwrap();
+        let read = app.with_order_token(Method::GET, &format!("/api/v1/orders/{code}"), token, None).await;
+        assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+        // And that answer is now the one replayed.
+        let replayed = send("crash-key").await;
+        assert_eq!(replayed.body, retry.body);
+    }
+}
+
+db_test! {
+    async fn a_retry_after_a_crash_before_placing_places_the_order_once(app) {
+        let tiers = app.shop("early-crash", json!({}), &[json!({"name": "R", "price": 0, "capacity": 10})]).await;
+        let body = json!({"email": "e@example.org", "tickets": [ticket(&tiers[0], "E")]});
+        let request = app.client.post(app.url("/api/v1/events/early-crash/orders")).header("idempotency-key", "k").json(&body);
+        let first = crate::helpers::answer(request.send().await.unwrap()).await;
+        assert_eq!(first.status, StatusCode::CREATED);
+        // Forget the order too: as if the process died before placing it.
+        entity::order::Entity::delete_many().exec(&app.db).await.unwrap();
+        as_if_the_process_died(&app).await;
+        let request = app.client.post(app.url("/api/v1/events/early-crash/orders")).header("idempotency-key", "k").json(&body);
+        let retry = crate::helpers::answer(request.send().await.unwrap()).await;
+        assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
+        assert_eq!(order_count(&app).await, 1);
+    }
+}
+
+db_test! {
+    async fn a_hold_whose_buyer_never_heard_back_lapses_like_any_other(app) {
+        use sea_orm::prelude::Expr;
+        let tiers = app.shop("lost-answer", json!({}), &[json!({"name": "Only", "price": 500, "capacity": 1})]).await;
+        let body = json!({"email": "l@example.org", "tickets": [ticket(&tiers[0], "L")]});
+        let send = || {
+            let request = app.client.post(app.url("/api/v1/events/lost-answer/orders")).header("idempotency-key", "lost").json(&body);
+            async move { crate::helpers::answer(request.send().await.unwrap()).await }
+        };
+        let placed = send().await;
+        assert_eq!(placed.body["state"], "pending", "{}", placed.body);
+        as_if_the_process_died(&app).await;
+        assert_eq!(app.get("/api/v1/events/lost-answer/tiers", None).await.body[0]["remaining"], 0);
+
+        // Its hold ends like any other: the seat is for sale again at once,
+        // and the sweeper marks the order.
+        let past = chrono::Utc::now() - chrono::Duration::minutes(1);
+        entity::order::Entity::update_many().col_expr(entity::order::Column::ExpiresAt, Expr::value(Some(past))).exec(&app.db).await.unwrap();
+        entity::ticket::Entity::update_many().col_expr(entity::ticket::Column::HoldExpiresAt, Expr::value(Some(past))).exec(&app.db).await.unwrap();
+        assert_eq!(app.get("/api/v1/events/lost-answer/tiers", None).await.body[0]["remaining"], 1);
+        tessera::domain::orders::expire_due(&app.db, 100).await.unwrap();
+
+        // The retry finds that order, expired, and places nothing new.
+        let retry = send().await;
+        assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
+        assert_eq!(retry.body["code"], placed.body["code"]);
+        assert_eq!(retry.body["state"], "expired");
+        assert_eq!(order_count(&app).await, 1);
+    }
+}

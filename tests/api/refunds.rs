@@ -333,3 +333,36 @@ db_test! {
         assert!(sent.is_empty(), "{:?}", sent.iter().map(|r| r.url.path()).collect::<Vec<_>>());
     }
 }
+
+db_test! {
+    async fn a_refund_retried_after_a_crash_is_counted_once(app) {
+        let (_, placed) = paid(&app, "re-crash").await;
+        let send = || {
+            let request = app
+                .client
+                .post(app.url(&refunds_path("re-crash", &placed)))
+                .bearer_auth(&app.admin)
+                .header("idempotency-key", "refund-once")
+                .json(&json!({"amount": 1000, "reason": "one day only"}));
+            async move { crate::helpers::answer(request.send().await.unwrap()).await }
+        };
+        let first = send().await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+        // As if the process died after the refund, before storing the answer.
+        entity::idempotency_key::Entity::update_many()
+            .col_expr(entity::idempotency_key::Column::ResponseStatus, Expr::value(Option::<i32>::None))
+            .col_expr(entity::idempotency_key::Column::ResponseBody, Expr::value(Option::<String>::None))
+            .col_expr(
+                entity::idempotency_key::Column::LockedUntil,
+                Expr::value(Some(chrono::Utc::now() - chrono::Duration::seconds(1))),
+            )
+            .exec(&app.db)
+            .await
+            .unwrap();
+        let retry = send().await;
+        assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
+        assert_eq!(retry.body["id"], first.body["id"]);
+        assert_eq!(refund_rows(&app).await.len(), 1);
+        assert_eq!(order_row(&app, &placed.code).await.amount_refunded, 1000);
+    }
+}

@@ -202,6 +202,29 @@ impl Respond for ExpireCheckout {
     }
 }
 
+/// Reads a PaymentIntent back, as created (the stub keeps no state: the
+/// amount is not known here, so it answers 0).
+struct RetrieveIntent;
+
+impl Respond for RetrieveIntent {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let id = request
+            .url
+            .path()
+            .split('/')
+            .nth(3)
+            .unwrap_or("pi_x")
+            .to_owned();
+        ResponseTemplate::new(200).set_body_json(payment_intent(
+            &id,
+            0,
+            "eur",
+            "requires_payment_method",
+            "",
+        ))
+    }
+}
+
 struct Cancelled;
 
 impl Respond for Cancelled {
@@ -223,6 +246,11 @@ pub async fn mount_default(server: &MockServer) {
     Mock::given(method("POST"))
         .and(path("/v1/payment_intents"))
         .respond_with(CreateIntent)
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/v1/payment_intents/[^/]+$"))
+        .respond_with(RetrieveIntent)
         .mount(server)
         .await;
     Mock::given(method("POST"))

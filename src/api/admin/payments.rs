@@ -1,5 +1,6 @@
 //! Refunds and payments recorded by hand, on the order desk.
 
+use crate::domain::idempotency::Attempt;
 use chrono::{DateTime, Utc};
 use poem::{IntoResponse, Response, http::StatusCode, web::Data};
 use poem_openapi::{
@@ -163,13 +164,23 @@ impl PaymentsAdminApi {
             amount: body.amount,
             reason: body.reason,
         };
-        let refund = async {
-            refunds::request(&state.db, &state.payments, &auth.0, &slug, &code, input)
-                .await
-                .map(RefundBody::from)
-                .map_err(ApiError::from)
+        let (state, staff, slug, code): (&AppState, _, &str, &str) =
+            (&state, &auth.0, &slug, &code);
+        let refund = |attempt: Option<Attempt>| async move {
+            refunds::request(
+                &state.db,
+                &state.payments,
+                staff,
+                slug,
+                code,
+                input,
+                attempt.as_ref(),
+            )
+            .await
+            .map(RefundBody::from)
+            .map_err(ApiError::from)
         };
-        let scope = format!("refund:{}:{}", slug.0, code.0.to_uppercase());
+        let scope = format!("refund:{slug}:{}", code.to_uppercase());
         match idempotent::run(&state.db, &scope, idempotency_key.0, &raw, refund, |body| {
             Stored {
                 status: 201,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{event, order, ticket, tier};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use super::{
@@ -18,6 +18,7 @@ use crate::domain::{
     catalog::{SaleState, Taken, Venue, availability},
     email::Email,
     events::{Event, EventStatus},
+    idempotency::Attempt,
     inventory::{Decision, Inventory, Placement, Refusal},
     now,
     staff::{Staff, hash_secret},
@@ -47,6 +48,8 @@ pub struct OrderRequest {
     pub email: String,
     pub voucher: Option<String>,
     pub tickets: Vec<TicketRequest>,
+    /// The `Idempotency-Key` attempt this placement runs under, if any.
+    pub attempt: Option<Attempt>,
 }
 
 /// An order just placed, with the token that is shown only now.
@@ -326,6 +329,10 @@ fn build(
         flag: None,
         flag_detail: None,
         disputed_at: None,
+        idempotency_ref: None,
+        charge_refunded: 0,
+        dispute_id: None,
+        dispute_status: None,
     };
     let status = if paid {
         TicketStatus::Valid
@@ -469,6 +476,11 @@ pub async fn place(
     payments_enabled: bool,
 ) -> Result<PlacedOrder, DomainError> {
     let event = published_event(db, slug).await?;
+    if let Some(attempt) = request.attempt.as_ref().filter(|a| a.resumed)
+        && let Some(placed) = recover(db, event.id, &attempt.reference).await?
+    {
+        return Ok(placed);
+    }
     let tiers = tiers_of(db, event.id).await?;
     let at = now();
     let mut errors = FieldErrors::new();
@@ -522,8 +534,33 @@ pub async fn place(
         None,
         at,
     )?;
+    let mut placement = placement;
+    placement.order.idempotency_ref = request.attempt.map(|a| a.reference);
     let order = settle(&event, &tiers, inventory.place(placement).await?)?;
     Ok(PlacedOrder { order, token })
+}
+
+/// The order an earlier attempt with the same `Idempotency-Key` placed before
+/// it died, under a new order token: the first one never reached the buyer.
+async fn recover(
+    db: &DatabaseConnection,
+    event_id: Uuid,
+    reference: &str,
+) -> Result<Option<PlacedOrder>, DomainError> {
+    let Some(model) = order::Entity::find()
+        .filter(order::Column::EventId.eq(event_id))
+        .filter(order::Column::IdempotencyRef.eq(reference))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let token = generate_token()?;
+    let mut active: order::ActiveModel = model.into();
+    active.token_hash = Set(hash_secret(&token));
+    let model = active.update(db).await?;
+    let order = super::assemble(db, model).await?;
+    Ok(Some(PlacedOrder { order, token }))
 }
 
 /// What an organizer asks for when comping tickets.

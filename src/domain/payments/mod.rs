@@ -487,7 +487,19 @@ pub async fn apply(
     let (outcome, refund_due) = match (&incoming.notice, &order) {
         (Notice::Ignored, _) => ("ignored: not an event tessera acts on".to_owned(), None),
         (_, None) => ("ignored: no tessera order matches".to_owned(), None),
-        (notice, Some(order)) => effect(&txn, notice, order).await?,
+        (notice, Some(order)) => {
+            let (outcome, refund_due) = effect(&txn, notice, order).await?;
+            // Whatever the event was, the order's refund figures and closure
+            // follow from all the facts recorded so far.
+            if refunds::converge(&txn, order.id).await? {
+                (
+                    format!("{outcome}; the order is fully refunded"),
+                    refund_due,
+                )
+            } else {
+                (outcome, refund_due)
+            }
+        }
     };
     stripe_event::Entity::update_many()
         .col_expr(
@@ -568,14 +580,11 @@ async fn effect(
         Notice::ChargeRefunded {
             amount_refunded, ..
         } => {
-            if *amount_refunded > 0
-                && *amount_refunded >= order.amount_paid
-                && refunds::close_fully_refunded(txn, order.id).await?
-            {
-                Ok(("charge fully refunded; tickets revoked".to_owned(), None))
-            } else {
-                Ok(("charge refund noted".to_owned(), None))
-            }
+            refunds::note_charge_refunded(txn, order, *amount_refunded).await?;
+            Ok((
+                format!("charge refunded total {amount_refunded} noted"),
+                None,
+            ))
         }
         Notice::Refund {
             stripe_id,
@@ -837,6 +846,7 @@ async fn late_refund(
         failure: Set(None),
         created_at: Set(at),
         updated_at: Set(at),
+        idempotency_ref: Set(None),
     }
     .insert(txn)
     .await?;
@@ -856,6 +866,22 @@ async fn dispute(
     let touch = ticket::Entity::update_many()
         .col_expr(ticket::Column::UpdatedAt, Expr::value(at))
         .filter(ticket::Column::OrderId.eq(order.id));
+    // A dispute's closing is final: news of its opening that arrives later
+    // changes nothing.
+    let known_closed = order.dispute_id.as_deref() == Some(id)
+        && order.dispute_status.as_deref().is_some_and(dispute_closed);
+    if !closed && known_closed {
+        return Ok(("dispute already closed; nothing changes".to_owned(), None));
+    }
+    order::Entity::update_many()
+        .col_expr(order::Column::DisputeId, Expr::value(Some(id.to_owned())))
+        .col_expr(
+            order::Column::DisputeStatus,
+            Expr::value(Some(clip(status, 32))),
+        )
+        .filter(order::Column::Id.eq(order.id))
+        .exec(txn)
+        .await?;
     if !closed {
         order::Entity::update_many()
             .col_expr(order::Column::DisputedAt, Expr::value(Some(at)))
@@ -892,6 +918,16 @@ async fn dispute(
         touch.exec(txn).await?;
         Ok((format!("dispute {status}; tickets unblocked"), None))
     } else {
+        // Lost: the tickets are blocked for good, even when this is the
+        // first news of the dispute.
+        order::Entity::update_many()
+            .col_expr(
+                order::Column::DisputedAt,
+                Expr::value(Some(order.disputed_at.unwrap_or(at))),
+            )
+            .filter(order::Column::Id.eq(order.id))
+            .exec(txn)
+            .await?;
         flag(
             txn,
             order.id,
@@ -899,8 +935,14 @@ async fn dispute(
             format!("dispute {id} closed: {status}"),
         )
         .await?;
+        touch.exec(txn).await?;
         Ok((format!("dispute {status}; tickets stay blocked"), None))
     }
+}
+
+/// Whether a dispute status is a final one.
+fn dispute_closed(status: &str) -> bool {
+    matches!(status, "won" | "lost" | "warning_closed" | "prevented")
 }
 
 /// An organizer records a payment made outside Stripe (bank transfer). A

@@ -9,6 +9,7 @@
 //! not answer, the refund stays `requested` and the sweeper sends it again
 //! with the same key.
 
+use crate::domain::idempotency::Attempt;
 use entity::{order, refund, ticket};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
@@ -66,8 +67,20 @@ pub async fn request(
     slug: &str,
     code: &str,
     input: RefundInput,
+    attempt: Option<&Attempt>,
 ) -> Result<refund::Model, DomainError> {
     let model = desk::find(db, staff, slug, code).await?;
+    if let Some(attempt) = attempt.filter(|a| a.resumed)
+        && let Some(made) = refund::Entity::find()
+            .filter(refund::Column::OrderId.eq(model.id))
+            .filter(refund::Column::IdempotencyRef.eq(&attempt.reference))
+            .one(db)
+            .await?
+    {
+        // An attempt with this key died after counting the refund; the
+        // sweeper sends it on to Stripe if it never got there.
+        return Ok(made);
+    }
     let state: OrderState = model.state.parse()?;
     if !matches!(
         state,
@@ -190,6 +203,7 @@ pub async fn request(
         failure: Set(None),
         created_at: Set(at),
         updated_at: Set(at),
+        idempotency_ref: Set(attempt.map(|a| a.reference.clone())),
     }
     .insert(&txn)
     .await?;
@@ -337,10 +351,6 @@ async fn fail(
     let updated = active.update(txn).await?;
     order::Entity::update_many()
         .col_expr(
-            order::Column::AmountRefunded,
-            Expr::col(order::Column::AmountRefunded).sub(row.amount),
-        )
-        .col_expr(
             order::Column::Flag,
             Expr::value(Some("refund_failed".to_owned())),
         )
@@ -355,6 +365,8 @@ async fn fail(
         .filter(order::Column::Id.eq(row.order_id))
         .exec(txn)
         .await?;
+    // Its amount stops counting.
+    converge(txn, row.order_id).await?;
     Ok(updated)
 }
 
@@ -491,11 +503,10 @@ pub(super) async fn reconcile(
             reported.status
         ));
     }
+    // Recorded as Stripe reports it, even when it arrives before the payment
+    // it refunds: what the order shows is derived from the facts.
     let at = now();
-    let amount = Ord::max(
-        Ord::min(reported.amount, order.amount_paid - order.amount_refunded),
-        0,
-    );
+    let amount = Ord::max(reported.amount, 0);
     refund::ActiveModel {
         id: Set(Uuid::now_v7()),
         order_id: Set(order.id),
@@ -510,23 +521,71 @@ pub(super) async fn reconcile(
         failure: Set(None),
         created_at: Set(at),
         updated_at: Set(at),
+        idempotency_ref: Set(None),
     }
     .insert(txn)
     .await?;
-    order::Entity::update_many()
-        .col_expr(
-            order::Column::AmountRefunded,
-            Expr::col(order::Column::AmountRefunded).add(amount),
-        )
-        .col_expr(order::Column::UpdatedAt, Expr::value(at))
-        .filter(order::Column::Id.eq(order.id))
-        .exec(txn)
-        .await?;
-    if order.amount_paid > 0 && order.amount_refunded + amount >= order.amount_paid {
-        close_fully_refunded(txn, order.id).await?;
-        return Ok("outside refund recorded; the order is fully refunded".to_owned());
-    }
     Ok("outside refund recorded".to_owned())
+}
+
+/// What an order's refunds add up to, from the facts: the refunds that did
+/// not fail (ours and the dashboard's), or the charge's refunded total as
+/// Stripe reported it, whichever is more (the charge's total includes every
+/// refund of it).
+fn refunded_total(order: &order::Model, rows: &[refund::Model]) -> i64 {
+    let counted: i64 = rows
+        .iter()
+        .filter(|r| !is_final_failure(&r.status))
+        .map(|r| r.amount)
+        .sum();
+    Ord::max(counted, order.charge_refunded)
+}
+
+/// Derives an order's refunded amount and closure from the recorded facts,
+/// so that Stripe's events, applied in any order, end in one state: the
+/// amount shown is what was refunded, up to what was paid; an order refunded
+/// in full is closed (`refunded`, its tickets revoked). Returns whether this
+/// call closed it.
+pub(super) async fn converge(
+    txn: &DatabaseTransaction,
+    order_id: Uuid,
+) -> Result<bool, DomainError> {
+    let Some(order) = order::Entity::find_by_id(order_id).one(txn).await? else {
+        return Ok(false);
+    };
+    let rows = of_order(txn, order_id).await?;
+    let refunded = refunded_total(&order, &rows);
+    let shown = Ord::min(refunded, order.amount_paid);
+    if shown != order.amount_refunded {
+        order::Entity::update_many()
+            .col_expr(order::Column::AmountRefunded, Expr::value(shown))
+            .col_expr(order::Column::UpdatedAt, Expr::value(now()))
+            .filter(order::Column::Id.eq(order_id))
+            .exec(txn)
+            .await?;
+    }
+    if order.amount_paid > 0 && refunded >= order.amount_paid {
+        return close_fully_refunded(txn, order_id).await;
+    }
+    Ok(false)
+}
+
+/// Records the charge's refunded total as Stripe reports it (totals only
+/// grow, so an older report never lowers it).
+pub(super) async fn note_charge_refunded(
+    txn: &DatabaseTransaction,
+    order: &order::Model,
+    amount_refunded: i64,
+) -> Result<(), DomainError> {
+    if amount_refunded > order.charge_refunded {
+        order::Entity::update_many()
+            .col_expr(order::Column::ChargeRefunded, Expr::value(amount_refunded))
+            .col_expr(order::Column::UpdatedAt, Expr::value(now()))
+            .filter(order::Column::Id.eq(order.id))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Sends again the refunds Stripe did not answer, after a pause. Returns
