@@ -42,8 +42,9 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable reason, e.g. `validation_failed`, `not_found`.
     pub code: String,
-    /// For validation problems: every field at fault, each with its own reason.
-    #[oai(skip_serializing_if_is_empty)]
+    /// For validation problems: every field at fault, each with its own
+    /// reason. Absent on other problems.
+    #[oai(default, skip_serializing_if_is_empty)]
     pub errors: Vec<ProblemField>,
 }
 

@@ -140,6 +140,15 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("not valid JSON: {err}"),
         )
     })?;
+    // Every request body is a JSON object (serde would also read a struct
+    // from an array of its fields in order, which no client means).
+    if !value.is_object() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "the body must be a JSON object",
+        ));
+    }
     if let Some(field) = nul_in(&value, &mut String::new()) {
         return Err(ApiError::from(FieldErrors::single(
             if field.is_empty() {
@@ -341,6 +350,17 @@ mod tests {
         match parse::<Input>(json.as_bytes()) {
             Ok(input) => panic!("parsed {input:?}"),
             Err(err) => err.problem(),
+        }
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_refused() {
+        for body in [r#"["x", []]"#, "null", "3", r#""name""#] {
+            let problem = problem_of(body);
+            assert_eq!(
+                (problem.status, problem.code.as_str()),
+                (422, "validation_failed")
+            );
         }
     }
 

@@ -27,6 +27,7 @@ pub struct PublicEvent {
     pub timezone: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub venue: Option<String>,
     /// ISO 4217 code of every price of this event.
     pub currency: String,
@@ -65,6 +66,7 @@ impl From<Event> for PublicEvent {
 pub struct PublicEventPage {
     pub items: Vec<PublicEvent>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -81,7 +83,9 @@ pub struct PublicTier {
     pub sale_state: SaleStateBody,
     /// Tickets left right now, the venue's capacity included.
     pub remaining: i64,
+    #[oai(nullable)]
     pub sales_start: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub sales_end: Option<DateTime<Utc>>,
     pub min_per_order: i32,
     pub max_per_order: i32,

@@ -99,9 +99,12 @@ pub struct ScannedAttendee {
     pub ticket_id: Uuid,
     pub name: String,
     pub tier: String,
+    #[oai(nullable)]
     pub swag_size: Option<String>,
+    #[oai(nullable)]
     pub swag_cut: Option<String>,
     /// Dietary preference, for a marker on the badge.
+    #[oai(nullable)]
     pub dietary: Option<String>,
 }
 
@@ -123,9 +126,11 @@ pub struct ScanAnswer {
     /// size" and `already_checked_in` means "already collected".
     pub list_kind: String,
     /// Present whenever the token named a ticket of this event.
+    #[oai(nullable)]
     pub attendee: Option<ScannedAttendee>,
     /// For `already_checked_in`: when and where it was admitted first. For an
     /// offline scan in `conflict`: the other device's admission.
+    #[oai(nullable)]
     pub first_admission: Option<AdmissionBody>,
     /// Offline only: another device admitted this ticket too; the earliest
     /// scan stands.
@@ -208,7 +213,9 @@ pub struct ScannerList {
     pub kind: String,
     /// Tier ids admitted; empty means every tier.
     pub tiers: Vec<Uuid>,
+    #[oai(nullable)]
     pub opens_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub closes_at: Option<DateTime<Utc>>,
 }
 
@@ -238,10 +245,14 @@ pub struct ManifestEntry {
     pub state: String,
     pub attendee_name: String,
     pub tier: String,
+    #[oai(nullable)]
     pub swag_size: Option<String>,
+    #[oai(nullable)]
     pub swag_cut: Option<String>,
+    #[oai(nullable)]
     pub dietary: Option<String>,
     /// When it was admitted on this list, if it was.
+    #[oai(nullable)]
     pub admitted_at: Option<DateTime<Utc>>,
 }
 

@@ -1,6 +1,6 @@
 //! Limits on each request, answered as problem+json like every other error:
 //! URLs and header sections that are too large (414, 431), bodies that do not
-//! arrive in time (408), NUL characters in the path or query (404, 400), and
+//! arrive in time (408), NUL characters in the path or query (404, 422), and
 //! methods a path does not take (405 with `Allow`).
 //! Connection-level limits live in `crate::server`.
 
@@ -142,7 +142,7 @@ fn oversized(req: &Request) -> Option<ApiError> {
 }
 
 /// A percent-encoded NUL in the path names nothing (404); in the query it
-/// is a parameter no endpoint can take (400). Neither reaches a handler, so
+/// is a value no parameter can take (422, naming it). Neither reaches a handler, so
 /// no NUL byte ever reaches the database.
 fn nul_in_target(req: &Request) -> Option<ApiError> {
     let has_nul = |text: &str| {
@@ -161,8 +161,8 @@ fn nul_in_target(req: &Request) -> Option<ApiError> {
     let (name, _) = url::form_urlencoded::parse(query.as_bytes())
         .find(|(name, value)| name.contains('\0') || value.contains('\0'))?;
     Some(ApiError::field(
-        StatusCode::BAD_REQUEST,
-        "invalid_parameter",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "control_characters",
         name.replace('\0', ""),
         "must not contain NUL characters",
     ))

@@ -113,11 +113,77 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
     .license("Apache-2.0")
 }
 
-/// The OpenAPI document as pretty JSON, as committed in `openapi/openapi.json`.
-pub fn spec_json() -> String {
-    let mut spec = openapi().spec();
-    spec.push('\n');
+/// The OpenAPI document: what poem-openapi derives from the handlers, with
+/// the facts it cannot express added (see [`refine`]).
+pub fn spec() -> serde_json::Value {
+    let mut spec = serde_json::from_str(&openapi().spec()).unwrap_or_default();
+    refine(&mut spec);
     spec
+}
+
+/// Adds to the derived document what the code enforces but the derive
+/// cannot say: every object is closed (request bodies refuse unknown fields,
+/// answers never carry any); `Stripe-Signature` is required (the handler
+/// reads it itself so that its absence gets its own problem code); and the
+/// bounds of the parameters the handlers check themselves (so that a value
+/// out of bounds is a 422 naming the field, like every other rule).
+fn refine(spec: &mut serde_json::Value) {
+    use serde_json::Value;
+    if let Some(schemas) = spec
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for schema in schemas.values_mut() {
+            if let Some(schema) = schema.as_object_mut()
+                && schema.get("type").and_then(Value::as_str) == Some("object")
+                && schema.contains_key("properties")
+                && !schema.contains_key("additionalProperties")
+            {
+                schema.insert("additionalProperties".to_owned(), Value::Bool(false));
+            }
+        }
+    }
+    if let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) {
+        for operation in paths.values_mut().filter_map(Value::as_object_mut) {
+            for op in operation.values_mut() {
+                let Some(parameters) = op.get_mut("parameters").and_then(Value::as_array_mut)
+                else {
+                    continue;
+                };
+                for parameter in parameters {
+                    let name = parameter.get("name").and_then(Value::as_str).unwrap_or("");
+                    let bounds = match name {
+                        "Stripe-Signature" => {
+                            parameter["required"] = Value::Bool(true);
+                            serde_json::json!({"minLength": 1})
+                        }
+                        "limit" => {
+                            serde_json::json!({"minimum": 1, "maximum": crate::domain::page::MAX_LIMIT})
+                        }
+                        "cursor" => serde_json::json!({"minLength": 1}),
+                        "padding" => {
+                            serde_json::json!({"minimum": 0, "maximum": admin::reports::MAX_PADDING})
+                        }
+                        _ => continue,
+                    };
+                    if let (Some(schema), Some(bounds)) = (
+                        parameter.get_mut("schema").and_then(Value::as_object_mut),
+                        bounds.as_object(),
+                    ) {
+                        schema.extend(bounds.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The OpenAPI document as pretty JSON, as served at `/openapi.json` and
+/// committed in `openapi/openapi.json`.
+pub fn spec_json() -> String {
+    let mut text = serde_json::to_string_pretty(&spec()).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 /// Headers a browser front end may send and read across origins.
@@ -140,10 +206,13 @@ pub fn routes(
 ) -> BoxEndpoint<'static, Response> {
     let api = openapi();
     let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
-    let allowed = serde_json::from_str(&api.spec())
-        .map(|spec| limits::AllowedMethods::from_spec(&spec))
-        .unwrap_or_default();
+    let document = spec_json();
+    let allowed = limits::AllowedMethods::from_spec(&spec());
+    let spec = poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(document.clone())
+    });
     let metrics = state.metrics.clone();
     let routes = Route::new()
         .at("/openapi.json", spec)

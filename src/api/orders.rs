@@ -39,14 +39,19 @@ pub struct TicketCreate {
     /// 1-200 characters, as it should appear on the badge.
     pub attendee_name: String,
     /// The buyer's email when omitted.
+    #[oai(nullable)]
     pub attendee_email: Option<String>,
     /// Required when the tier includes swag: a size of the event's chart.
+    #[oai(nullable)]
     pub swag_size: Option<String>,
     /// The cut, when the chart has cuts.
+    #[oai(nullable)]
     pub swag_cut: Option<String>,
     /// One of the event's dietary options.
+    #[oai(nullable)]
     pub dietary: Option<String>,
     /// Allergies and other notes for the organizers, up to 1,000 characters.
+    #[oai(nullable)]
     pub notes: Option<String>,
 }
 
@@ -73,8 +78,10 @@ pub struct PaymentChoice {
     pub method: PaymentMethod,
     /// For `checkout`: where Stripe sends the buyer after paying. Must be on
     /// one of the configured front-end origins (`TESSERA_CORS_ORIGINS`).
+    #[oai(nullable)]
     pub success_url: Option<String>,
     /// For `checkout`: where Stripe sends the buyer who gives up.
+    #[oai(nullable)]
     pub cancel_url: Option<String>,
 }
 
@@ -98,8 +105,10 @@ pub struct OrderCreate {
     /// Where the confirmation goes.
     pub email: String,
     /// A voucher code (case-insensitive).
+    #[oai(nullable)]
     pub voucher: Option<String>,
     /// For paid orders: how to pay (a PaymentIntent unless asked otherwise).
+    #[oai(nullable)]
     pub payment: Option<PaymentChoice>,
     /// One entry per ticket, 1 to 50.
     pub tickets: Vec<TicketCreate>,
@@ -117,8 +126,11 @@ pub struct TicketBody {
     pub status: String,
     pub attendee_name: String,
     pub attendee_email: String,
+    #[oai(nullable)]
     pub swag_size: Option<String>,
+    #[oai(nullable)]
     pub swag_cut: Option<String>,
+    #[oai(nullable)]
     pub dietary: Option<String>,
     pub notes: String,
     /// The tier's price, in minor units.
@@ -139,17 +151,23 @@ pub struct PaymentStep {
     pub amount: i64,
     pub currency: String,
     /// Until when the tickets are held for this payment.
+    #[oai(nullable)]
     pub hold_expires_at: Option<DateTime<Utc>>,
     /// `payment_intent` or `checkout`, once a payment started.
+    #[oai(nullable)]
     pub method: Option<PaymentMethod>,
     /// Stripe's PaymentIntent id.
+    #[oai(nullable)]
     pub payment_intent: Option<String>,
     /// For Stripe.js / Elements. Only in the answers that start or resume a
     /// payment (placing the order, `POST /orders/{code}/payment`).
+    #[oai(nullable)]
     pub client_secret: Option<String>,
     /// For `checkout`: the Stripe page to send the buyer to.
+    #[oai(nullable)]
     pub checkout_url: Option<String>,
     /// Why the last payment attempt failed, as Stripe put it.
+    #[oai(nullable)]
     pub last_error: Option<String>,
     /// What was received so far, in minor units.
     pub amount_paid: i64,
@@ -191,9 +209,12 @@ pub struct OrderBody {
     /// What is charged: `subtotal - discount`.
     pub total: i64,
     /// For pending orders: when the hold ends.
+    #[oai(nullable)]
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub paid_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub cancelled_at: Option<DateTime<Utc>>,
     pub payment: PaymentStep,
     pub tickets: Vec<TicketBody>,
@@ -334,16 +355,22 @@ impl IntoResponse for OrderCreated {
 #[serde(deny_unknown_fields)]
 pub struct TicketUpdate {
     /// A new name makes the ticket's old check-in token stop working.
+    #[oai(nullable)]
     pub attendee_name: Option<String>,
     /// A new email makes the ticket's old check-in token stop working.
+    #[oai(nullable)]
     pub attendee_email: Option<String>,
     /// A size of the event's chart with stock left.
+    #[oai(nullable)]
     pub swag_size: Option<String>,
     #[serde(default)]
+    #[oai(nullable)]
     pub swag_cut: MaybeUndefined<String>,
     /// One of the event's dietary options; `null` for none.
     #[serde(default)]
+    #[oai(nullable)]
     pub dietary: MaybeUndefined<String>,
+    #[oai(nullable)]
     pub notes: Option<String>,
 }
 

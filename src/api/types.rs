@@ -24,8 +24,10 @@ pub struct SwagSizeBody {
     pub size: String,
     /// The cut, e.g. `straight` or `fitted` (1-32 characters); omit when the
     /// shirts come in one cut.
+    #[oai(nullable)]
     pub cut: Option<String>,
     /// Shirts in stock in this size and cut; omit when not tracked.
+    #[oai(nullable)]
     pub stock: Option<i64>,
 }
 
@@ -54,6 +56,7 @@ impl From<SwagSize> for SwagSizeBody {
 #[oai(rename_all = "snake_case")]
 pub struct SwagChoice {
     pub size: String,
+    #[oai(nullable)]
     pub cut: Option<String>,
 }
 

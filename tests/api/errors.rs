@@ -117,7 +117,7 @@ db_test! {
             app.get(path, None).await.assert_problem(404, "not_found");
         }
         let search = app.get("/api/v1/admin/events/nul-conf/attendees?q=a%00b", Some(&app.admin)).await;
-        search.assert_problem(400, "invalid_parameter");
+        search.assert_problem(422, "control_characters");
         assert_eq!(search.error_fields(), ["q"]);
 
         let order = app

@@ -62,3 +62,55 @@ fn every_operation_is_tagged_summarised_and_documents_its_errors() {
         }
     }
 }
+
+#[test]
+fn the_spec_states_what_the_answers_do() {
+    let spec = tessera::api::spec();
+    let problem = &spec["components"]["schemas"]["Problem"];
+    let required: Vec<&str> = problem["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        !required.contains(&"errors"),
+        "errors is absent on most problems"
+    );
+    assert_eq!(problem["additionalProperties"], false);
+    // Fields sent as null are declared nullable.
+    let page = &spec["components"]["schemas"]["StaffTokenPage"];
+    assert_eq!(
+        page["properties"]["next_cursor"]["nullable"], true,
+        "{page}"
+    );
+    // Every object is closed.
+    for (name, schema) in spec["components"]["schemas"].as_object().unwrap() {
+        if schema["type"] == "object" && schema.get("properties").is_some() {
+            assert_eq!(schema["additionalProperties"], false, "{name}");
+        }
+    }
+    let webhook = &spec["paths"]["/api/v1/webhooks/stripe"]["post"]["parameters"];
+    let signature = webhook
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Stripe-Signature")
+        .unwrap();
+    assert_eq!(signature["required"], true);
+    let list = &spec["paths"]["/api/v1/admin/tokens"]["get"]["parameters"];
+    let limit = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap();
+    assert_eq!(
+        (
+            limit["schema"]["minimum"].as_f64(),
+            limit["schema"]["maximum"].as_f64()
+        ),
+        (Some(1.0), Some(200.0)),
+        "{limit}"
+    );
+}

@@ -52,7 +52,9 @@ pub struct ListCreate {
     #[serde(default)]
     pub tiers: Vec<Uuid>,
     /// When scanning opens; always open when omitted.
+    #[oai(nullable)]
     pub opens_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub closes_at: Option<DateTime<Utc>>,
 }
 
@@ -61,11 +63,15 @@ pub struct ListCreate {
 #[oai(rename_all = "snake_case")]
 #[serde(deny_unknown_fields)]
 pub struct ListUpdate {
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub tiers: Option<Vec<Uuid>>,
     #[serde(default)]
+    #[oai(nullable)]
     pub opens_at: MaybeUndefined<DateTime<Utc>>,
     #[serde(default)]
+    #[oai(nullable)]
     pub closes_at: MaybeUndefined<DateTime<Utc>>,
 }
 
@@ -77,8 +83,11 @@ pub struct ListBody {
     pub name: String,
     pub kind: ListKindBody,
     pub tiers: Vec<Uuid>,
+    #[oai(nullable)]
     pub opens_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub closes_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub archived_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -127,6 +136,7 @@ pub struct ProgressBody {
 #[oai(rename_all = "snake_case")]
 pub struct ScanLogEntry {
     pub scan_id: Uuid,
+    #[oai(nullable)]
     pub ticket_id: Option<Uuid>,
     pub device: String,
     pub result: String,
@@ -140,6 +150,7 @@ pub struct ScanLogEntry {
 #[oai(rename_all = "snake_case")]
 pub struct ScanLogPage {
     pub items: Vec<ScanLogEntry>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

@@ -35,6 +35,7 @@ pub struct EventCreate {
     /// 1-200 characters.
     pub name: String,
     /// Up to 20,000 characters; line breaks allowed.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// IANA time zone of the venue, e.g. `Europe/Berlin`.
     pub timezone: String,
@@ -42,11 +43,13 @@ pub struct EventCreate {
     /// After `starts_at`, at most 62 days later.
     pub ends_at: DateTime<Utc>,
     /// Venue name and address, up to 500 characters.
+    #[oai(nullable)]
     pub venue: Option<String>,
     /// ISO 4217 code of every price of this event, e.g. `EUR`.
     pub currency: String,
     /// Total tickets the venue holds, across tiers (1-1,000,000); omit for
     /// no overall limit.
+    #[oai(nullable)]
     pub capacity: Option<i64>,
     /// The T-shirt size chart: unique size and cut pairs, at most 64.
     #[oai(default)]
@@ -59,6 +62,7 @@ pub struct EventCreate {
     pub dietary_options: Vec<String>,
     /// Until when attendees may edit their tickets; the event's start when
     /// omitted. Not after `ends_at`.
+    #[oai(nullable)]
     pub attendee_edit_deadline: Option<DateTime<Utc>>,
 }
 
@@ -68,20 +72,31 @@ pub struct EventCreate {
 #[oai(rename_all = "snake_case")]
 #[serde(deny_unknown_fields)]
 pub struct EventUpdate {
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub description: Option<String>,
+    #[oai(nullable)]
     pub timezone: Option<String>,
+    #[oai(nullable)]
     pub starts_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub ends_at: Option<DateTime<Utc>>,
     #[serde(default)]
+    #[oai(nullable)]
     pub venue: MaybeUndefined<String>,
     /// Only until the event is first published.
+    #[oai(nullable)]
     pub currency: Option<String>,
     #[serde(default)]
+    #[oai(nullable)]
     pub capacity: MaybeUndefined<i64>,
+    #[oai(nullable)]
     pub swag_sizes: Option<Vec<SwagSizeBody>>,
+    #[oai(nullable)]
     pub dietary_options: Option<Vec<String>>,
     #[serde(default)]
+    #[oai(nullable)]
     pub attendee_edit_deadline: MaybeUndefined<DateTime<Utc>>,
 }
 
@@ -96,15 +111,20 @@ pub struct AdminEvent {
     pub timezone: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub venue: Option<String>,
     pub currency: String,
+    #[oai(nullable)]
     pub capacity: Option<i32>,
     pub swag_sizes: Vec<SwagSizeBody>,
     pub dietary_options: Vec<String>,
+    #[oai(nullable)]
     pub attendee_edit_deadline: Option<DateTime<Utc>>,
     pub status: EventStatusBody,
     /// When the event was first published (kept if it is unpublished).
+    #[oai(nullable)]
     pub published_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub archived_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -141,6 +161,7 @@ impl From<Event> for AdminEvent {
 pub struct AdminEventPage {
     pub items: Vec<AdminEvent>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

@@ -20,6 +20,7 @@ pub struct KeyBody {
     pub x: String,
     pub created_at: DateTime<Utc>,
     /// Set once retired: tokens it signed no longer verify.
+    #[oai(nullable)]
     pub retired_at: Option<DateTime<Utc>>,
 }
 

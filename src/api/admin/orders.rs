@@ -57,14 +57,20 @@ impl From<OrderStateBody> for OrderState {
 #[oai(rename_all = "snake_case")]
 pub struct AdminOrder {
     /// For comp tickets: why they were issued.
+    #[oai(nullable)]
     pub comp_reason: Option<String>,
     /// Something to look at: `amount_mismatch`, `disputed`, `dispute_lost`,
     /// `late_payment_refunded`, `refund_failed`, `double_payment`.
+    #[oai(nullable)]
     pub flag: Option<String>,
+    #[oai(nullable)]
     pub flag_detail: Option<String>,
     /// While a dispute is open the tickets are refused at the door.
+    #[oai(nullable)]
     pub disputed_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub checkout_session: Option<String>,
+    #[oai(nullable)]
     pub charge: Option<String>,
     #[oai(flatten)]
     pub order: OrderBody,
@@ -89,6 +95,7 @@ impl From<Order> for AdminOrder {
 #[oai(rename_all = "snake_case")]
 pub struct AdminOrderPage {
     pub items: Vec<AdminOrder>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -151,6 +158,7 @@ pub struct AuditEntry {
 #[oai(rename_all = "snake_case")]
 pub struct AuditPage {
     pub items: Vec<AuditEntry>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

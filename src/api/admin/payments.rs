@@ -37,6 +37,7 @@ pub struct RefundCreate {
     pub tickets: Vec<Uuid>,
     /// In minor units. By default the chosen tickets' prices, or everything
     /// left to refund. Never more than paid minus earlier refunds.
+    #[oai(nullable)]
     pub amount: Option<i64>,
     /// Why, for the audit log and Stripe's metadata (1-500 characters).
     pub reason: String,
@@ -57,9 +58,11 @@ pub struct RefundBody {
     /// `manual` (no card involved: free, comp or hand-paid orders).
     pub source: String,
     /// Stripe's refund id, for reconciliation.
+    #[oai(nullable)]
     pub stripe_refund_id: Option<String>,
     /// The tickets this refund revoked.
     pub tickets: Vec<Uuid>,
+    #[oai(nullable)]
     pub failure: Option<String>,
     pub created_at: DateTime<Utc>,
 }

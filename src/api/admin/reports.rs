@@ -29,12 +29,16 @@ pub struct AttendeeBody {
     pub email: String,
     pub tier_id: Uuid,
     pub tier: String,
+    #[oai(nullable)]
     pub swag_size: Option<String>,
+    #[oai(nullable)]
     pub swag_cut: Option<String>,
+    #[oai(nullable)]
     pub dietary: Option<String>,
     /// Allergies and other notes.
     pub notes: String,
     /// First admission on an entry list.
+    #[oai(nullable)]
     pub checked_in_at: Option<DateTime<Utc>>,
 }
 
@@ -60,6 +64,7 @@ impl From<Attendee> for AttendeeBody {
 #[oai(rename_all = "snake_case")]
 pub struct AttendeePage {
     pub items: Vec<AttendeeBody>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -80,11 +85,13 @@ pub enum AttendeesCsv {
 #[oai(rename_all = "snake_case")]
 pub struct SwagLineBody {
     pub size: String,
+    #[oai(nullable)]
     pub cut: Option<String>,
     /// Shirts for valid tickets.
     pub total: u64,
     pub by_tier: Vec<TierCount>,
     /// Stock set in the size chart, if any.
+    #[oai(nullable)]
     pub stock: Option<i32>,
     /// Already handed over at a swag desk.
     pub collected: u64,
@@ -130,6 +137,7 @@ pub struct DietaryNote {
     pub ticket_id: Uuid,
     pub order_code: String,
     pub name: String,
+    #[oai(nullable)]
     pub dietary: Option<String>,
     pub notes: String,
 }
@@ -210,6 +218,9 @@ pub struct CheckinReport {
 }
 
 const CSV_BATCH: u64 = 1_000;
+
+/// The most extra percent the swag report adds per size.
+pub const MAX_PADDING: u32 = 100;
 
 const CSV_HEADER: [&str; 10] = [
     "order_code",
@@ -434,11 +445,11 @@ impl ReportsApi {
         padding: Query<Option<u32>>,
     ) -> ApiResult<Found<SwagReport>> {
         let padding = padding.0.unwrap_or(0);
-        if padding > 100 {
+        if padding > MAX_PADDING {
             return Err(FieldErrors::single(
                 "padding",
                 "out_of_range",
-                "must be between 0 and 100",
+                format!("must be between 0 and {MAX_PADDING}"),
             )
             .into());
         }

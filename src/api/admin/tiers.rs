@@ -29,6 +29,7 @@ pub struct TierCreate {
     /// 1-200 characters, e.g. `Early bird`.
     pub name: String,
     /// Up to 5,000 characters; line breaks allowed.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Price of one ticket in minor units of the event's currency (e.g.
     /// cents): 0 for free tickets, at most 1,000,000,000.
@@ -36,18 +37,25 @@ pub struct TierCreate {
     /// Tickets in this tier (0-1,000,000). The event's capacity applies too.
     pub capacity: i64,
     /// When sales open; open at once when omitted.
+    #[oai(nullable)]
     pub sales_start: Option<DateTime<Utc>>,
     /// When sales close; at the end of the event when omitted.
+    #[oai(nullable)]
     pub sales_end: Option<DateTime<Utc>>,
     /// Fewest tickets of this tier in one order (default 1).
+    #[oai(nullable)]
     pub min_per_order: Option<i64>,
     /// Most tickets of this tier in one order (default 10, at most 100).
+    #[oai(nullable)]
     pub max_per_order: Option<i64>,
     /// Hidden tiers are not listed publicly; a voucher unlocks them.
+    #[oai(nullable)]
     pub hidden: Option<bool>,
     /// Whether each ticket comes with a T-shirt; needs the event's size chart.
+    #[oai(nullable)]
     pub includes_swag: Option<bool>,
     /// Tiers are listed by ascending sort order, then by creation.
+    #[oai(nullable)]
     pub sort_order: Option<i64>,
 }
 
@@ -57,18 +65,29 @@ pub struct TierCreate {
 #[oai(rename_all = "snake_case")]
 #[serde(deny_unknown_fields)]
 pub struct TierUpdate {
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub description: Option<String>,
+    #[oai(nullable)]
     pub price: Option<i64>,
+    #[oai(nullable)]
     pub capacity: Option<i64>,
     #[serde(default)]
+    #[oai(nullable)]
     pub sales_start: MaybeUndefined<DateTime<Utc>>,
     #[serde(default)]
+    #[oai(nullable)]
     pub sales_end: MaybeUndefined<DateTime<Utc>>,
+    #[oai(nullable)]
     pub min_per_order: Option<i64>,
+    #[oai(nullable)]
     pub max_per_order: Option<i64>,
+    #[oai(nullable)]
     pub hidden: Option<bool>,
+    #[oai(nullable)]
     pub includes_swag: Option<bool>,
+    #[oai(nullable)]
     pub sort_order: Option<i64>,
 }
 
@@ -85,7 +104,9 @@ pub struct AdminTier {
     pub price: i64,
     pub currency: String,
     pub capacity: i32,
+    #[oai(nullable)]
     pub sales_start: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub sales_end: Option<DateTime<Utc>>,
     pub min_per_order: i32,
     pub max_per_order: i32,
@@ -93,6 +114,7 @@ pub struct AdminTier {
     pub includes_swag: bool,
     pub sort_order: i32,
     /// Set once the tier is archived: it no longer sells.
+    #[oai(nullable)]
     pub archived_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -54,8 +54,10 @@ pub struct StaffToken {
     /// event removes it here; a token left with none reaches nothing.
     pub events: Vec<String>,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub last_used_at: Option<DateTime<Utc>>,
     /// Set once revoked: the token no longer works.
+    #[oai(nullable)]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -91,6 +93,7 @@ pub struct CreatedToken {
 #[oai(rename_all = "snake_case")]
 pub struct StaffTokenPage {
     pub items: Vec<StaffToken>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

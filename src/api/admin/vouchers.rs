@@ -70,8 +70,11 @@ pub struct VoucherCreate {
     pub unlocks: Vec<Uuid>,
     /// Tickets it may be used for, held and paid ones counting; unlimited
     /// when omitted.
+    #[oai(nullable)]
     pub usage_limit: Option<i64>,
+    #[oai(nullable)]
     pub valid_from: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub valid_until: Option<DateTime<Utc>>,
 }
 
@@ -80,15 +83,22 @@ pub struct VoucherCreate {
 #[oai(rename_all = "snake_case")]
 #[serde(deny_unknown_fields)]
 pub struct VoucherUpdate {
+    #[oai(nullable)]
     pub discount_kind: Option<DiscountKindBody>,
+    #[oai(nullable)]
     pub discount_value: Option<i64>,
+    #[oai(nullable)]
     pub applies_to: Option<Vec<Uuid>>,
+    #[oai(nullable)]
     pub unlocks: Option<Vec<Uuid>>,
     #[serde(default)]
+    #[oai(nullable)]
     pub usage_limit: MaybeUndefined<i64>,
     #[serde(default)]
+    #[oai(nullable)]
     pub valid_from: MaybeUndefined<DateTime<Utc>>,
     #[serde(default)]
+    #[oai(nullable)]
     pub valid_until: MaybeUndefined<DateTime<Utc>>,
 }
 
@@ -102,11 +112,15 @@ pub struct VoucherBody {
     pub discount_value: i64,
     pub applies_to: Vec<Uuid>,
     pub unlocks: Vec<Uuid>,
+    #[oai(nullable)]
     pub usage_limit: Option<i32>,
     /// Tickets using it now: held and paid.
     pub used: u64,
+    #[oai(nullable)]
     pub valid_from: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub valid_until: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub archived_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
