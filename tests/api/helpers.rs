@@ -303,6 +303,35 @@ impl TestApp {
         self.call(Method::DELETE, path, Some(token), None).await
     }
 
+    /// The `/metrics` page as text.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics");
+        response.text().await.expect("metrics text")
+    }
+
+    /// Puts every `Idempotency-Key` record back the way a process killed
+    /// after acting, before storing its answer, leaves it: claimed,
+    /// unanswered, its lease run out.
+    pub async fn as_if_the_process_died(&self) {
+        use entity::idempotency_key::{Column, Entity};
+        use sea_orm::{EntityTrait, prelude::Expr};
+        Entity::update_many()
+            .col_expr(Column::ResponseStatus, Expr::value(Option::<i32>::None))
+            .col_expr(Column::ResponseBody, Expr::value(Option::<String>::None))
+            .col_expr(
+                Column::LockedUntil,
+                Expr::value(Some(chrono::Utc::now() - chrono::Duration::seconds(1))),
+            )
+            .exec(&self.db)
+            .await
+            .expect("rewind idempotency records");
+    }
+
     /// Mints a token scoped to `events` directly in the database (admins:
     /// pass none).
     pub async fn token(&self, role: Role, events: &[&str]) -> String {

@@ -6,16 +6,9 @@ use reqwest::{Method, StatusCode};
 use crate::helpers::{Backend, TestApp, spawn_app};
 
 async fn series(app: &TestApp) -> usize {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
+    app.metrics()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .filter(|l| {
             l.starts_with("tessera_http_requests_total{")
                 || l.starts_with("tessera_http_request_duration_seconds_count{")
@@ -58,15 +51,7 @@ async fn invented_methods_and_paths_add_no_metrics_series() {
     let after = series(&app).await;
     assert!(before > 0);
     assert!(after <= before + 2, "series grew from {before} to {after}");
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(text.contains(r#"method="other""#), "{text}");
     assert!(
         !text.contains("XQZ") && !text.contains("odd-"),
@@ -195,15 +180,7 @@ async fn many_idle_sockets_from_one_client_do_not_starve_others() {
         .await
         .unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("tessera_http_connections_refused_total 1"),
         "{metrics}"

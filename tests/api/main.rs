@@ -22,6 +22,7 @@ mod localstripe;
 mod openapi;
 mod ops;
 mod orders;
+mod outage;
 mod payments;
 mod refunds;
 mod reports;

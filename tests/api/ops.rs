@@ -165,45 +165,13 @@ async fn without_configured_origins_no_cors_headers_are_sent_on_postgres() {
     without_configured_origins_no_cors_headers_are_sent(Backend::Postgres).await;
 }
 
-/// The database this app runs on, and a connection to the server that can
-/// act on it from outside (PostgreSQL only).
-pub async fn outside_connection(
-    app: &crate::helpers::TestApp,
-) -> (String, sea_orm::DatabaseConnection) {
-    use sea_orm::{ConnectionTrait, Statement};
-    let row = app
-        .db
-        .query_one_raw(Statement::from_string(
-            app.db.get_database_backend(),
-            "SELECT current_database() AS name",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    let name: String = row.try_get("", "name").unwrap();
-    let admin = sea_orm::Database::connect(std::env::var("TEST_DATABASE_URL").unwrap())
-        .await
-        .unwrap();
-    (name, admin)
-}
-
-pub async fn terminate_backends(admin: &sea_orm::DatabaseConnection, name: &str) {
-    use sea_orm::ConnectionTrait;
-    admin
-        .execute_unprepared(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-        ))
-        .await
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_database_connections_answer_503_never_500() {
     let Some(app) = crate::helpers::spawn_app(Backend::Postgres).await else {
         return;
     };
     app.create_event("steady", serde_json::json!({})).await;
-    let (name, admin) = outside_connection(&app).await;
+    let outside = crate::outage::Outside::connect(&app).await;
     let app = std::sync::Arc::new(app);
     let mut load = tokio::task::JoinSet::new();
     for _ in 0..4 {
@@ -223,7 +191,7 @@ async fn killed_database_connections_answer_503_never_500() {
         });
     }
     for _ in 0..15 {
-        terminate_backends(&admin, &name).await;
+        outside.kill_connections().await;
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let mut statuses = Vec::new();
@@ -243,20 +211,13 @@ async fn killed_database_connections_answer_503_never_500() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_follows_the_database_and_recovers() {
-    use sea_orm::ConnectionTrait;
     let Some(app) = crate::helpers::spawn_app(Backend::Postgres).await else {
         return;
     };
-    let (name, admin) = outside_connection(&app).await;
+    let outside = crate::outage::Outside::connect(&app).await;
     assert_eq!(app.get("/readyz", None).await.status, StatusCode::OK);
 
-    admin
-        .execute_unprepared(&format!(
-            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
-        ))
-        .await
-        .unwrap();
-    terminate_backends(&admin, &name).await;
+    outside.cut_off().await;
     let ready = app.get("/readyz", None).await;
     assert_eq!(
         ready.status,
@@ -268,10 +229,7 @@ async fn readiness_follows_the_database_and_recovers() {
     answer.assert_problem(503, "database_unavailable");
     assert!(app.get("/healthz", None).await.status == StatusCode::OK);
 
-    admin
-        .execute_unprepared(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
-        .await
-        .unwrap();
+    outside.restore().await;
     let mut ready = false;
     for _ in 0..50 {
         if app.get("/readyz", None).await.status == StatusCode::OK {

@@ -407,29 +407,6 @@ db_test! {
     }
 }
 
-/// Puts a key's record back the way a process killed after placing the
-/// order, before storing the answer, leaves it: claimed, unanswered, its
-/// lease run out.
-async fn as_if_the_process_died(app: &TestApp) {
-    use sea_orm::prelude::Expr;
-    entity::idempotency_key::Entity::update_many()
-        .col_expr(
-            entity::idempotency_key::Column::ResponseStatus,
-            Expr::value(Option::<i32>::None),
-        )
-        .col_expr(
-            entity::idempotency_key::Column::ResponseBody,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            entity::idempotency_key::Column::LockedUntil,
-            Expr::value(Some(chrono::Utc::now() - chrono::Duration::seconds(1))),
-        )
-        .exec(&app.db)
-        .await
-        .unwrap();
-}
-
 db_test! {
     async fn a_retry_after_a_crash_finds_the_order_instead_of_placing_a_second(app) {
         let tiers = app.shop("crash", json!({}), &[json!({"name": "R", "price": 100, "capacity": 10})]).await;
@@ -440,7 +417,7 @@ db_test! {
         };
         let first = send("crash-key").await;
         assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
-        as_if_the_process_died(&app).await;
+        app.as_if_the_process_died().await;
 
         let retry = send("crash-key").await;
         assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
@@ -468,7 +445,7 @@ db_test! {
         assert_eq!(first.status, StatusCode::CREATED);
         // Forget the order too: as if the process died before placing it.
         entity::order::Entity::delete_many().exec(&app.db).await.unwrap();
-        as_if_the_process_died(&app).await;
+        app.as_if_the_process_died().await;
         let request = app.client.post(app.url("/api/v1/events/early-crash/orders")).header("idempotency-key", "k").json(&body);
         let retry = crate::helpers::answer(request.send().await.unwrap()).await;
         assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
@@ -487,7 +464,7 @@ db_test! {
         };
         let placed = send().await;
         assert_eq!(placed.body["state"], "pending", "{}", placed.body);
-        as_if_the_process_died(&app).await;
+        app.as_if_the_process_died().await;
         assert_eq!(app.get("/api/v1/events/lost-answer/tiers", None).await.body[0]["remaining"], 0);
 
         // Its hold ends like any other: the seat is for sale again at once,

@@ -349,16 +349,7 @@ db_test! {
         let first = send().await;
         assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
         // As if the process died after the refund, before storing the answer.
-        entity::idempotency_key::Entity::update_many()
-            .col_expr(entity::idempotency_key::Column::ResponseStatus, Expr::value(Option::<i32>::None))
-            .col_expr(entity::idempotency_key::Column::ResponseBody, Expr::value(Option::<String>::None))
-            .col_expr(
-                entity::idempotency_key::Column::LockedUntil,
-                Expr::value(Some(chrono::Utc::now() - chrono::Duration::seconds(1))),
-            )
-            .exec(&app.db)
-            .await
-            .unwrap();
+        app.as_if_the_process_died().await;
         let retry = send().await;
         assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
         assert_eq!(retry.body["id"], first.body["id"]);

@@ -485,14 +485,8 @@ async fn a_csv_export_that_fails_midway_aborts_the_download() {
     let mut body = response.bytes_stream();
     let mut received = body.next().await.unwrap().unwrap().len();
 
-    let (name, admin) = crate::ops::outside_connection(&app).await;
-    admin
-        .execute_unprepared(&format!(
-            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
-        ))
-        .await
-        .unwrap();
-    crate::ops::terminate_backends(&admin, &name).await;
+    let outside = crate::outage::Outside::connect(&app).await;
+    outside.cut_off().await;
 
     let mut broken = false;
     while let Some(chunk) = body.next().await {
@@ -504,10 +498,7 @@ async fn a_csv_export_that_fails_midway_aborts_the_download() {
             }
         }
     }
-    admin
-        .execute_unprepared(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
-        .await
-        .unwrap();
+    outside.restore().await;
     assert!(
         broken,
         "the download ended cleanly after {received} bytes although the export failed"
@@ -516,7 +507,6 @@ async fn a_csv_export_that_fails_midway_aborts_the_download() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_csv_export_that_cannot_start_is_an_error_not_an_empty_file() {
-    use sea_orm::ConnectionTrait;
     let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await else {
         return;
     };
@@ -526,20 +516,11 @@ async fn a_csv_export_that_cannot_start_is_an_error_not_an_empty_file() {
         &[json!({"name": "Free", "price": 0, "capacity": 100})],
     )
     .await;
-    let (name, admin) = crate::ops::outside_connection(&app).await;
-    admin
-        .execute_unprepared(&format!(
-            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
-        ))
-        .await
-        .unwrap();
-    crate::ops::terminate_backends(&admin, &name).await;
+    let outside = crate::outage::Outside::connect(&app).await;
+    outside.cut_off().await;
     let answer = app
         .get("/api/v1/admin/events/early/attendees.csv", Some(&app.admin))
         .await;
-    admin
-        .execute_unprepared(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
-        .await
-        .unwrap();
+    outside.restore().await;
     answer.assert_problem(503, "database_unavailable");
 }
