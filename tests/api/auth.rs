@@ -191,6 +191,10 @@ async fn instances_starting_together_mint_one_admin_token_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(tessera_postgres),
+    ignore = "set TEST_DATABASE_URL to run it on PostgreSQL"
+)]
 async fn instances_starting_together_mint_one_admin_token_on_postgres() {
     instances_starting_together_mint_one_admin_token(crate::helpers::Backend::Postgres).await;
 }

@@ -149,6 +149,10 @@ async fn the_first_start_prints_one_admin_token_once_on_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(tessera_postgres),
+    ignore = "set TEST_DATABASE_URL to run it on PostgreSQL"
+)]
 async fn the_first_start_prints_one_admin_token_once_on_postgres() {
     the_first_start_prints_one_admin_token_once(Backend::Postgres).await;
 }
@@ -239,6 +243,10 @@ async fn tokens_are_managed_from_the_command_line_on_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(tessera_postgres),
+    ignore = "set TEST_DATABASE_URL to run it on PostgreSQL"
+)]
 async fn tokens_are_managed_from_the_command_line_on_postgres() {
     tokens_are_managed_from_the_command_line(Backend::Postgres).await;
 }

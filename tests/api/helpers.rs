@@ -36,6 +36,7 @@ macro_rules! db_test {
 
             $(#[$meta])*
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(not(tessera_postgres), ignore = "set TEST_DATABASE_URL to run it on PostgreSQL")]
             async fn postgres() {
                 if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await {
                     run(app).await;

@@ -78,6 +78,10 @@ async fn invariant_1_a_flash_sale_never_oversells_a_tier_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(tessera_postgres),
+    ignore = "set TEST_DATABASE_URL to run it on PostgreSQL"
+)]
 async fn invariant_1_a_flash_sale_never_oversells_a_tier_on_postgres() {
     invariant_1_a_flash_sale_never_oversells_a_tier(Backend::Postgres).await;
 }
@@ -123,6 +127,10 @@ async fn invariant_1_two_tiers_share_the_event_capacity_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(tessera_postgres),
+    ignore = "set TEST_DATABASE_URL to run it on PostgreSQL"
+)]
 async fn invariant_1_two_tiers_share_the_event_capacity_on_postgres() {
     invariant_1_two_tiers_share_the_event_capacity(Backend::Postgres).await;
 }
@@ -176,6 +184,10 @@ async fn invariant_1_swag_stock_per_size_is_never_oversold_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(tessera_postgres),
+    ignore = "set TEST_DATABASE_URL to run it on PostgreSQL"
+)]
 async fn invariant_1_swag_stock_per_size_is_never_oversold_on_postgres() {
     invariant_1_swag_stock_per_size_is_never_oversold(Backend::Postgres).await;
 }
@@ -368,6 +380,10 @@ async fn holds_are_limited_per_client_address_with_retry_after_on_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(tessera_postgres),
+    ignore = "set TEST_DATABASE_URL to run it on PostgreSQL"
+)]
 async fn holds_are_limited_per_client_address_with_retry_after_on_postgres() {
     holds_are_limited_per_client_address_with_retry_after(Backend::Postgres).await;
 }

@@ -122,6 +122,10 @@ async fn wait_for(app: &TestApp, code: &str, token: &str, done: impl Fn(&Value) 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(tessera_localstripe),
+    ignore = "set LOCALSTRIPE_URL (.ci/run starts localstripe)"
+)]
 async fn a_card_payment_confirmed_at_localstripe_pays_the_order_and_a_refund_revokes_a_ticket() {
     let Some(url) = localstripe() else { return };
     let _turn = TURN.lock().await;
@@ -188,6 +192,10 @@ async fn a_card_payment_confirmed_at_localstripe_pays_the_order_and_a_refund_rev
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(tessera_localstripe),
+    ignore = "set LOCALSTRIPE_URL (.ci/run starts localstripe)"
+)]
 async fn a_declined_card_keeps_the_hold_and_says_why() {
     let Some(url) = localstripe() else { return };
     let _turn = TURN.lock().await;

@@ -131,6 +131,10 @@ async fn browsers_on_allowed_origins_get_cors_headers_on_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(tessera_postgres),
+    ignore = "set TEST_DATABASE_URL to run it on PostgreSQL"
+)]
 async fn browsers_on_allowed_origins_get_cors_headers_on_postgres() {
     browsers_on_allowed_origins_get_cors_headers(Backend::Postgres).await;
 }
@@ -161,11 +165,19 @@ async fn without_configured_origins_no_cors_headers_are_sent_on_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(tessera_postgres),
+    ignore = "set TEST_DATABASE_URL to run it on PostgreSQL"
+)]
 async fn without_configured_origins_no_cors_headers_are_sent_on_postgres() {
     without_configured_origins_no_cors_headers_are_sent(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(tessera_postgres),
+    ignore = "set TEST_DATABASE_URL to run it on PostgreSQL"
+)]
 async fn killed_database_connections_answer_503_never_500() {
     let Some(app) = crate::helpers::spawn_app(Backend::Postgres).await else {
         return;
@@ -210,6 +222,10 @@ async fn killed_database_connections_answer_503_never_500() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(tessera_postgres),
+    ignore = "set TEST_DATABASE_URL to run it on PostgreSQL"
+)]
 async fn readiness_follows_the_database_and_recovers() {
     let Some(app) = crate::helpers::spawn_app(Backend::Postgres).await else {
         return;

@@ -446,6 +446,10 @@ db_test! {
 /// An export whose database goes away mid-way must look broken to every
 /// client, never like a complete (truncated) file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(tessera_postgres),
+    ignore = "set TEST_DATABASE_URL to run it on PostgreSQL"
+)]
 async fn a_csv_export_that_fails_midway_aborts_the_download() {
     use futures_util::StreamExt;
     use sea_orm::ConnectionTrait;
@@ -506,6 +510,10 @@ async fn a_csv_export_that_fails_midway_aborts_the_download() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(tessera_postgres),
+    ignore = "set TEST_DATABASE_URL to run it on PostgreSQL"
+)]
 async fn a_csv_export_that_cannot_start_is_an_error_not_an_empty_file() {
     let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await else {
         return;

@@ -248,6 +248,10 @@ async fn tokens_in_place_keep_their_meaning_on_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(tessera_postgres),
+    ignore = "set TEST_DATABASE_URL to run it on PostgreSQL"
+)]
 async fn tokens_in_place_keep_their_meaning_on_postgres() {
     tokens_in_place_keep_their_meaning(Backend::Postgres).await;
 }

@@ -272,6 +272,10 @@ fn invariant_8_stripe_events_in_any_order_end_in_one_state_on_sqlite() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tessera_postgres),
+    ignore = "set TEST_DATABASE_URL to run it on PostgreSQL"
+)]
 fn invariant_8_stripe_events_in_any_order_end_in_one_state_on_postgres() {
     invariant_8_stripe_events_in_any_order_end_in_one_state(Backend::Postgres);
 }
