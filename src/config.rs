@@ -281,35 +281,17 @@ const RESERVED_DESCRIPTORS: u64 = 64;
 impl Settings {
     /// Settings for tests and embedding: everything at its default but the
     /// database, listening on an ephemeral loopback port.
-    pub fn for_database(database_url: impl Into<String>) -> Self {
-        Self {
-            database_url: Secret(database_url.into()),
-            db_max_connections: 10,
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            public_url: None,
-            hold_seconds: 900,
-            max_held_per_email: 10,
-            max_held_per_client: 20,
-            client_ip_header: None,
-            sweep_seconds: 30,
-            signing_key_file: None,
-            token_issuer: "tessera".into(),
-            checkin_grace_hours: 48,
-            cors_origins: Vec::new(),
-            stripe_secret_key: None,
-            stripe_webhook_secret: Vec::new(),
-            stripe_api_base: "https://api.stripe.com".into(),
-            stripe_timeout_seconds: 10,
-            log: "info".into(),
-            log_format: LogFormat::Text,
-            demo: false,
-            shutdown_timeout: 30,
-            header_timeout: DEFAULT_HEADER_TIMEOUT,
-            body_timeout: DEFAULT_BODY_TIMEOUT,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            max_connections_per_client: None,
-        }
+    pub fn for_database(database_url: impl Into<String>) -> Result<Self, clap::Error> {
+        use clap::{Args, FromArgMatches};
+        // The defaults are the command line's own, read without the
+        // environment, so each is written once (in its `#[arg]`).
+        let matches = Self::augment_args(clap::Command::new("tessera"))
+            .mut_args(|arg| arg.env(None::<&'static str>))
+            .try_get_matches_from(["tessera"])?;
+        let mut settings = Self::from_arg_matches(&matches)?;
+        settings.database_url = Secret(database_url.into());
+        settings.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        Ok(settings)
     }
 
     /// The base URL printed in links: `--public-url`, or the bind address.
@@ -487,7 +469,7 @@ mod tests {
 
     #[test]
     fn blank_stripe_settings_count_as_unset() {
-        let mut settings = Settings::for_database("sqlite::memory:");
+        let mut settings = Settings::for_database("sqlite::memory:").unwrap();
         settings.stripe_secret_key = Some(" ".to_owned().into());
         settings.stripe_webhook_secret = vec!["".to_owned().into(), " whsec_a ".to_owned().into()];
         assert_eq!(settings.stripe_key(), None);
@@ -498,7 +480,7 @@ mod tests {
 
     #[test]
     fn cors_origins_must_be_bare_origins() {
-        let mut settings = Settings::for_database("sqlite::memory:");
+        let mut settings = Settings::for_database("sqlite::memory:").unwrap();
         settings.cors_origins = vec![
             "https://tickets.example.org/".into(),
             " http://localhost:5173".into(),

@@ -39,7 +39,7 @@ struct Outcome {
 }
 
 pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
-    let mut settings = Settings::for_database(url);
+    let mut settings = Settings::for_database(url)?;
     settings.db_max_connections = args.pool;
     let db = prepare_database(&settings).await?;
     let database = machine::database_version(&db).await;

@@ -77,7 +77,7 @@ fn err(e: tessera::domain::DomainError) -> anyhow::Error {
 }
 
 pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
-    let mut settings = Settings::for_database(url);
+    let mut settings = Settings::for_database(url)?;
     settings.db_max_connections = args.pool;
     // Buyers arrive through a load balancer, each from an address of their
     // own (IPv6 documentation addresses: a header value, never contacted).

@@ -52,14 +52,14 @@ pub struct HoldLimits {
     pub hold: chrono::Duration,
 }
 
-impl Default for HoldLimits {
-    fn default() -> Self {
-        Self {
-            per_email: 10,
-            per_client: 20,
-            hold: chrono::Duration::minutes(15),
-        }
-    }
+impl HoldLimits {
+    /// No caps, for placements that are not limited (`limited: false`); the
+    /// configured ones come from the settings.
+    const NONE: Self = Self {
+        per_email: i64::MAX,
+        per_client: i64::MAX,
+        hold: chrono::Duration::zero(),
+    };
 }
 
 /// An order ready to insert, with its tickets.
@@ -493,7 +493,7 @@ pub async fn reacquire(
     let none = HashMap::new();
     Ok(judge(
         &placement,
-        &HoldLimits::default(),
+        &HoldLimits::NONE,
         room.capacity,
         &room.tiers,
         &room.stock,

@@ -165,7 +165,8 @@ async fn instances_starting_together_mint_one_admin_token(backend: crate::helper
     let Some(database) = crate::helpers::TestDatabase::create(backend).await else {
         return;
     };
-    let settings = tessera::config::Settings::for_database(database.url.clone());
+    let settings =
+        tessera::config::Settings::for_database(database.url.clone()).expect("default settings");
     let db = tessera::startup::prepare_database(&settings).await.unwrap();
     // Spawned all at once (collected), then awaited: they really race.
     let attempts: Vec<_> = (0..8)

@@ -161,7 +161,7 @@ pub async fn spawn_app_with(
     configure: impl FnOnce(&mut Settings),
 ) -> Option<TestApp> {
     let database = TestDatabase::create(backend).await?;
-    let mut settings = Settings::for_database(database.url.clone());
+    let mut settings = Settings::for_database(database.url.clone()).expect("default settings");
     // Tests drive expiry themselves; the background sweeper only runs at start.
     settings.sweep_seconds = 3_600;
     let stripe = wiremock::MockServer::start().await;
