@@ -114,7 +114,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
 }
 
 /// The OpenAPI document: what poem-openapi derives from the handlers, with
-/// the facts it cannot express added (see [`refine`]).
+/// the facts it cannot express added (see `refine`).
 pub fn spec() -> serde_json::Value {
     let mut spec = serde_json::from_str(&openapi().spec()).unwrap_or_default();
     refine(&mut spec);

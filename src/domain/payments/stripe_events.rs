@@ -1,0 +1,554 @@
+//! Applying what Stripe tells us through verified webhooks: each event once,
+//! its facts recorded, the order derived from them; late payments and
+//! disputes.
+
+use super::*;
+
+/// What applying a webhook event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub duplicate: bool,
+    pub outcome: String,
+}
+
+/// Finds the order an event is about: by the id in the metadata, else by
+/// the Stripe ids we stored. The row is locked for the transaction, so two
+/// events about one order (Stripe sends them concurrently) apply one after
+/// the other and each sees what the other did.
+async fn order_of(
+    txn: &DatabaseTransaction,
+    refs: &Refs,
+) -> Result<Option<order::Model>, DomainError> {
+    if let Some(id) = refs.order_id
+        && let Some(found) = order::Entity::find_by_id(id)
+            .lock_exclusive()
+            .one(txn)
+            .await?
+    {
+        return Ok(Some(found));
+    }
+    let by = [
+        (order::Column::PaymentIntentId, &refs.payment_intent),
+        (order::Column::ChargeId, &refs.charge),
+        (order::Column::CheckoutSessionId, &refs.checkout_session),
+    ];
+    for (column, value) in by {
+        if let Some(value) = value
+            && let Some(found) = order::Entity::find()
+                .filter(column.eq(value.clone()))
+                .lock_exclusive()
+                .one(txn)
+                .await?
+        {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
+fn refs_of(notice: &Notice) -> Option<&Refs> {
+    match notice {
+        Notice::Paid { refs, .. }
+        | Notice::PaymentFailed { refs, .. }
+        | Notice::CheckoutAwaitingPayment { refs }
+        | Notice::CheckoutExpired { refs }
+        | Notice::ChargeRefunded { refs, .. }
+        | Notice::Refund { refs, .. }
+        | Notice::Dispute { refs, .. } => Some(refs),
+        Notice::Ignored => None,
+    }
+}
+
+/// Applies a verified Stripe event exactly once. Refunds it decides on (a
+/// late payment whose seats are gone) are sent to Stripe after the commit.
+pub async fn apply(
+    db: &DatabaseConnection,
+    payments: &Payments,
+    incoming: Incoming,
+) -> Result<Applied, DomainError> {
+    let txn = db.begin().await?;
+    let inserted = stripe_event::Entity::insert(stripe_event::ActiveModel {
+        id: Set(incoming.id.clone()),
+        event_type: Set(clip(&incoming.event_type, 100)),
+        order_id: Set(None),
+        outcome: Set(String::new()),
+        received_at: Set(now()),
+    })
+    .on_conflict(
+        OnConflict::column(stripe_event::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?;
+    if inserted == 0 {
+        txn.rollback().await?;
+        return Ok(Applied {
+            duplicate: true,
+            outcome: "already applied".into(),
+        });
+    }
+    let order = match refs_of(&incoming.notice) {
+        Some(refs) => order_of(&txn, refs).await?,
+        None => None,
+    };
+    let (outcome, refund_due) = match (&incoming.notice, &order) {
+        (Notice::Ignored, _) => ("ignored: not an event tessera acts on".to_owned(), None),
+        (_, None) => ("ignored: no tessera order matches".to_owned(), None),
+        (notice, Some(order)) => {
+            let (outcome, refund_due) = effect(&txn, notice, order).await?;
+            // Whatever the event was, the order's refund figures and closure
+            // follow from all the facts recorded so far.
+            if refunds::converge(&txn, order.id).await? {
+                (
+                    format!("{outcome}; the order is fully refunded"),
+                    refund_due,
+                )
+            } else {
+                (outcome, refund_due)
+            }
+        }
+    };
+    stripe_event::Entity::update_many()
+        .col_expr(
+            stripe_event::Column::Outcome,
+            Expr::value(clip(&outcome, 500)),
+        )
+        .col_expr(
+            stripe_event::Column::OrderId,
+            Expr::value(order.as_ref().map(|o| o.id)),
+        )
+        .filter(stripe_event::Column::Id.eq(incoming.id.clone()))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    tracing::info!(event = %incoming.id, kind = %incoming.event_type, %outcome, "stripe event applied");
+    if let Some(refund_id) = refund_due {
+        // Stripe down now? The sweeper retries requested refunds.
+        if let Err(err) = refunds::submit(db, payments, refund_id).await {
+            tracing::warn!(refund = %refund_id, error = %err, "late-payment refund not sent yet");
+        }
+    }
+    Ok(Applied {
+        duplicate: false,
+        outcome,
+    })
+}
+
+type Effect = (String, Option<Uuid>);
+
+async fn effect(
+    txn: &DatabaseTransaction,
+    notice: &Notice,
+    order: &order::Model,
+) -> Result<Effect, DomainError> {
+    match notice {
+        Notice::Paid {
+            refs,
+            amount,
+            currency,
+        } => paid(txn, order, refs, *amount, currency).await,
+        Notice::PaymentFailed { reason, .. } => {
+            let changed = order::Entity::update_many()
+                .col_expr(
+                    order::Column::PaymentError,
+                    Expr::value(Some(clip(reason, 500))),
+                )
+                .col_expr(order::Column::UpdatedAt, Expr::value(now()))
+                .filter(order::Column::Id.eq(order.id))
+                .filter(order::Column::State.eq(OrderState::Pending.as_str()))
+                .exec(txn)
+                .await?
+                .rows_affected;
+            Ok((
+                if changed > 0 {
+                    "payment failed; the hold stays until it expires".to_owned()
+                } else {
+                    format!("payment failure ignored: the order is {}", order.state)
+                },
+                None,
+            ))
+        }
+        Notice::CheckoutAwaitingPayment { refs } => {
+            note_refs(txn, order, refs).await?;
+            Ok((
+                "checkout completed; waiting for the delayed payment".to_owned(),
+                None,
+            ))
+        }
+        Notice::CheckoutExpired { refs } => {
+            let ours = order.checkout_session_id.is_some()
+                && order.checkout_session_id == refs.checkout_session;
+            if ours && orders::release(txn, order.id, OrderState::Expired).await? {
+                Ok(("checkout expired; the hold was released".to_owned(), None))
+            } else {
+                Ok(("checkout expired; nothing held".to_owned(), None))
+            }
+        }
+        Notice::ChargeRefunded {
+            amount_refunded, ..
+        } => {
+            refunds::note_charge_refunded(txn, order, *amount_refunded).await?;
+            Ok((
+                format!("charge refunded total {amount_refunded} noted"),
+                None,
+            ))
+        }
+        Notice::Refund {
+            stripe_id,
+            ours,
+            amount,
+            currency,
+            status,
+            failure,
+            ..
+        } => refunds::reconcile(
+            txn,
+            order,
+            refunds::Reported {
+                stripe_id,
+                ours: *ours,
+                amount: *amount,
+                currency,
+                status,
+                failure: failure.as_deref(),
+            },
+        )
+        .await
+        .map(|outcome| (outcome, None)),
+        Notice::Dispute {
+            id,
+            reason,
+            status,
+            closed,
+            ..
+        } => dispute(txn, order, id, reason, status, *closed).await,
+        Notice::Ignored => Ok(("ignored".to_owned(), None)),
+    }
+}
+
+/// Remembers Stripe's ids on the order, for lookups and refunds.
+async fn note_refs(
+    txn: &DatabaseTransaction,
+    order: &order::Model,
+    refs: &Refs,
+) -> Result<(), DomainError> {
+    let mut active: order::ActiveModel = order.clone().into();
+    if order.payment_intent_id.is_none() && refs.payment_intent.is_some() {
+        active.payment_intent_id = Set(refs.payment_intent.clone());
+    }
+    if refs.charge.is_some() {
+        active.charge_id = Set(refs.charge.clone());
+    }
+    if order.checkout_session_id.is_none() && refs.checkout_session.is_some() {
+        active.checkout_session_id = Set(refs.checkout_session.clone());
+    }
+    if active.is_changed() {
+        active.updated_at = Set(now());
+        active.update(txn).await?;
+    }
+    Ok(())
+}
+
+async fn flag(
+    txn: &DatabaseTransaction,
+    order_id: Uuid,
+    flag: &str,
+    detail: String,
+) -> Result<(), DomainError> {
+    order::Entity::update_many()
+        .col_expr(order::Column::Flag, Expr::value(Some(flag.to_owned())))
+        .col_expr(
+            order::Column::FlagDetail,
+            Expr::value(Some(clip(&detail, 500))),
+        )
+        .col_expr(order::Column::UpdatedAt, Expr::value(now()))
+        .filter(order::Column::Id.eq(order_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Marks a pending (or lapsed) order paid and its tickets valid.
+pub(super) async fn settle_paid(
+    txn: &DatabaseTransaction,
+    order: &order::Model,
+    amount: i64,
+    refs: &Refs,
+) -> Result<(), DomainError> {
+    let at = now();
+    let mut active: order::ActiveModel = order.clone().into();
+    active.state = Set(OrderState::Paid.as_str().to_owned());
+    active.paid_at = Set(Some(at));
+    active.expires_at = Set(None);
+    active.amount_paid = Set(amount);
+    active.payment_error = Set(None);
+    active.updated_at = Set(at);
+    if order.payment_intent_id.is_none() {
+        active.payment_intent_id = Set(refs.payment_intent.clone());
+    }
+    if refs.charge.is_some() {
+        active.charge_id = Set(refs.charge.clone());
+    }
+    active.update(txn).await?;
+    ticket::Entity::update_many()
+        .col_expr(
+            ticket::Column::Status,
+            Expr::value(TicketStatus::Valid.as_str()),
+        )
+        .col_expr(
+            ticket::Column::HoldExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(ticket::Column::UpdatedAt, Expr::value(at))
+        .filter(ticket::Column::OrderId.eq(order.id))
+        .filter(
+            ticket::Column::Status
+                .is_in([TicketStatus::Held.as_str(), TicketStatus::Released.as_str()]),
+        )
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Whether the order's hold has lapsed (expired, or pending past its time).
+pub(super) fn lapsed(order: &order::Model, at: DateTime<Utc>) -> Result<bool, DomainError> {
+    Ok(orders::effective_state(order, at)? == OrderState::Expired)
+}
+
+/// Takes the seats of a lapsed order back if they are free; `Ok(None)`
+/// means they are the order's again, else what is gone, in words.
+pub(super) async fn reacquire(
+    txn: &DatabaseTransaction,
+    order: &order::Model,
+) -> Result<Option<&'static str>, DomainError> {
+    let tickets = ticket::Entity::find()
+        .filter(ticket::Column::OrderId.eq(order.id))
+        .all(txn)
+        .await?;
+    Ok(inventory::reacquire(txn, order, &tickets)
+        .await?
+        .map(|refusal| match refusal {
+            Refusal::SwagSoldOut { .. } => "the swag size is sold out",
+            Refusal::VoucherUsedUp => "the voucher is used up",
+            _ => "the tickets are sold out",
+        }))
+}
+
+async fn paid(
+    txn: &DatabaseTransaction,
+    order: &order::Model,
+    refs: &Refs,
+    amount: i64,
+    currency: &str,
+) -> Result<Effect, DomainError> {
+    let state: OrderState = order.state.parse()?;
+    if !currency.eq_ignore_ascii_case(&order.currency) || amount != order.total {
+        note_refs(txn, order, refs).await?;
+        let detail = format!(
+            "received {amount} {}, the order is {} {}",
+            currency.to_uppercase(),
+            order.total,
+            order.currency
+        );
+        flag(txn, order.id, "amount_mismatch", detail.clone()).await?;
+        return Ok((format!("flagged: {detail}"), None));
+    }
+    match state {
+        OrderState::Paid | OrderState::Refunded
+            if order.payment_intent_id == refs.payment_intent =>
+        {
+            Ok(("already paid".to_owned(), None))
+        }
+        OrderState::Paid | OrderState::Refunded => {
+            flag(
+                txn,
+                order.id,
+                "double_payment",
+                format!(
+                    "a second payment {:?} arrived for a settled order",
+                    refs.payment_intent
+                ),
+            )
+            .await?;
+            Ok((
+                "flagged: a second payment for a settled order".to_owned(),
+                None,
+            ))
+        }
+        OrderState::Pending if !lapsed(order, now())? => {
+            settle_paid(txn, order, amount, refs).await?;
+            Ok(("paid; tickets issued".to_owned(), None))
+        }
+        OrderState::Pending | OrderState::Expired => match reacquire(txn, order).await? {
+            None => {
+                settle_paid(txn, order, amount, refs).await?;
+                Ok((
+                    "paid after the hold expired; the seats were still free".to_owned(),
+                    None,
+                ))
+            }
+            Some(why) => {
+                late_refund(
+                    txn,
+                    order,
+                    amount,
+                    refs,
+                    &format!("paid after the hold expired and {why}"),
+                )
+                .await
+            }
+        },
+        OrderState::Cancelled => {
+            late_refund(
+                txn,
+                order,
+                amount,
+                refs,
+                "paid after the order was cancelled",
+            )
+            .await
+        }
+    }
+}
+
+/// A payment that can no longer buy its tickets: the order is closed as
+/// refunded and a refund is queued for Stripe.
+async fn late_refund(
+    txn: &DatabaseTransaction,
+    order: &order::Model,
+    amount: i64,
+    refs: &Refs,
+    why: &str,
+) -> Result<Effect, DomainError> {
+    // The hold ends for good (a no-op when it already did).
+    orders::release(txn, order.id, OrderState::Expired).await?;
+    let at = now();
+    let mut active: order::ActiveModel = order.clone().into();
+    active.state = Set(OrderState::Refunded.as_str().to_owned());
+    active.expires_at = Set(None);
+    active.amount_paid = Set(amount);
+    active.amount_refunded = Set(amount);
+    active.flag = Set(Some("late_payment_refunded".to_owned()));
+    active.flag_detail = Set(Some(why.to_owned()));
+    active.updated_at = Set(at);
+    if order.payment_intent_id.is_none() {
+        active.payment_intent_id = Set(refs.payment_intent.clone());
+    }
+    if refs.charge.is_some() {
+        active.charge_id = Set(refs.charge.clone());
+    }
+    active.update(txn).await?;
+    let refund_id = Uuid::now_v7();
+    refund::ActiveModel {
+        id: Set(refund_id),
+        order_id: Set(order.id),
+        stripe_refund_id: Set(None),
+        amount: Set(amount),
+        currency: Set(order.currency.clone()),
+        reason: Set(why.to_owned()),
+        status: Set(refunds::REQUESTED.to_owned()),
+        source: Set("late_payment".to_owned()),
+        ticket_ids: Set(serde_json::json!([])),
+        staff_id: Set(None),
+        failure: Set(None),
+        created_at: Set(at),
+        updated_at: Set(at),
+        idempotency_ref: Set(None),
+    }
+    .insert(txn)
+    .await?;
+    Ok((format!("refunding automatically: {why}"), Some(refund_id)))
+}
+
+async fn dispute(
+    txn: &DatabaseTransaction,
+    order: &order::Model,
+    id: &str,
+    reason: &str,
+    status: &str,
+    closed: bool,
+) -> Result<Effect, DomainError> {
+    let at = now();
+    // Tickets change so offline scanners pick up the block.
+    let touch = ticket::Entity::update_many()
+        .col_expr(ticket::Column::UpdatedAt, Expr::value(at))
+        .filter(ticket::Column::OrderId.eq(order.id));
+    // A dispute's closing is final: news of its opening that arrives later
+    // changes nothing.
+    let known_closed = order.dispute_id.as_deref() == Some(id)
+        && order.dispute_status.as_deref().is_some_and(dispute_closed);
+    if !closed && known_closed {
+        return Ok(("dispute already closed; nothing changes".to_owned(), None));
+    }
+    order::Entity::update_many()
+        .col_expr(order::Column::DisputeId, Expr::value(Some(id.to_owned())))
+        .col_expr(
+            order::Column::DisputeStatus,
+            Expr::value(Some(clip(status, 32))),
+        )
+        .filter(order::Column::Id.eq(order.id))
+        .exec(txn)
+        .await?;
+    if !closed {
+        order::Entity::update_many()
+            .col_expr(order::Column::DisputedAt, Expr::value(Some(at)))
+            .col_expr(
+                order::Column::Flag,
+                Expr::value(Some("disputed".to_owned())),
+            )
+            .col_expr(
+                order::Column::FlagDetail,
+                Expr::value(Some(format!("dispute {id} opened: {reason}"))),
+            )
+            .col_expr(order::Column::UpdatedAt, Expr::value(at))
+            .filter(order::Column::Id.eq(order.id))
+            .exec(txn)
+            .await?;
+        touch.exec(txn).await?;
+        return Ok(("disputed; tickets blocked at the door".to_owned(), None));
+    }
+    if matches!(status, "won" | "warning_closed" | "prevented") {
+        order::Entity::update_many()
+            .col_expr(
+                order::Column::DisputedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(order::Column::Flag, Expr::value(Option::<String>::None))
+            .col_expr(
+                order::Column::FlagDetail,
+                Expr::value(Some(format!("dispute {id} closed: {status}"))),
+            )
+            .col_expr(order::Column::UpdatedAt, Expr::value(at))
+            .filter(order::Column::Id.eq(order.id))
+            .exec(txn)
+            .await?;
+        touch.exec(txn).await?;
+        Ok((format!("dispute {status}; tickets unblocked"), None))
+    } else {
+        // Lost: the tickets are blocked for good, even when this is the
+        // first news of the dispute.
+        order::Entity::update_many()
+            .col_expr(
+                order::Column::DisputedAt,
+                Expr::value(Some(order.disputed_at.unwrap_or(at))),
+            )
+            .filter(order::Column::Id.eq(order.id))
+            .exec(txn)
+            .await?;
+        flag(
+            txn,
+            order.id,
+            "dispute_lost",
+            format!("dispute {id} closed: {status}"),
+        )
+        .await?;
+        touch.exec(txn).await?;
+        Ok((format!("dispute {status}; tickets stay blocked"), None))
+    }
+}
+
+/// Whether a dispute status is a final one.
+fn dispute_closed(status: &str) -> bool {
+    matches!(status, "won" | "lost" | "warning_closed" | "prevented")
+}
