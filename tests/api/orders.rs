@@ -338,7 +338,8 @@ db_test! {
         );
         let token = small.body["order_token"].as_str().unwrap();
         let answer = app.with_order_token(Method::PATCH, &path, token, Some(json!({"swag_size": "M"}))).await;
-        answer.assert_problem(422, "swag_size_unavailable");
+        // The same status and code as when placing an order.
+        answer.assert_problem(409, "swag_size_unavailable");
         assert_eq!(answer.error_fields(), ["swag_size"]);
     }
 }

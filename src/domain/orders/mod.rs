@@ -455,6 +455,9 @@ pub async fn update_ticket(
     let mut errors = FieldErrors::new();
     let mut active: ticket::ActiveModel = current.clone().into();
     let mut identity_changed = false;
+    // Stock that ran out is a conflict with the present (409, as when
+    // placing an order), not a fault in the request.
+    let mut sold_out = false;
     if let Some(name) = &patch.attendee_name {
         let name = errors.text("attendee_name", name, 1, 200, false);
         identity_changed |= name != current.attendee_name;
@@ -493,18 +496,15 @@ pub async fn update_ticket(
             let unchanged = current.swag_size.as_deref() == Some(choice.size.as_str())
                 && current.swag_cut.as_deref() == choice.cut.as_deref();
             if !unchanged && let Some(stock) = choice.stock {
+                // Under the event lock, like a placement: two attendees
+                // taking the last shirt at once cannot both get it.
+                inventory::lock_event(&txn, event.id).await?;
                 let taken = inventory::taken(&txn, event.id, at).await?;
                 let key = (
                     choice.size.to_lowercase(),
                     choice.cut.as_ref().map(|c| c.to_lowercase()),
                 );
-                if taken.by_swag.get(&key).copied().unwrap_or(0) >= i64::from(stock) {
-                    errors.add(
-                        "swag_size",
-                        "swag_size_unavailable",
-                        "this size and cut has no stock left",
-                    );
-                }
+                sold_out = taken.by_swag.get(&key).copied().unwrap_or(0) >= i64::from(stock);
             }
             active.swag_size = Set(Some(choice.size.clone()));
             active.swag_cut = Set(choice.cut.clone());
@@ -533,6 +533,16 @@ pub async fn update_ticket(
         active.notes = Set(errors.text("notes", notes, 0, MAX_NOTES, true));
     }
     errors.finish(())?;
+    if sold_out {
+        return Err(DomainError::Unavailable {
+            code: "swag_size_unavailable",
+            errors: FieldErrors::single(
+                "swag_size",
+                "swag_size_unavailable",
+                "no stock left in this size and cut",
+            ),
+        });
+    }
     if identity_changed {
         active.token_version = Set(current.token_version + 1);
     }
