@@ -469,11 +469,6 @@ async fn dispute(
     status: &str,
     closed: bool,
 ) -> Result<Effect, DomainError> {
-    let at = now();
-    // Tickets change so offline scanners pick up the block.
-    let touch = ticket::Entity::update_many()
-        .col_expr(ticket::Column::UpdatedAt, Expr::value(at))
-        .filter(ticket::Column::OrderId.eq(order.id));
     // A dispute's closing is final: news of its opening that arrives later
     // changes nothing.
     let known_closed = order.dispute_id.as_deref() == Some(id)
@@ -481,71 +476,54 @@ async fn dispute(
     if !closed && known_closed {
         return Ok(("dispute already closed; nothing changes".to_owned(), None));
     }
+    let at = now();
+    // What the door does, the organizer's flag, and the words for the log.
+    // A lost dispute blocks the tickets for good, even as the first news.
+    let (disputed_at, flag, detail, outcome) = if !closed {
+        (
+            Some(at),
+            Some("disputed"),
+            format!("dispute {id} opened: {reason}"),
+            "disputed; tickets blocked at the door".to_owned(),
+        )
+    } else if matches!(status, "won" | "warning_closed" | "prevented") {
+        (
+            None,
+            None,
+            format!("dispute {id} closed: {status}"),
+            format!("dispute {status}; tickets unblocked"),
+        )
+    } else {
+        (
+            Some(order.disputed_at.unwrap_or(at)),
+            Some("dispute_lost"),
+            format!("dispute {id} closed: {status}"),
+            format!("dispute {status}; tickets stay blocked"),
+        )
+    };
     order::Entity::update_many()
         .col_expr(order::Column::DisputeId, Expr::value(Some(id.to_owned())))
         .col_expr(
             order::Column::DisputeStatus,
             Expr::value(Some(clip(status, 32))),
         )
+        .col_expr(order::Column::DisputedAt, Expr::value(disputed_at))
+        .col_expr(order::Column::Flag, Expr::value(flag.map(str::to_owned)))
+        .col_expr(
+            order::Column::FlagDetail,
+            Expr::value(Some(clip(&detail, 500))),
+        )
+        .col_expr(order::Column::UpdatedAt, Expr::value(at))
         .filter(order::Column::Id.eq(order.id))
         .exec(txn)
         .await?;
-    if !closed {
-        order::Entity::update_many()
-            .col_expr(order::Column::DisputedAt, Expr::value(Some(at)))
-            .col_expr(
-                order::Column::Flag,
-                Expr::value(Some("disputed".to_owned())),
-            )
-            .col_expr(
-                order::Column::FlagDetail,
-                Expr::value(Some(format!("dispute {id} opened: {reason}"))),
-            )
-            .col_expr(order::Column::UpdatedAt, Expr::value(at))
-            .filter(order::Column::Id.eq(order.id))
-            .exec(txn)
-            .await?;
-        touch.exec(txn).await?;
-        return Ok(("disputed; tickets blocked at the door".to_owned(), None));
-    }
-    if matches!(status, "won" | "warning_closed" | "prevented") {
-        order::Entity::update_many()
-            .col_expr(
-                order::Column::DisputedAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(order::Column::Flag, Expr::value(Option::<String>::None))
-            .col_expr(
-                order::Column::FlagDetail,
-                Expr::value(Some(format!("dispute {id} closed: {status}"))),
-            )
-            .col_expr(order::Column::UpdatedAt, Expr::value(at))
-            .filter(order::Column::Id.eq(order.id))
-            .exec(txn)
-            .await?;
-        touch.exec(txn).await?;
-        Ok((format!("dispute {status}; tickets unblocked"), None))
-    } else {
-        // Lost: the tickets are blocked for good, even when this is the
-        // first news of the dispute.
-        order::Entity::update_many()
-            .col_expr(
-                order::Column::DisputedAt,
-                Expr::value(Some(order.disputed_at.unwrap_or(at))),
-            )
-            .filter(order::Column::Id.eq(order.id))
-            .exec(txn)
-            .await?;
-        flag(
-            txn,
-            order.id,
-            "dispute_lost",
-            format!("dispute {id} closed: {status}"),
-        )
+    // Tickets change so offline scanners pick up the block or its end.
+    ticket::Entity::update_many()
+        .col_expr(ticket::Column::UpdatedAt, Expr::value(at))
+        .filter(ticket::Column::OrderId.eq(order.id))
+        .exec(txn)
         .await?;
-        touch.exec(txn).await?;
-        Ok((format!("dispute {status}; tickets stay blocked"), None))
-    }
+    Ok((outcome, None))
 }
 
 /// Whether a dispute status is a final one.
