@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::state::*;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "checkin_list")]
 pub struct Model {
@@ -10,7 +12,7 @@ pub struct Model {
     pub event_id: Uuid,
     pub name: String,
     /// `entry` or `swag`.
-    pub kind: String,
+    pub kind: ListKind,
     /// Tier ids admitted; empty means every tier.
     #[sea_orm(column_type = "JsonBinary")]
     pub tiers: Json,

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::state::*;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "checkin_scan")]
 pub struct Model {
@@ -12,7 +14,7 @@ pub struct Model {
     pub event_id: Uuid,
     pub ticket_id: Option<Uuid>,
     pub device: String,
-    pub result: String,
+    pub result: ScanResult,
     /// When the scan happened (the device's clock for offline scans).
     pub scanned_at: DateTimeUtc,
     /// When the server learned of it.

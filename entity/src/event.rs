@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::state::*;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "event")]
 pub struct Model {
@@ -27,7 +29,7 @@ pub struct Model {
     pub dietary_options: Json,
     pub attendee_edit_deadline: Option<DateTimeUtc>,
     /// `draft`, `published` or `archived`.
-    pub status: String,
+    pub status: EventStatus,
     /// When the event was first published; kept when it is unpublished.
     pub published_at: Option<DateTimeUtc>,
     pub archived_at: Option<DateTimeUtc>,

@@ -13,6 +13,7 @@ pub mod refund;
 pub mod signing_key;
 pub mod staff_token;
 pub mod staff_token_event;
+pub mod state;
 pub mod stripe_event;
 pub mod ticket;
 pub mod tier;

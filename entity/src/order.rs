@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::state::*;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "orders")]
 pub struct Model {
@@ -15,7 +17,7 @@ pub struct Model {
     /// SHA-256 of the order token, hex encoded.
     pub token_hash: String,
     /// `pending`, `paid`, `expired`, `cancelled` or `refunded`.
-    pub state: String,
+    pub state: OrderState,
     pub currency: String,
     pub subtotal: i64,
     pub discount: i64,
@@ -46,9 +48,8 @@ pub struct Model {
     pub amount_refunded: i64,
     /// The last payment attempt's failure, as Stripe worded it.
     pub payment_error: Option<String>,
-    /// Something an organizer must look at: `amount_mismatch`, `disputed`,
-    /// `late_payment_refunded`, `refund_failed`.
-    pub flag: Option<String>,
+    /// Something an organizer must look at.
+    pub flag: Option<OrderFlag>,
     pub flag_detail: Option<String>,
     /// Set while a dispute is open: the tickets are refused at the door.
     pub disputed_at: Option<DateTimeUtc>,
@@ -59,7 +60,7 @@ pub struct Model {
     pub charge_refunded: i64,
     /// The dispute Stripe reported last, and its latest status.
     pub dispute_id: Option<String>,
-    pub dispute_status: Option<String>,
+    pub dispute_status: Option<DisputeStatus>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

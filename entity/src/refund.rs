@@ -3,6 +3,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::state::*;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "refund")]
 pub struct Model {
@@ -18,10 +20,10 @@ pub struct Model {
     pub reason: String,
     /// `requested` (not yet accepted by Stripe), `pending`, `succeeded`,
     /// `failed` or `canceled`.
-    pub status: String,
+    pub status: RefundStatus,
     /// `organizer`, `late_payment`, `stripe` (made in the dashboard) or
     /// `manual` (no card involved).
-    pub source: String,
+    pub source: RefundSource,
     /// The tickets this refund revokes (a JSON array of ids).
     pub ticket_ids: Json,
     pub staff_id: Option<Uuid>,

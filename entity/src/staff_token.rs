@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::state::*;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "staff_token")]
 pub struct Model {
@@ -9,7 +11,7 @@ pub struct Model {
     pub id: Uuid,
     pub name: String,
     /// `admin`, `organizer` or `volunteer`.
-    pub role: String,
+    pub role: Role,
     /// SHA-256 of the secret, hex encoded.
     #[sea_orm(unique)]
     pub token_hash: String,

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::state::*;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "ticket")]
 pub struct Model {
@@ -13,7 +15,7 @@ pub struct Model {
     /// `held` (order pending), `valid` (paid), `released` (the hold ended:
     /// expired or cancelled before payment) or `revoked` (cancelled or
     /// refunded after payment).
-    pub status: String,
+    pub status: TicketStatus,
     /// For held tickets, when the hold ends (the order's `expires_at`).
     pub hold_expires_at: Option<DateTimeUtc>,
     pub attendee_name: String,

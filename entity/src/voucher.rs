@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::state::*;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "voucher")]
 pub struct Model {
@@ -11,7 +13,7 @@ pub struct Model {
     /// Upper-cased; codes compare case-insensitively.
     pub code: String,
     /// `none`, `percent` or `fixed`.
-    pub discount_kind: String,
+    pub discount_kind: DiscountKind,
     /// Percent (1-100) or minor units off each ticket.
     pub discount_value: i64,
     /// Tier ids the discount applies to; empty means every tier.

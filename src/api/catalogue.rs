@@ -7,10 +7,14 @@ use uuid::Uuid;
 
 use super::{
     Tag,
-    types::{Found, SaleStateBody, SwagChoice},
+    types::{Found, SwagChoice},
 };
 use crate::{
-    domain::{self, catalog::Availability, events::Event},
+    domain::{
+        self,
+        catalog::{Availability, SaleState},
+        events::Event,
+    },
     error::PublicError,
     state::AppState,
 };
@@ -80,7 +84,7 @@ pub struct PublicTier {
     /// Price of one ticket in minor units of `currency` (e.g. cents).
     pub price: i64,
     pub currency: String,
-    pub sale_state: SaleStateBody,
+    pub sale_state: SaleState,
     /// Tickets left right now, the venue's capacity included.
     pub remaining: i64,
     #[oai(nullable)]
@@ -105,7 +109,7 @@ fn public_tier(
         description: tier.description,
         price: tier.price,
         currency: currency.to_owned(),
-        sale_state: availability.state.into(),
+        sale_state: availability.state,
         remaining: availability.remaining,
         sales_start: tier.sales_start,
         sales_end: tier.sales_end,

@@ -2,9 +2,10 @@
 //! event.
 
 use chrono::{DateTime, Utc};
+use entity::state::{ListKind, ManifestState};
 use poem::web::Data;
 use poem_openapi::{
-    Enum, Object, OpenApi,
+    Object, OpenApi,
     param::{Path, Query},
 };
 use serde::Deserialize;
@@ -22,75 +23,6 @@ use crate::{
     error::{ApiError, ApiResult},
     state::AppState,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
-#[oai(rename_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-pub enum ScanResultBody {
-    /// Let them in (or hand over the shirt).
-    Admitted,
-    /// This ticket was already admitted on this list: see `first_admission`.
-    AlreadyCheckedIn,
-    /// The ticket was cancelled or refunded.
-    Revoked,
-    /// A newer token exists for this ticket: ask for the current one.
-    Superseded,
-    /// The order is not paid.
-    Unpaid,
-    /// A token of another event.
-    WrongEvent,
-    /// The ticket's tier is not admitted by this list.
-    NotOnList,
-    /// The list is not open at this time.
-    OutsideWindow,
-    /// Not a token we signed (malformed, tampered, unknown or retired key).
-    InvalidToken,
-    /// The token's validity ended.
-    Expired,
-    /// The token is not valid yet.
-    NotYetValid,
-    /// The payment is disputed with the card issuer: send the attendee to
-    /// the help desk.
-    Disputed,
-}
-
-impl From<ScanResult> for ScanResultBody {
-    fn from(result: ScanResult) -> Self {
-        match result {
-            ScanResult::Admitted => Self::Admitted,
-            ScanResult::AlreadyCheckedIn => Self::AlreadyCheckedIn,
-            ScanResult::Revoked => Self::Revoked,
-            ScanResult::Superseded => Self::Superseded,
-            ScanResult::Unpaid => Self::Unpaid,
-            ScanResult::WrongEvent => Self::WrongEvent,
-            ScanResult::NotOnList => Self::NotOnList,
-            ScanResult::OutsideWindow => Self::OutsideWindow,
-            ScanResult::InvalidToken => Self::InvalidToken,
-            ScanResult::Expired => Self::Expired,
-            ScanResult::NotYetValid => Self::NotYetValid,
-            ScanResult::Disputed => Self::Disputed,
-        }
-    }
-}
-
-impl From<ScanResultBody> for ScanResult {
-    fn from(result: ScanResultBody) -> Self {
-        match result {
-            ScanResultBody::Admitted => Self::Admitted,
-            ScanResultBody::AlreadyCheckedIn => Self::AlreadyCheckedIn,
-            ScanResultBody::Revoked => Self::Revoked,
-            ScanResultBody::Superseded => Self::Superseded,
-            ScanResultBody::Unpaid => Self::Unpaid,
-            ScanResultBody::WrongEvent => Self::WrongEvent,
-            ScanResultBody::NotOnList => Self::NotOnList,
-            ScanResultBody::OutsideWindow => Self::OutsideWindow,
-            ScanResultBody::InvalidToken => Self::InvalidToken,
-            ScanResultBody::Expired => Self::Expired,
-            ScanResultBody::NotYetValid => Self::NotYetValid,
-            ScanResultBody::Disputed => Self::Disputed,
-        }
-    }
-}
 
 /// Who the ticket is for, and what to hand over.
 #[derive(Debug, Clone, Object)]
@@ -121,10 +53,10 @@ pub struct AdmissionBody {
 #[oai(rename_all = "snake_case")]
 pub struct ScanAnswer {
     pub scan_id: Uuid,
-    pub result: ScanResultBody,
+    pub result: ScanResult,
     /// `entry` or `swag`: at the swag desk, `admitted` means "hand over this
     /// size" and `already_checked_in` means "already collected".
-    pub list_kind: String,
+    pub list_kind: ListKind,
     /// Present whenever the token named a ticket of this event.
     #[oai(nullable)]
     pub attendee: Option<ScannedAttendee>,
@@ -141,8 +73,8 @@ impl From<ScanOutcome> for ScanAnswer {
     fn from(outcome: ScanOutcome) -> Self {
         Self {
             scan_id: outcome.scan_id,
-            result: outcome.result.into(),
-            list_kind: outcome.kind.as_str().to_owned(),
+            result: outcome.result,
+            list_kind: outcome.kind,
             attendee: outcome.attendee.map(|a| ScannedAttendee {
                 ticket_id: a.ticket_id,
                 name: a.name,
@@ -210,7 +142,7 @@ pub struct ScannerList {
     pub id: Uuid,
     pub event: Uuid,
     pub name: String,
-    pub kind: String,
+    pub kind: ListKind,
     /// Tier ids admitted; empty means every tier.
     pub tiers: Vec<Uuid>,
     #[oai(nullable)]
@@ -225,7 +157,7 @@ impl From<CheckinList> for ScannerList {
             id: list.id,
             event: list.event_id,
             name: list.name,
-            kind: list.kind.as_str().to_owned(),
+            kind: list.kind,
             tiers: list.tiers,
             opens_at: list.opens_at,
             closes_at: list.closes_at,
@@ -240,9 +172,7 @@ pub struct ManifestEntry {
     pub ticket_id: Uuid,
     /// Tokens with another `ver` are superseded.
     pub token_version: i32,
-    /// `valid`, `revoked`, `unpaid` or `blocked` (the payment is disputed:
-    /// refuse at the door).
-    pub state: String,
+    pub state: ManifestState,
     pub attendee_name: String,
     pub tier: String,
     #[oai(nullable)]
@@ -396,7 +326,7 @@ impl CheckinApi {
                 .map(|t| ManifestEntry {
                     ticket_id: t.ticket_id,
                     token_version: t.token_version,
-                    state: t.state.to_owned(),
+                    state: t.state,
                     attendee_name: t.attendee_name,
                     tier: t.tier,
                     swag_size: t.swag_size,

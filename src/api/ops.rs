@@ -1,15 +1,25 @@
 //! Health, readiness and metrics, for operators and load balancers.
 
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, payload::PlainText};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json, payload::PlainText};
 
 use super::{Tag, types::Found};
 use crate::{db, state::AppState};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum HealthStatus {
+    /// The process serves requests (liveness).
+    Ok,
+    /// The database answers: send traffic.
+    Ready,
+    /// The database does not answer: send traffic elsewhere.
+    Unavailable,
+}
+
 #[derive(Debug, Clone, Object)]
 pub struct Health {
-    /// `ok`, `ready` or `unavailable`.
-    pub status: String,
+    pub status: HealthStatus,
 }
 
 #[derive(ApiResponse)]
@@ -43,7 +53,7 @@ impl OpsApi {
     #[oai(path = "/healthz", method = "get")]
     async fn healthz(&self) -> Found<Health> {
         Found(Health {
-            status: "ok".to_owned(),
+            status: HealthStatus::Ok,
         })
     }
 
@@ -54,11 +64,11 @@ impl OpsApi {
     async fn readyz(&self, state: Data<&AppState>) -> Readiness {
         if db::ping(&state.db).await {
             Readiness::Ready(Json(Health {
-                status: "ready".to_owned(),
+                status: HealthStatus::Ready,
             }))
         } else {
             Readiness::Unavailable(Json(Health {
-                status: "unavailable".to_owned(),
+                status: HealthStatus::Unavailable,
             }))
         }
     }

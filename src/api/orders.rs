@@ -1,6 +1,7 @@
 //! Public order endpoints, for the attendee front end.
 
 use chrono::{DateTime, Utc};
+use entity::state::TicketStatus;
 use poem::{IntoResponse, Request, Response, http::StatusCode, web::Data};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -121,9 +122,7 @@ pub struct TicketBody {
     pub id: Uuid,
     pub tier_id: Uuid,
     pub tier_name: String,
-    /// `held` (order awaiting payment), `valid`, `released` (the hold ended)
-    /// or `revoked`.
-    pub status: String,
+    pub status: TicketStatus,
     pub attendee_name: String,
     pub attendee_email: String,
     #[oai(nullable)]
@@ -197,9 +196,7 @@ pub struct OrderBody {
     pub code: String,
     /// Slug of the event.
     pub event: String,
-    /// `pending` (awaiting payment), `paid`, `expired`, `cancelled` or
-    /// `refunded`.
-    pub state: String,
+    pub state: OrderState,
     pub email: String,
     pub currency: String,
     /// Sum of the tickets' unit prices, in minor units.
@@ -246,7 +243,7 @@ impl From<Order> for OrderBody {
             },
             code: model.code,
             event: order.event_slug,
-            state: order.state.as_str().to_owned(),
+            state: order.state,
             email: model.email,
             currency: model.currency,
             subtotal: model.subtotal,
@@ -263,7 +260,7 @@ impl From<Order> for OrderBody {
                     id: t.model.id,
                     tier_id: t.model.tier_id,
                     tier_name: t.tier_name,
-                    status: t.status.as_str().to_owned(),
+                    status: t.status,
                     attendee_name: t.model.attendee_name,
                     attendee_email: t.model.attendee_email,
                     swag_size: t.model.swag_size,

@@ -2,18 +2,14 @@
 
 use poem::{IntoResponse, Response};
 use poem_openapi::{
-    ApiResponse, Enum, Object,
+    ApiResponse, Object,
     payload::{Json, Payload},
     registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
     types::{MaybeUndefined, ToJSON},
 };
 use serde::Deserialize;
 
-use crate::domain::{
-    catalog::SaleState,
-    events::{EventStatus, SwagSize, SwagSizeInput},
-    staff::Role,
-};
+use crate::domain::events::{SwagSize, SwagSizeInput};
 
 /// One entry of an event's swag size chart.
 #[derive(Debug, Clone, Object, Deserialize)]
@@ -65,95 +61,6 @@ impl From<SwagSize> for SwagChoice {
         Self {
             size: size.size,
             cut: size.cut,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
-#[oai(rename_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-pub enum EventStatusBody {
-    /// Being set up; invisible to attendees.
-    Draft,
-    /// In the public catalogue.
-    Published,
-    /// Over or withdrawn; read-only and invisible to attendees.
-    Archived,
-}
-
-impl From<EventStatus> for EventStatusBody {
-    fn from(status: EventStatus) -> Self {
-        match status {
-            EventStatus::Draft => Self::Draft,
-            EventStatus::Published => Self::Published,
-            EventStatus::Archived => Self::Archived,
-        }
-    }
-}
-
-impl From<EventStatusBody> for EventStatus {
-    fn from(status: EventStatusBody) -> Self {
-        match status {
-            EventStatusBody::Draft => Self::Draft,
-            EventStatusBody::Published => Self::Published,
-            EventStatusBody::Archived => Self::Archived,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
-#[oai(rename_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-pub enum SaleStateBody {
-    /// Sales open later (`sales_start`).
-    Upcoming,
-    /// On sale now.
-    OnSale,
-    /// Sales are closed, or the event is over.
-    Ended,
-    /// Nothing left in the tier, or the venue is full.
-    SoldOut,
-}
-
-impl From<SaleState> for SaleStateBody {
-    fn from(state: SaleState) -> Self {
-        match state {
-            SaleState::Upcoming => Self::Upcoming,
-            SaleState::OnSale => Self::OnSale,
-            SaleState::Ended => Self::Ended,
-            SaleState::SoldOut => Self::SoldOut,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
-#[oai(rename_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-pub enum RoleBody {
-    /// Everything, including staff tokens.
-    Admin,
-    /// Events, tiers, orders and reports of the events in scope.
-    Organizer,
-    /// Check-in only, for the events in scope.
-    Volunteer,
-}
-
-impl From<Role> for RoleBody {
-    fn from(role: Role) -> Self {
-        match role {
-            Role::Admin => Self::Admin,
-            Role::Organizer => Self::Organizer,
-            Role::Volunteer => Self::Volunteer,
-        }
-    }
-}
-
-impl From<RoleBody> for Role {
-    fn from(role: RoleBody) -> Self {
-        match role {
-            RoleBody::Admin => Self::Admin,
-            RoleBody::Organizer => Self::Organizer,
-            RoleBody::Volunteer => Self::Volunteer,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! with their live sale state.
 
 use chrono::{DateTime, Utc};
+pub use entity::state::SaleState;
 use entity::{event, tier};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
@@ -12,18 +13,6 @@ use super::{
     page::{self, Page},
     tiers,
 };
-
-/// Where a tier stands for a buyer right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SaleState {
-    /// Sales have not opened yet.
-    Upcoming,
-    OnSale,
-    /// Sales closed, or the event is over.
-    Ended,
-    /// Nothing left, in the tier or in the venue.
-    SoldOut,
-}
 
 /// Tickets that already count against capacity: sold, or held by an order
 /// that has not expired.
@@ -82,7 +71,7 @@ pub fn availability(
 }
 
 fn published() -> sea_orm::Select<event::Entity> {
-    event::Entity::find().filter(event::Column::Status.eq(EventStatus::Published.as_str()))
+    event::Entity::find().filter(event::Column::Status.eq(EventStatus::Published))
 }
 
 /// Published events in start order.
@@ -158,7 +147,7 @@ mod tests {
             swag_sizes: serde_json::json!([]),
             dietary_options: serde_json::json!([]),
             attendee_edit_deadline: None,
-            status: "published".into(),
+            status: EventStatus::Published,
             published_at: Some(now),
             archived_at: None,
             created_at: now,

@@ -46,14 +46,14 @@ pub async fn list(
         // Pending orders past their hold are expired, sweeper or not.
         query = match state {
             OrderState::Pending => query
-                .filter(order::Column::State.eq("pending"))
+                .filter(order::Column::State.eq(OrderState::Pending))
                 .filter(order::Column::ExpiresAt.gt(at)),
             OrderState::Expired => query.filter(
                 Condition::any()
-                    .add(order::Column::State.eq("expired"))
+                    .add(order::Column::State.eq(OrderState::Expired))
                     .add(
                         Condition::all()
-                            .add(order::Column::State.eq("pending"))
+                            .add(order::Column::State.eq(OrderState::Pending))
                             .add(order::Column::ExpiresAt.lte(at)),
                     ),
             ),
@@ -158,7 +158,7 @@ pub async fn cancel(
                 .col_expr(order::Column::CancelledAt, Expr::value(Some(at)))
                 .col_expr(order::Column::UpdatedAt, Expr::value(at))
                 .filter(order::Column::Id.eq(model.id))
-                .filter(order::Column::State.eq(OrderState::Paid.as_str()))
+                .filter(order::Column::State.eq(OrderState::Paid))
                 .exec(&txn)
                 .await?
                 .rows_affected
@@ -171,7 +171,7 @@ pub async fn cancel(
                     )
                     .col_expr(ticket::Column::UpdatedAt, Expr::value(at))
                     .filter(ticket::Column::OrderId.eq(model.id))
-                    .filter(ticket::Column::Status.eq(TicketStatus::Valid.as_str()))
+                    .filter(ticket::Column::Status.eq(TicketStatus::Valid))
                     .exec(&txn)
                     .await?;
             }

@@ -1,11 +1,9 @@
 //! Events: one conference edition or meetup, with its size chart, dietary
 //! options and life cycle (`draft` → `published` ⇄ `draft`, any → `archived`).
 
-use std::{
-    collections::{HashMap, HashSet},
-    fmt,
-    str::FromStr,
-};
+use std::collections::{HashMap, HashSet};
+
+pub use entity::state::EventStatus;
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -31,43 +29,6 @@ pub const MAX_DIETARY_OPTIONS: usize = 32;
 pub const MAX_CAPACITY: i64 = 1_000_000;
 /// Longer than any conference; longer spans are typing mistakes.
 pub const MAX_EVENT_DAYS: i64 = 62;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventStatus {
-    Draft,
-    Published,
-    Archived,
-}
-
-impl EventStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventStatus::Draft => "draft",
-            EventStatus::Published => "published",
-            EventStatus::Archived => "archived",
-        }
-    }
-}
-
-impl fmt::Display for EventStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for EventStatus {
-    type Err = DomainError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "draft" => Ok(EventStatus::Draft),
-            "published" => Ok(EventStatus::Published),
-            "archived" => Ok(EventStatus::Archived),
-            other => Err(DomainError::Corrupt(format!(
-                "unknown event status {other:?}"
-            ))),
-        }
-    }
-}
 
 /// One entry of the swag size chart, e.g. size `M` in the `fitted` cut.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,7 +83,7 @@ impl Event {
             swag_sizes,
             dietary_options,
             attendee_edit_deadline: model.attendee_edit_deadline,
-            status: model.status.parse()?,
+            status: model.status,
             published_at: model.published_at,
             archived_at: model.archived_at,
             created_at: model.created_at,
@@ -372,7 +333,7 @@ pub async fn create(
         swag_sizes: Set(to_json(&valid.swag_sizes)?),
         dietary_options: Set(to_json(&valid.dietary_options)?),
         attendee_edit_deadline: Set(valid.attendee_edit_deadline),
-        status: Set(EventStatus::Draft.as_str().to_owned()),
+        status: Set(EventStatus::Draft),
         published_at: Set(None),
         archived_at: Set(None),
         created_at: Set(at),
@@ -477,7 +438,7 @@ pub async fn get(db: &DatabaseConnection, staff: &Staff, slug: &str) -> Result<E
 }
 
 fn ensure_not_archived(model: &event::Model) -> Result<(), DomainError> {
-    if model.status == EventStatus::Archived.as_str() {
+    if model.status == EventStatus::Archived {
         return Err(DomainError::conflict(
             "event_archived",
             "archived events cannot be changed",
@@ -656,7 +617,7 @@ pub async fn transition(
     to: Transition,
 ) -> Result<Event, DomainError> {
     let model = find_managed(db, staff, slug).await?;
-    let status: EventStatus = model.status.parse()?;
+    let status: EventStatus = model.status;
     let at = now();
     let mut active: event::ActiveModel = model.clone().into();
     match (to, status) {
@@ -674,16 +635,16 @@ pub async fn transition(
             return Event::from_model(model);
         }
         (Transition::Publish, EventStatus::Draft) => {
-            active.status = Set(EventStatus::Published.as_str().to_owned());
+            active.status = Set(EventStatus::Published);
             if model.published_at.is_none() {
                 active.published_at = Set(Some(at));
             }
         }
         (Transition::Unpublish, EventStatus::Published) => {
-            active.status = Set(EventStatus::Draft.as_str().to_owned());
+            active.status = Set(EventStatus::Draft);
         }
         (Transition::Archive, _) => {
-            active.status = Set(EventStatus::Archived.as_str().to_owned());
+            active.status = Set(EventStatus::Archived);
             active.archived_at = Set(Some(at));
         }
     }

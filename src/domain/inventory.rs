@@ -21,7 +21,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use entity::{event, order, ticket, tier};
+use entity::{event, order, state::OrderState, ticket, tier};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
     EntityTrait, ExprTrait, QueryFilter, QuerySelect, TransactionTrait, prelude::Expr,
@@ -399,7 +399,7 @@ async fn held_by(
         .column_as(Expr::col(order::Column::ExpiresAt).min(), "first_expiry")
         .filter(order::Column::EventId.eq(event_id))
         .filter(column.is_in(keys))
-        .filter(order::Column::State.eq("pending"))
+        .filter(order::Column::State.eq(OrderState::Pending))
         .filter(order::Column::ExpiresAt.gt(at))
         .group_by(column)
         .into_tuple()
@@ -740,6 +740,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use entity::state::TicketStatus;
 
     const TIERS: usize = 3;
     const SIZES: [&str; 2] = ["s", "m"];
@@ -815,7 +816,7 @@ mod tests {
             code: String::new(),
             email: format!("buyer{}@example.org", want.buyer),
             token_hash: String::new(),
-            state: "pending".into(),
+            state: OrderState::Pending,
             currency: "EUR".into(),
             subtotal: 0,
             discount: 0,
@@ -852,7 +853,7 @@ mod tests {
                 order_id,
                 event_id: Uuid::nil(),
                 tier_id: tiers[*tier],
-                status: "held".into(),
+                status: TicketStatus::Held,
                 hold_expires_at: order.expires_at,
                 attendee_name: "A".into(),
                 attendee_email: order.email.clone(),

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
-use entity::{checkin, checkin_list, event, order, ticket, tier};
+use entity::{checkin, checkin_list, event, order, state::TicketStatus, ticket, tier};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, prelude::Expr, sea_query::Func,
@@ -59,7 +59,7 @@ fn entry_admissions() -> sea_orm::sea_query::SelectStatement {
         .select_only()
         .column(checkin::Column::TicketId)
         .inner_join(checkin_list::Entity)
-        .filter(checkin_list::Column::Kind.eq(ListKind::Entry.as_str()))
+        .filter(checkin_list::Column::Kind.eq(ListKind::Entry))
         .into_query()
 }
 
@@ -70,7 +70,7 @@ fn lower(column: impl sea_orm::sea_query::IntoColumnRef) -> Expr {
 fn attendee_query(event_id: Uuid, filter: &AttendeeFilter) -> sea_orm::Select<ticket::Entity> {
     let mut query = ticket::Entity::find()
         .filter(ticket::Column::EventId.eq(event_id))
-        .filter(ticket::Column::Status.eq("valid"));
+        .filter(ticket::Column::Status.eq(TicketStatus::Valid));
     if let Some(tier) = filter.tier {
         query = query.filter(ticket::Column::TierId.eq(tier));
     }
@@ -168,7 +168,7 @@ async fn attendees_of(
         .column(checkin::Column::TicketId)
         .column(checkin::Column::ScannedAt)
         .inner_join(checkin_list::Entity)
-        .filter(checkin_list::Column::Kind.eq(ListKind::Entry.as_str()))
+        .filter(checkin_list::Column::Kind.eq(ListKind::Entry))
         .filter(checkin::Column::TicketId.is_in(ids))
         .into_tuple()
         .all(db)
@@ -303,7 +303,7 @@ pub async fn swag(
         .column(checkin::Column::TicketId)
         .inner_join(checkin_list::Entity)
         .filter(checkin_list::Column::EventId.eq(event.id))
-        .filter(checkin_list::Column::Kind.eq(ListKind::Swag.as_str()))
+        .filter(checkin_list::Column::Kind.eq(ListKind::Swag))
         .into_tuple::<Uuid>()
         .all(db)
         .await?
@@ -322,7 +322,7 @@ pub async fn swag(
             to_order: 0,
         })
         .collect();
-    for t in tickets.iter().filter(|t| t.status == "valid") {
+    for t in tickets.iter().filter(|t| t.status == TicketStatus::Valid) {
         let Some(size) = &t.swag_size else { continue };
         let wanted = key(size, t.swag_cut.as_deref());
         let index = match lines
@@ -376,7 +376,10 @@ pub async fn dietary(
 ) -> Result<Dietary, DomainError> {
     let (event_model, _, tickets) = load(db, staff, slug).await?;
     let event = Event::from_model(event_model)?;
-    let valid: Vec<&ticket::Model> = tickets.iter().filter(|t| t.status == "valid").collect();
+    let valid: Vec<&ticket::Model> = tickets
+        .iter()
+        .filter(|t| t.status == TicketStatus::Valid)
+        .collect();
     let mut counts: Vec<(String, u64)> = event
         .dietary_options
         .iter()
@@ -479,10 +482,15 @@ pub async fn sales(
     let mut lines = Vec::with_capacity(tiers.len());
     for tier in tiers {
         let mine: Vec<&ticket::Model> = tickets.iter().filter(|t| t.tier_id == tier.id).collect();
-        let sold = mine.iter().filter(|t| t.status == "valid").count() as u64;
+        let sold = mine
+            .iter()
+            .filter(|t| t.status == TicketStatus::Valid)
+            .count() as u64;
         let held = mine
             .iter()
-            .filter(|t| t.status == "held" && t.hold_expires_at.is_some_and(|until| until > at))
+            .filter(|t| {
+                t.status == TicketStatus::Held && t.hold_expires_at.is_some_and(|until| until > at)
+            })
             .count() as u64;
         let (mut gross, mut refunded) = (0, 0);
         for t in &mine {
@@ -493,10 +501,10 @@ pub async fn sales(
                 continue;
             }
             gross += t.price;
-            if order.state == OrderState::Refunded.as_str() {
+            if order.state == OrderState::Refunded {
                 refunded += t.price;
             }
-            if t.status == "valid"
+            if t.status == TicketStatus::Valid
                 && let Some(paid_at) = order.paid_at
             {
                 *by_day

@@ -5,7 +5,7 @@
 //! hash is as safe as a password hash here and lets each request find its
 //! token with one indexed lookup.
 
-use std::{fmt, str::FromStr};
+pub use entity::state::Role;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Duration, Utc};
@@ -26,44 +26,6 @@ use super::{
 pub const TOKEN_PREFIX: &str = "tsr_";
 const SECRET_BYTES: usize = 32;
 const HINT_CHARS: usize = 8;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Everything, including managing staff tokens.
-    Admin,
-    /// Events, tiers and (later) orders and reports of the events in scope.
-    Organizer,
-    /// Check-in only, for the events in scope.
-    Volunteer,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Organizer => "organizer",
-            Role::Volunteer => "volunteer",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = DomainError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "admin" => Ok(Role::Admin),
-            "organizer" => Ok(Role::Organizer),
-            "volunteer" => Ok(Role::Volunteer),
-            other => Err(DomainError::Corrupt(format!("unknown role {other:?}"))),
-        }
-    }
-}
 
 /// Which events a token may act on.
 ///
@@ -279,7 +241,7 @@ pub async fn authenticate(
     else {
         return Ok(None);
     };
-    let role: Role = token.role.parse()?;
+    let role: Role = token.role;
     let scope = if role == Role::Admin || token.all_events {
         Scope::AllEvents
     } else {
@@ -447,7 +409,7 @@ pub async fn create(
     staff_token::ActiveModel {
         id: Set(id),
         name: Set(name.clone()),
-        role: Set(input.role.as_str().to_owned()),
+        role: Set(input.role),
         token_hash: Set(hash_secret(&secret)),
         hint: Set(hint.clone()),
         all_events: Set(all_events),
@@ -533,7 +495,7 @@ async fn infos_of(
                     .filter(|(token, _)| *token == row.id)
                     .map(|(_, slug)| slug.clone())
                     .collect(),
-                role: row.role.parse()?,
+                role: row.role,
                 id: row.id,
                 name: row.name,
                 hint: row.hint,
@@ -589,7 +551,7 @@ pub async fn bootstrap_admin(db: &DatabaseConnection) -> Result<Option<String>, 
     staff_token::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set("First admin (created on first start)".to_owned()),
-        role: Set(Role::Admin.as_str().to_owned()),
+        role: Set(Role::Admin),
         token_hash: Set(hash_secret(&secret)),
         hint: Set(secret.chars().take(HINT_CHARS).collect()),
         all_events: Set(true),

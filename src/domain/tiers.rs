@@ -149,7 +149,7 @@ fn event_has_swag(event: &event::Model) -> bool {
 }
 
 fn ensure_editable(event: &event::Model) -> Result<(), DomainError> {
-    if event.status == EventStatus::Archived.as_str() {
+    if event.status == EventStatus::Archived {
         return Err(DomainError::conflict(
             "event_archived",
             "archived events cannot be changed",

@@ -7,8 +7,10 @@
 
 use std::collections::HashSet;
 
+pub use entity::state::DiscountKind;
+
 use chrono::{DateTime, Utc};
-use entity::{ticket, tier, voucher};
+use entity::{state::TicketStatus, ticket, tier, voucher};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     ExprTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -43,11 +45,10 @@ impl Voucher {
         let corrupt = |what: &str, err: &dyn std::fmt::Display| {
             DomainError::Corrupt(format!("voucher {} {what}: {err}", model.id))
         };
-        let discount = match model.discount_kind.as_str() {
-            "none" => Discount::None,
-            "percent" => Discount::Percent(model.discount_value),
-            "fixed" => Discount::Fixed(model.discount_value),
-            other => return Err(corrupt("discount_kind", &other)),
+        let discount = match model.discount_kind {
+            DiscountKind::None => Discount::None,
+            DiscountKind::Percent => Discount::Percent(model.discount_value),
+            DiscountKind::Fixed => Discount::Fixed(model.discount_value),
         };
         let applies_to = serde_json::from_value(model.applies_to.clone())
             .map_err(|e| corrupt("applies_to", &e))?;
@@ -95,13 +96,6 @@ pub fn normalise_code(code: &str) -> String {
     code.trim().to_uppercase()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DiscountKind {
-    None,
-    Percent,
-    Fixed,
-}
-
 /// Everything needed to create a voucher.
 #[derive(Debug, Clone)]
 pub struct VoucherInput {
@@ -130,7 +124,7 @@ pub struct VoucherPatch {
 
 struct ValidVoucher {
     code: String,
-    kind: &'static str,
+    kind: DiscountKind,
     value: i64,
     applies_to: Vec<Uuid>,
     unlocks: Vec<Uuid>,
@@ -177,7 +171,8 @@ fn validate(input: VoucherInput, tiers: &[tier::Model]) -> Result<ValidVoucher, 
             "must be 3-32 of letters, digits, '-' and '_'",
         );
     }
-    let kind = match input.discount_kind {
+    let kind = input.discount_kind;
+    match kind {
         DiscountKind::None => {
             if input.discount_value != 0 {
                 errors.add(
@@ -193,7 +188,6 @@ fn validate(input: VoucherInput, tiers: &[tier::Model]) -> Result<ValidVoucher, 
                     "a voucher without a discount must unlock at least one tier",
                 );
             }
-            "none"
         }
         DiscountKind::Percent => {
             if !(1..=100).contains(&input.discount_value) {
@@ -203,7 +197,6 @@ fn validate(input: VoucherInput, tiers: &[tier::Model]) -> Result<ValidVoucher, 
                     "a percent discount is 1 to 100",
                 );
             }
-            "percent"
         }
         DiscountKind::Fixed => {
             if !(1..=MAX_PRICE_MINOR).contains(&input.discount_value) {
@@ -213,9 +206,8 @@ fn validate(input: VoucherInput, tiers: &[tier::Model]) -> Result<ValidVoucher, 
                     "a fixed discount is 1 or more minor units",
                 );
             }
-            "fixed"
         }
-    };
+    }
     check_tiers(&mut errors, "applies_to", &input.applies_to, tiers, false);
     check_tiers(&mut errors, "unlocks", &input.unlocks, tiers, true);
     let usage_limit = input
@@ -251,10 +243,10 @@ fn json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, DomainError
 /// The condition for tickets that count as a use right now.
 pub fn counting_tickets(at: DateTime<Utc>) -> Condition {
     Condition::any()
-        .add(ticket::Column::Status.eq("valid"))
+        .add(ticket::Column::Status.eq(TicketStatus::Valid))
         .add(
             Condition::all()
-                .add(ticket::Column::Status.eq("held"))
+                .add(ticket::Column::Status.eq(TicketStatus::Held))
                 .add(ticket::Column::HoldExpiresAt.gt(at)),
         )
 }
@@ -318,7 +310,7 @@ pub async fn create(
         id: Set(Uuid::now_v7()),
         event_id: Set(event.id),
         code: Set(valid.code),
-        discount_kind: Set(valid.kind.to_owned()),
+        discount_kind: Set(valid.kind),
         discount_value: Set(valid.value),
         applies_to: Set(json(&valid.applies_to)?),
         unlocks: Set(json(&valid.unlocks)?),
@@ -426,7 +418,7 @@ pub async fn update(
     };
     let valid = validate(input, &tiers)?;
     let mut active: voucher::ActiveModel = model.into();
-    active.discount_kind = Set(valid.kind.to_owned());
+    active.discount_kind = Set(valid.kind);
     active.discount_value = Set(valid.value);
     active.applies_to = Set(json(&valid.applies_to)?);
     active.unlocks = Set(json(&valid.unlocks)?);

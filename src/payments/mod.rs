@@ -6,6 +6,7 @@
 pub mod stripe;
 pub mod webhook;
 
+use entity::state::RefundStatus;
 use std::{fmt, sync::Arc};
 
 use chrono::{DateTime, Utc};
@@ -72,9 +73,8 @@ pub struct RefundRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundResult {
     pub id: String,
-    /// Stripe's status: `pending`, `succeeded`, `failed`, `canceled`,
-    /// `requires_action`.
-    pub status: String,
+    /// Stripe's status (never `requested`: that one is ours).
+    pub status: RefundStatus,
 }
 
 /// Why a request to the payment provider failed.

@@ -1,5 +1,6 @@
 //! The Stripe gateway, on async-stripe.
 
+use entity::state::RefundStatus;
 use std::{collections::HashMap, str::FromStr, time::Duration};
 
 use futures_util::future::BoxFuture;
@@ -234,7 +235,7 @@ impl PaymentGateway for StripeGateway {
                 .map_err(classify)?;
             Ok(RefundResult {
                 id: refund.id.as_str().to_owned(),
-                status: refund.status.unwrap_or_else(|| "pending".to_owned()),
+                status: RefundStatus::from_stripe(refund.status.as_deref().unwrap_or_default()),
             })
         })
     }

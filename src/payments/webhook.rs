@@ -6,6 +6,7 @@
 //! is accepted when any `v1` matches any configured secret (so secrets can be
 //! rotated) and `t` is within 300 seconds of now.
 
+use entity::state::{DisputeStatus, RefundStatus};
 use std::collections::HashMap;
 
 use stripe_shared::{
@@ -75,7 +76,7 @@ pub enum Notice {
         ours: Option<Uuid>,
         amount: i64,
         currency: String,
-        status: String,
+        status: RefundStatus,
         failure: Option<String>,
     },
     /// A dispute opened (`closed: false`) or closed, with its status.
@@ -83,7 +84,7 @@ pub enum Notice {
         refs: Refs,
         id: String,
         reason: String,
-        status: String,
+        status: DisputeStatus,
         closed: bool,
     },
     /// Not an event tessera acts on.
@@ -174,7 +175,7 @@ fn dispute(d: &Dispute, closed: bool) -> Notice {
         },
         id: d.id.as_str().to_owned(),
         reason: d.reason.clone(),
-        status: d.status.as_str().to_owned(),
+        status: DisputeStatus::from_stripe(d.status.as_str()),
         closed,
     }
 }
@@ -198,7 +199,7 @@ fn refund(r: &stripe_shared::Refund) -> Notice {
             .and_then(|id| id.parse().ok()),
         amount: r.amount,
         currency: r.currency.to_string(),
-        status: r.status.clone().unwrap_or_else(|| "pending".to_owned()),
+        status: RefundStatus::from_stripe(r.status.as_deref().unwrap_or_default()),
         failure: r.failure_reason.clone(),
     }
 }

@@ -2,6 +2,7 @@
 //! sold past its capacity, whatever the concurrency; held inventory returns
 //! when an order expires or is cancelled.
 
+use entity::state::OrderState;
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
@@ -257,7 +258,7 @@ db_test! {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(row.state, "expired");
+        assert_eq!(row.state, OrderState::Expired);
     }
 }
 

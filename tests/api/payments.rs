@@ -2,6 +2,7 @@
 //! webhook failure mode with signed payloads built here, late and lost
 //! payments, disputes at the door, refunds.
 
+use entity::state::{RefundSource, RefundStatus};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -305,8 +306,8 @@ db_test! {
         assert_eq!(got.body["tickets"][0]["status"], "released");
         let refunds = entity::refund::Entity::find().all(&app.db).await.unwrap();
         assert_eq!(refunds.len(), 1);
-        assert_eq!(refunds[0].source, "late_payment");
-        assert_eq!(refunds[0].status, "succeeded");
+        assert_eq!(refunds[0].source, RefundSource::LatePayment);
+        assert_eq!(refunds[0].status, RefundStatus::Succeeded);
         assert_eq!(refunds[0].amount, 4900);
         let sent = app.stripe.received_requests().await.unwrap();
         let refund = sent.iter().find(|r| r.url.path() == "/v1/refunds").unwrap();

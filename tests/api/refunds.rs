@@ -2,6 +2,7 @@
 //! refusing or not answering, refunds made in Stripe's dashboard (events in
 //! any order), and the sweeper withdrawing the payments of holds that ended.
 
+use entity::state::{OrderState, RefundStatus};
 use std::{sync::Arc, time::Duration};
 
 use reqwest::StatusCode;
@@ -87,7 +88,7 @@ db_test! {
 
         let rows = refund_rows(&app).await;
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].status, "failed");
+        assert_eq!(rows[0].status, RefundStatus::Failed);
         assert!(rows[0].failure.as_deref().unwrap().contains("already been refunded"));
         let got = order(&app, &placed).await;
         assert_eq!(got.body["payment"]["amount_refunded"], 0);
@@ -141,13 +142,13 @@ db_test! {
         app.stripe.reset().await;
         stripe_stub::mount_default(&app.stripe).await;
         sweep(&app).await;
-        assert_eq!(refund_rows(&app).await[0].status, "requested", "resent too soon");
+        assert_eq!(refund_rows(&app).await[0].status, RefundStatus::Requested, "resent too soon");
         entity::refund::Entity::update_many()
             .col_expr(entity::refund::Column::UpdatedAt, Expr::value(chrono::Utc::now() - chrono::Duration::minutes(1)))
             .exec(&app.db).await.unwrap();
         sweep(&app).await;
         let rows = refund_rows(&app).await;
-        assert_eq!(rows[0].status, "succeeded");
+        assert_eq!(rows[0].status, RefundStatus::Succeeded);
         let sent = app.stripe.received_requests().await.unwrap();
         let resent = requests_to(&sent, "/v1/refunds");
         assert_eq!(resent.len(), 1);
@@ -201,7 +202,7 @@ db_test! {
         assert!(answer.body["outcome"].as_str().unwrap().contains("already succeeded"), "{}", answer.body);
         let rows = refund_rows(&app).await;
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].status, "succeeded");
+        assert_eq!(rows[0].status, RefundStatus::Succeeded);
         assert_eq!(rows[0].amount, 1000);
 
         // An organizer's refund Stripe answers `pending`, then the events.
@@ -222,7 +223,7 @@ db_test! {
         assert_eq!(deliver_signed(&app, &pending_evt).await.status, StatusCode::OK);
         let rows = refund_rows(&app).await;
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[1].status, "succeeded");
+        assert_eq!(rows[1].status, RefundStatus::Succeeded);
         assert_eq!(rows[1].stripe_refund_id.as_deref(), Some("re_org"));
         // Stripe can still fail a refund it reported succeeded (the card
         // was closed meanwhile): its amount becomes refundable again.
@@ -270,9 +271,9 @@ db_test! {
         assert_eq!(key_of(expire[0]), format!("order:{}:expire-checkout", checkout_row.id));
         // Only what ended: the order still held is left alone.
         assert_eq!(sent.len(), 2, "{:?}", sent.iter().map(|r| r.url.path()).collect::<Vec<_>>());
-        assert_eq!(order_row(&app, &by_card.code).await.state, "expired");
-        assert_eq!(order_row(&app, &checkout_row.code).await.state, "expired");
-        assert_eq!(order_row(&app, &still_held.code).await.state, "pending");
+        assert_eq!(order_row(&app, &by_card.code).await.state, OrderState::Expired);
+        assert_eq!(order_row(&app, &checkout_row.code).await.state, OrderState::Expired);
+        assert_eq!(order_row(&app, &still_held.code).await.state, OrderState::Pending);
 
         // Stripe down during the sweep: the hold still ends (a payment that
         // slips through is a late payment, handled by the webhook).
@@ -280,7 +281,7 @@ db_test! {
         lapse(&app, &again).await;
         app.stripe.reset().await;
         sweep(&app).await;
-        assert_eq!(order_row(&app, &again.code).await.state, "expired");
+        assert_eq!(order_row(&app, &again.code).await.state, OrderState::Expired);
         let pending: Vec<_> = entity::order::Entity::find()
             .filter(entity::order::Column::State.eq("pending"))
             .all(&app.db).await.unwrap();
@@ -303,7 +304,7 @@ db_test! {
         }
         let rows = refund_rows(&app).await;
         assert_eq!(rows.len(), 5);
-        assert!(rows.iter().all(|r| r.status == "succeeded"), "{rows:?}");
+        assert!(rows.iter().all(|r| r.status == RefundStatus::Succeeded), "{rows:?}");
         assert_eq!(order(&app, &placed).await.body["payment"]["amount_refunded"], 2500);
     }
 }

@@ -4,6 +4,7 @@
 //! effects; every permutation must end in the state Stripe's real order
 //! gives.
 
+use entity::state::{DisputeStatus, OrderState, RefundStatus, TicketStatus};
 use proptest::{
     prelude::*,
     test_runner::{Config, TestCaseError, TestRunner},
@@ -26,11 +27,11 @@ enum Event {
     /// The payment succeeded (full amount).
     Paid,
     /// A refund of `percent` of the total, by its Stripe id, in a status.
-    Refund(&'static str, i64, &'static str),
+    Refund(&'static str, i64, RefundStatus),
     /// The charge's refunded total is now `percent` of the total.
     ChargeRefunded(i64),
     DisputeOpened,
-    DisputeClosed(&'static str),
+    DisputeClosed(DisputeStatus),
 }
 
 const TOTAL: i64 = 9_800;
@@ -66,7 +67,7 @@ fn bind(event: Event, n: usize, placed: &Placed) -> Incoming {
                 ours: None,
                 amount: TOTAL * percent / 100,
                 currency: "eur".into(),
-                status: status.into(),
+                status,
                 failure: None,
             },
         ),
@@ -84,7 +85,7 @@ fn bind(event: Event, n: usize, placed: &Placed) -> Incoming {
                 refs,
                 id: format!("dp_{}", placed.id),
                 reason: "fraudulent".into(),
-                status: "needs_response".into(),
+                status: DisputeStatus::NeedsResponse,
                 closed: false,
             },
         ),
@@ -94,7 +95,7 @@ fn bind(event: Event, n: usize, placed: &Placed) -> Incoming {
                 refs,
                 id: format!("dp_{}", placed.id),
                 reason: "fraudulent".into(),
-                status: status.into(),
+                status,
                 closed: true,
             },
         ),
@@ -109,18 +110,18 @@ fn bind(event: Event, n: usize, placed: &Placed) -> Incoming {
 /// What must not depend on the order of events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Outcome {
-    state: String,
+    state: OrderState,
     amount_paid: i64,
     amount_refunded: i64,
     blocked_at_the_door: bool,
-    tickets: Vec<String>,
-    refunds: Vec<(String, i64)>,
+    tickets: Vec<TicketStatus>,
+    refunds: Vec<(RefundStatus, i64)>,
 }
 
 async fn outcome(app: &TestApp, placed: &Placed) -> Outcome {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let order = order_row(app, &placed.code).await;
-    let mut tickets: Vec<String> = entity::ticket::Entity::find()
+    let mut tickets: Vec<TicketStatus> = entity::ticket::Entity::find()
         .filter(entity::ticket::Column::OrderId.eq(order.id))
         .all(&app.db)
         .await
@@ -129,7 +130,7 @@ async fn outcome(app: &TestApp, placed: &Placed) -> Outcome {
         .map(|t| t.status)
         .collect();
     tickets.sort();
-    let mut refunds: Vec<(String, i64)> = entity::refund::Entity::find()
+    let mut refunds: Vec<(RefundStatus, i64)> = entity::refund::Entity::find()
         .filter(entity::refund::Column::OrderId.eq(order.id))
         .all(&app.db)
         .await
@@ -210,18 +211,18 @@ fn invariant_8_stripe_events_in_any_order_end_in_one_state(backend: Backend) {
         vec![
             Event::Declined,
             Event::Paid,
-            Event::Refund("re_a", 30, "pending"),
-            Event::Refund("re_a", 30, "succeeded"),
-            Event::Refund("re_b", 70, "succeeded"),
+            Event::Refund("re_a", 30, RefundStatus::Pending),
+            Event::Refund("re_a", 30, RefundStatus::Succeeded),
+            Event::Refund("re_b", 70, RefundStatus::Succeeded),
             Event::ChargeRefunded(100),
             Event::DisputeOpened,
-            Event::DisputeClosed("won"),
+            Event::DisputeClosed(DisputeStatus::Won),
         ],
         cases,
     );
-    assert_eq!(full.state, "refunded");
+    assert_eq!(full.state, OrderState::Refunded);
     assert_eq!((full.amount_paid, full.amount_refunded), (TOTAL, TOTAL));
-    assert_eq!(full.tickets, ["revoked", "revoked"]);
+    assert_eq!(full.tickets, [TicketStatus::Revoked, TicketStatus::Revoked]);
     assert!(!full.blocked_at_the_door);
 
     // Refunded in part, then a lost dispute: still paid, blocked at the door.
@@ -231,20 +232,20 @@ fn invariant_8_stripe_events_in_any_order_end_in_one_state(backend: Backend) {
         "any-order-partial",
         vec![
             Event::Paid,
-            Event::Refund("re_a", 25, "pending"),
-            Event::Refund("re_a", 25, "succeeded"),
+            Event::Refund("re_a", 25, RefundStatus::Pending),
+            Event::Refund("re_a", 25, RefundStatus::Succeeded),
             Event::ChargeRefunded(25),
             Event::DisputeOpened,
-            Event::DisputeClosed("lost"),
+            Event::DisputeClosed(DisputeStatus::Lost),
         ],
         cases,
     );
-    assert_eq!(partial.state, "paid");
+    assert_eq!(partial.state, OrderState::Paid);
     assert_eq!(
         (partial.amount_paid, partial.amount_refunded),
         (TOTAL, TOTAL / 4)
     );
-    assert_eq!(partial.tickets, ["valid", "valid"]);
+    assert_eq!(partial.tickets, [TicketStatus::Valid, TicketStatus::Valid]);
     assert!(partial.blocked_at_the_door);
 
     // The sequence seen in the field: a dashboard refund of everything that
@@ -255,15 +256,15 @@ fn invariant_8_stripe_events_in_any_order_end_in_one_state(backend: Backend) {
         "refund-first",
         &tier,
         &[
-            Event::Refund("re_all", 100, "pending"),
+            Event::Refund("re_all", 100, RefundStatus::Pending),
             Event::ChargeRefunded(100),
             Event::Paid,
-            Event::Refund("re_all", 100, "succeeded"),
+            Event::Refund("re_all", 100, RefundStatus::Succeeded),
         ],
     ));
-    assert_eq!(seen.state, "refunded");
+    assert_eq!(seen.state, OrderState::Refunded);
     assert_eq!(seen.amount_refunded, TOTAL);
-    assert_eq!(seen.tickets, ["revoked", "revoked"]);
+    assert_eq!(seen.tickets, [TicketStatus::Revoked, TicketStatus::Revoked]);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
-    ApiResponse, Enum, Object, OpenApi,
+    ApiResponse, Object, OpenApi,
     param::{Path, Query},
     payload::Json,
     types::MaybeUndefined,
@@ -18,26 +18,16 @@ use crate::{
         Tag,
         auth::StaffAuth,
         body::JsonBody,
-        checkin::ScanResultBody,
         types::{Found, patch_field},
     },
     domain::checkin::{
         lists::{self, CheckinList, ListInput, ListKind, ListPatch},
         report::{self, ScanFilter},
+        scan::ScanResult,
     },
     error::ApiResult,
     state::AppState,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
-#[oai(rename_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-pub enum ListKindBody {
-    /// A door or room: admits each ticket once.
-    Entry,
-    /// The swag desk: hands each shirt over once and says which size.
-    Swag,
-}
 
 /// A new check-in list.
 #[derive(Debug, Clone, Object, Deserialize)]
@@ -46,7 +36,7 @@ pub enum ListKindBody {
 pub struct ListCreate {
     /// e.g. `Day 1 entrance`, `Workshop room`, `Swag desk`.
     pub name: String,
-    pub kind: ListKindBody,
+    pub kind: ListKind,
     /// Tiers admitted; empty or omitted for every tier.
     #[oai(default)]
     #[serde(default)]
@@ -81,7 +71,7 @@ pub struct ListUpdate {
 pub struct ListBody {
     pub id: Uuid,
     pub name: String,
-    pub kind: ListKindBody,
+    pub kind: ListKind,
     pub tiers: Vec<Uuid>,
     #[oai(nullable)]
     pub opens_at: Option<DateTime<Utc>>,
@@ -99,8 +89,8 @@ impl From<CheckinList> for ListBody {
             id: list.id,
             name: list.name,
             kind: match list.kind {
-                ListKind::Entry => ListKindBody::Entry,
-                ListKind::Swag => ListKindBody::Swag,
+                ListKind::Entry => ListKind::Entry,
+                ListKind::Swag => ListKind::Swag,
             },
             tiers: list.tiers,
             opens_at: list.opens_at,
@@ -139,7 +129,7 @@ pub struct ScanLogEntry {
     #[oai(nullable)]
     pub ticket_id: Option<Uuid>,
     pub device: String,
-    pub result: String,
+    pub result: ScanResult,
     pub scanned_at: DateTime<Utc>,
     pub recorded_at: DateTime<Utc>,
     /// Uploaded later from an offline device.
@@ -191,8 +181,8 @@ impl CheckinAdminApi {
         let input = ListInput {
             name: b.name,
             kind: match b.kind {
-                ListKindBody::Entry => ListKind::Entry,
-                ListKindBody::Swag => ListKind::Swag,
+                ListKind::Entry => ListKind::Entry,
+                ListKind::Swag => ListKind::Swag,
             },
             tiers: b.tiers,
             opens_at: b.opens_at,
@@ -347,7 +337,7 @@ impl CheckinAdminApi {
         slug: Path<String>,
         id: Path<Uuid>,
         /// Only scans with this result.
-        result: Query<Option<ScanResultBody>>,
+        result: Query<Option<ScanResult>>,
         /// Only scans from this device.
         device: Query<Option<String>>,
         /// Only scans of this ticket.
@@ -358,7 +348,7 @@ impl CheckinAdminApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<Found<ScanLogPage>> {
         let filter = ScanFilter {
-            result: result.0.map(Into::into),
+            result: result.0,
             device: device.0,
             ticket: ticket.0,
         };

@@ -17,9 +17,9 @@ use crate::{
         Tag,
         auth::StaffAuth,
         body::JsonBody,
-        types::{EventStatusBody, Found, SwagSizeBody, patch_field},
+        types::{Found, SwagSizeBody, patch_field},
     },
-    domain::events::{self, Event, EventFilter, EventInput, EventPatch, Transition},
+    domain::events::{self, Event, EventFilter, EventInput, EventPatch, EventStatus, Transition},
     error::ApiResult,
     state::AppState,
 };
@@ -120,7 +120,7 @@ pub struct AdminEvent {
     pub dietary_options: Vec<String>,
     #[oai(nullable)]
     pub attendee_edit_deadline: Option<DateTime<Utc>>,
-    pub status: EventStatusBody,
+    pub status: EventStatus,
     /// When the event was first published (kept if it is unpublished).
     #[oai(nullable)]
     pub published_at: Option<DateTime<Utc>>,
@@ -146,7 +146,7 @@ impl From<Event> for AdminEvent {
             swag_sizes: event.swag_sizes.into_iter().map(Into::into).collect(),
             dietary_options: event.dietary_options,
             attendee_edit_deadline: event.attendee_edit_deadline,
-            status: event.status.into(),
+            status: event.status,
             published_at: event.published_at,
             archived_at: event.archived_at,
             created_at: event.created_at,
@@ -212,15 +212,13 @@ impl EventsApi {
         state: Data<&AppState>,
         auth: StaffAuth,
         /// Only events in this state.
-        status: Query<Option<EventStatusBody>>,
+        status: Query<Option<EventStatus>>,
         /// Page size, 1-200 (default 50).
         limit: Query<Option<u64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> ApiResult<Found<AdminEventPage>> {
-        let filter = EventFilter {
-            status: status.0.map(Into::into),
-        };
+        let filter = EventFilter { status: status.0 };
         let page = events::list(&state.db, &auth.0, filter, cursor.0.as_deref(), limit.0).await?;
         Ok(Found(AdminEventPage {
             items: page.items.into_iter().map(Into::into).collect(),

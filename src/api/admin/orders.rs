@@ -1,9 +1,10 @@
 //! The organizer's order desk.
 
 use chrono::{DateTime, Utc};
+use entity::state::OrderFlag;
 use poem::web::Data;
 use poem_openapi::{
-    ApiResponse, Enum, Object, OpenApi,
+    ApiResponse, Object, OpenApi,
     param::{Path, Query},
     payload::Json,
 };
@@ -29,29 +30,6 @@ use crate::{
     state::AppState,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
-#[oai(rename_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-pub enum OrderStateBody {
-    Pending,
-    Paid,
-    Expired,
-    Cancelled,
-    Refunded,
-}
-
-impl From<OrderStateBody> for OrderState {
-    fn from(state: OrderStateBody) -> Self {
-        match state {
-            OrderStateBody::Pending => OrderState::Pending,
-            OrderStateBody::Paid => OrderState::Paid,
-            OrderStateBody::Expired => OrderState::Expired,
-            OrderStateBody::Cancelled => OrderState::Cancelled,
-            OrderStateBody::Refunded => OrderState::Refunded,
-        }
-    }
-}
-
 /// An order as organizers see it.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "snake_case")]
@@ -62,7 +40,7 @@ pub struct AdminOrder {
     /// Something to look at: `amount_mismatch`, `disputed`, `dispute_lost`,
     /// `late_payment_refunded`, `refund_failed`, `double_payment`.
     #[oai(nullable)]
-    pub flag: Option<String>,
+    pub flag: Option<OrderFlag>,
     #[oai(nullable)]
     pub flag_detail: Option<String>,
     /// While a dispute is open the tickets are refused at the door.
@@ -80,7 +58,7 @@ impl From<Order> for AdminOrder {
     fn from(order: Order) -> Self {
         Self {
             comp_reason: order.model.comp_reason.clone(),
-            flag: order.model.flag.clone(),
+            flag: order.model.flag,
             flag_detail: order.model.flag_detail.clone(),
             disputed_at: order.model.disputed_at,
             checkout_session: order.model.checkout_session_id.clone(),
@@ -182,7 +160,7 @@ impl OrderDeskApi {
         slug: Path<String>,
         /// Only orders in this state.
         #[oai(name = "state")]
-        order_state: Query<Option<OrderStateBody>>,
+        order_state: Query<Option<OrderState>>,
         /// The buyer's email, exactly (case-insensitive).
         email: Query<Option<String>>,
         /// An order code.
@@ -199,7 +177,7 @@ impl OrderDeskApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<Found<AdminOrderPage>> {
         let filter = OrderFilter {
-            state: order_state.0.map(Into::into),
+            state: order_state.0,
             email: email.0,
             code: code.0,
             tier: tier.0,

@@ -2,6 +2,7 @@
 
 use crate::domain::idempotency::Attempt;
 use chrono::{DateTime, Utc};
+use entity::state::{RefundSource, RefundStatus};
 use poem::{IntoResponse, Response, http::StatusCode, web::Data};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -51,12 +52,8 @@ pub struct RefundBody {
     pub amount: i64,
     pub currency: String,
     pub reason: String,
-    /// `requested` (Stripe did not answer yet; retried in the background),
-    /// `pending`, `succeeded`, `failed` or `canceled`.
-    pub status: String,
-    /// `organizer`, `late_payment`, `stripe` (made in Stripe's dashboard) or
-    /// `manual` (no card involved: free, comp or hand-paid orders).
-    pub source: String,
+    pub status: RefundStatus,
+    pub source: RefundSource,
     /// Stripe's refund id, for reconciliation.
     #[oai(nullable)]
     pub stripe_refund_id: Option<String>,

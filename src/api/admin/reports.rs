@@ -1,6 +1,7 @@
 //! Organizer reports and exports: attendees, swag, catering, sales, arrivals.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use entity::state::{ListKind, OrderState};
 use poem::{Body, web::Data};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -175,7 +176,7 @@ pub struct TierSalesBody {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "snake_case")]
 pub struct StateCount {
-    pub state: String,
+    pub state: OrderState,
     pub orders: u64,
 }
 
@@ -204,7 +205,7 @@ pub struct SalesReport {
 pub struct ListProgress {
     pub list_id: Uuid,
     pub name: String,
-    pub kind: String,
+    pub kind: ListKind,
     pub admitted: u64,
     pub expected: u64,
 }
@@ -578,10 +579,7 @@ impl ReportsApi {
             orders_by_state: report
                 .orders_by_state
                 .into_iter()
-                .map(|(state, orders)| StateCount {
-                    state: state.as_str().to_owned(),
-                    orders,
-                })
+                .map(|(state, orders)| StateCount { state, orders })
                 .collect(),
             sold_by_day: report
                 .by_day
@@ -612,7 +610,7 @@ impl ReportsApi {
                 .map(|p| ListProgress {
                     list_id: p.list.id,
                     name: p.list.name,
-                    kind: p.list.kind.as_str().to_owned(),
+                    kind: p.list.kind,
                     admitted: p.admitted,
                     expected: p.expected,
                 })

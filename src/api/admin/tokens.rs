@@ -7,13 +7,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::{
-    api::{
-        Tag,
-        auth::StaffAuth,
-        body::JsonBody,
-        types::{Found, RoleBody},
-    },
-    domain::staff::{self, NewTokenInput, TokenInfo},
+    api::{Tag, auth::StaffAuth, body::JsonBody, types::Found},
+    domain::staff::{self, NewTokenInput, Role, TokenInfo},
     error::ApiResult,
     state::AppState,
 };
@@ -25,7 +20,7 @@ use crate::{
 pub struct TokenCreate {
     /// A label for people, e.g. `Door volunteer 3` (1-100 characters).
     pub name: String,
-    pub role: RoleBody,
+    pub role: Role,
     /// Slugs of the events the token is limited to. An organizer or
     /// volunteer token needs either `events` or `all_events`; admin tokens
     /// take neither (they cover every event).
@@ -45,7 +40,7 @@ pub struct TokenCreate {
 pub struct StaffToken {
     pub id: Uuid,
     pub name: String,
-    pub role: RoleBody,
+    pub role: Role,
     /// The first characters of the secret, to tell tokens apart.
     pub hint: String,
     /// Whether the token covers every event (always true for admins).
@@ -66,7 +61,7 @@ impl From<TokenInfo> for StaffToken {
         Self {
             id: info.id,
             name: info.name,
-            role: info.role.into(),
+            role: info.role,
             hint: info.hint,
             all_events: info.all_events,
             events: info.events,
@@ -120,7 +115,7 @@ impl TokensApi {
         let body = body.0;
         let input = NewTokenInput {
             name: body.name,
-            role: body.role.into(),
+            role: body.role,
             events: body.events,
             all_events: body.all_events,
         };

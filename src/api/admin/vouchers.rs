@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
-    ApiResponse, Enum, Object, OpenApi, param::Path, payload::Json, types::MaybeUndefined,
+    ApiResponse, Object, OpenApi, param::Path, payload::Json, types::MaybeUndefined,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -24,29 +24,6 @@ use crate::{
     state::AppState,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
-#[oai(rename_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-pub enum DiscountKindBody {
-    /// No discount: the voucher only unlocks hidden tiers.
-    None,
-    /// `discount_value` percent off each ticket (1-100), rounded half up to
-    /// the minor unit.
-    Percent,
-    /// `discount_value` minor units off each ticket, never below zero.
-    Fixed,
-}
-
-impl From<DiscountKindBody> for DiscountKind {
-    fn from(kind: DiscountKindBody) -> Self {
-        match kind {
-            DiscountKindBody::None => DiscountKind::None,
-            DiscountKindBody::Percent => DiscountKind::Percent,
-            DiscountKindBody::Fixed => DiscountKind::Fixed,
-        }
-    }
-}
-
 /// A new voucher.
 #[derive(Debug, Clone, Object, Deserialize)]
 #[oai(rename_all = "snake_case")]
@@ -55,7 +32,7 @@ pub struct VoucherCreate {
     /// 3-32 letters, digits, `-` and `_`; matched case-insensitively and
     /// stored upper-case. It cannot change later.
     pub code: String,
-    pub discount_kind: DiscountKindBody,
+    pub discount_kind: DiscountKind,
     /// Percent (1-100) or minor units, per `discount_kind`; 0 for `none`.
     #[oai(default)]
     #[serde(default)]
@@ -84,7 +61,7 @@ pub struct VoucherCreate {
 #[serde(deny_unknown_fields)]
 pub struct VoucherUpdate {
     #[oai(nullable)]
-    pub discount_kind: Option<DiscountKindBody>,
+    pub discount_kind: Option<DiscountKind>,
     #[oai(nullable)]
     pub discount_value: Option<i64>,
     #[oai(nullable)]
@@ -108,7 +85,7 @@ pub struct VoucherUpdate {
 pub struct VoucherBody {
     pub id: Uuid,
     pub code: String,
-    pub discount_kind: DiscountKindBody,
+    pub discount_kind: DiscountKind,
     pub discount_value: i64,
     pub applies_to: Vec<Uuid>,
     pub unlocks: Vec<Uuid>,
@@ -128,9 +105,9 @@ pub struct VoucherBody {
 
 fn voucher_body((voucher, used): (Voucher, u64)) -> VoucherBody {
     let (discount_kind, discount_value) = match voucher.discount {
-        Discount::None => (DiscountKindBody::None, 0),
-        Discount::Percent(v) => (DiscountKindBody::Percent, v),
-        Discount::Fixed(v) => (DiscountKindBody::Fixed, v),
+        Discount::None => (DiscountKind::None, 0),
+        Discount::Percent(v) => (DiscountKind::Percent, v),
+        Discount::Fixed(v) => (DiscountKind::Fixed, v),
     };
     VoucherBody {
         id: voucher.id,
@@ -176,7 +153,7 @@ impl VouchersApi {
         let b = body.0;
         let input = VoucherInput {
             code: b.code,
-            discount_kind: b.discount_kind.into(),
+            discount_kind: b.discount_kind,
             discount_value: b.discount_value,
             applies_to: b.applies_to,
             unlocks: b.unlocks,
@@ -240,7 +217,7 @@ impl VouchersApi {
     ) -> ApiResult<Found<VoucherBody>> {
         let b = body.0;
         let patch = VoucherPatch {
-            discount_kind: b.discount_kind.map(Into::into),
+            discount_kind: b.discount_kind,
             discount_value: b.discount_value,
             applies_to: b.applies_to,
             unlocks: b.unlocks,

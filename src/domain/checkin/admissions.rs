@@ -12,7 +12,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use entity::checkin;
+use entity::{checkin, state::ScanResult};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
     Statement, Value,
@@ -154,6 +154,13 @@ async fn write_batch(
             p.staff_id.into(),
         ]);
     }
+    // The two results a batch can record, bound like every other value.
+    let admitted = values.len() + 1;
+    let already = values.len() + 2;
+    values.extend([
+        ScanResult::Admitted.into(),
+        ScanResult::AlreadyCheckedIn.into(),
+    ]);
     let sql = format!(
         r#"
         WITH input (list_id, ticket_id, scanned_at, device, scan_id, event_id, recorded_at, staff_id) AS (
@@ -169,7 +176,7 @@ async fn write_batch(
         INSERT INTO checkin_scan
             (id, list_id, event_id, ticket_id, device, result, scanned_at, recorded_at, staff_id, offline)
         SELECT i.scan_id, i.list_id, i.event_id, i.ticket_id, i.device,
-               CASE WHEN i.scan_id IN (SELECT scan_id FROM admitted) THEN 'admitted' ELSE 'already_checked_in' END,
+               CASE WHEN i.scan_id IN (SELECT scan_id FROM admitted) THEN ${admitted}::text ELSE ${already}::text END,
                i.scanned_at, i.recorded_at, i.staff_id, false
         FROM input i
         RETURNING id, result"#,
@@ -186,8 +193,8 @@ async fn write_batch(
     let mut duplicates: Vec<Uuid> = Vec::new();
     for row in results {
         let id: Uuid = row.try_get_by_index(0)?;
-        let result: String = row.try_get_by_index(1)?;
-        if result == "admitted" {
+        let result: ScanResult = row.try_get_by_index(1)?;
+        if result == ScanResult::Admitted {
             out.insert(id, None);
         } else if let Some(p) = batch.iter().find(|p| p.scan_id == id) {
             duplicates.push(p.ticket_id);

@@ -2,6 +2,8 @@
 
 use std::collections::HashSet;
 
+pub use entity::state::ListKind;
+
 use chrono::{DateTime, Utc};
 use entity::{checkin_list, checkin_scan, tier};
 use sea_orm::{
@@ -13,23 +15,6 @@ use uuid::Uuid;
 use crate::domain::{
     DomainError, at_db_precision, events, now, staff::Staff, validation::FieldErrors,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListKind {
-    /// A door: admits each ticket once.
-    Entry,
-    /// The swag desk: hands each shirt over once, and says which.
-    Swag,
-}
-
-impl ListKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ListKind::Entry => "entry",
-            ListKind::Swag => "swag",
-        }
-    }
-}
 
 /// A check-in list as the rest of the service sees it.
 #[derive(Debug, Clone)]
@@ -49,11 +34,7 @@ pub struct CheckinList {
 
 impl CheckinList {
     pub fn from_model(model: checkin_list::Model) -> Result<Self, DomainError> {
-        let kind = match model.kind.as_str() {
-            "entry" => ListKind::Entry,
-            "swag" => ListKind::Swag,
-            other => return Err(DomainError::Corrupt(format!("unknown list kind {other:?}"))),
-        };
+        let kind = model.kind;
         let tiers = serde_json::from_value(model.tiers)
             .map_err(|err| DomainError::Corrupt(format!("list {} tiers: {err}", model.id)))?;
         Ok(Self {
@@ -157,7 +138,7 @@ pub async fn create(
         id: Set(Uuid::now_v7()),
         event_id: Set(event.id),
         name: Set(input.name),
-        kind: Set(input.kind.as_str().to_owned()),
+        kind: Set(input.kind),
         tiers: Set(json(&input.tiers)?),
         opens_at: Set(input.opens_at),
         closes_at: Set(input.closes_at),

@@ -53,7 +53,7 @@ pub(crate) async fn progress_of(
 ) -> Result<Progress, DomainError> {
     let mut expected = ticket::Entity::find()
         .filter(ticket::Column::EventId.eq(list.event_id))
-        .filter(ticket::Column::Status.eq(TicketStatus::Valid.as_str()));
+        .filter(ticket::Column::Status.eq(TicketStatus::Valid));
     if !list.tiers.is_empty() {
         expected = expected.filter(ticket::Column::TierId.is_in(list.tiers.clone()));
     }
@@ -149,7 +149,7 @@ pub async fn attendee_token(
         .await?
         .ok_or(DomainError::NotFound("ticket"))?;
     let paid = effective_state(&order, now())? == OrderState::Paid;
-    if !paid || ticket.status != TicketStatus::Valid.as_str() {
+    if !paid || ticket.status != TicketStatus::Valid {
         return Err(DomainError::conflict(
             "ticket_not_valid",
             "this ticket has no check-in token: its order is not paid, or the ticket was cancelled",

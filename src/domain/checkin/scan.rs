@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+pub use entity::state::{ManifestState, ScanResult};
+
 use chrono::{DateTime, Utc};
 use entity::{checkin, checkin_list, checkin_scan, event, order, ticket, tier};
 use sea_orm::{
@@ -21,65 +23,6 @@ use crate::domain::{
     orders::{OrderState, TicketStatus},
     staff::{Role, Staff},
 };
-
-/// What a scan decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScanResult {
-    Admitted,
-    AlreadyCheckedIn,
-    /// Cancelled or refunded after payment.
-    Revoked,
-    /// A newer token was issued for this ticket (reissue, name change).
-    Superseded,
-    /// The order is not paid (pending, expired or cancelled before payment).
-    Unpaid,
-    WrongEvent,
-    NotOnList,
-    OutsideWindow,
-    InvalidToken,
-    Expired,
-    NotYetValid,
-    /// The payment is disputed with the card issuer: the ticket is blocked
-    /// until the dispute is resolved.
-    Disputed,
-}
-
-impl ScanResult {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScanResult::Admitted => "admitted",
-            ScanResult::AlreadyCheckedIn => "already_checked_in",
-            ScanResult::Revoked => "revoked",
-            ScanResult::Superseded => "superseded",
-            ScanResult::Unpaid => "unpaid",
-            ScanResult::WrongEvent => "wrong_event",
-            ScanResult::NotOnList => "not_on_list",
-            ScanResult::OutsideWindow => "outside_window",
-            ScanResult::InvalidToken => "invalid_token",
-            ScanResult::Expired => "expired",
-            ScanResult::NotYetValid => "not_yet_valid",
-            ScanResult::Disputed => "disputed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "admitted" => ScanResult::Admitted,
-            "already_checked_in" => ScanResult::AlreadyCheckedIn,
-            "revoked" => ScanResult::Revoked,
-            "superseded" => ScanResult::Superseded,
-            "unpaid" => ScanResult::Unpaid,
-            "wrong_event" => ScanResult::WrongEvent,
-            "not_on_list" => ScanResult::NotOnList,
-            "outside_window" => ScanResult::OutsideWindow,
-            "invalid_token" => ScanResult::InvalidToken,
-            "expired" => ScanResult::Expired,
-            "not_yet_valid" => ScanResult::NotYetValid,
-            "disputed" => ScanResult::Disputed,
-            _ => return None,
-        })
-    }
-}
 
 /// What the volunteer needs to see about the ticket.
 #[derive(Debug, Clone)]
@@ -212,14 +155,14 @@ struct ScanRow {
     id: Uuid,
     event_id: Uuid,
     tier_id: Uuid,
-    status: String,
+    status: TicketStatus,
     token_version: i32,
     attendee_name: String,
     swag_size: Option<String>,
     swag_cut: Option<String>,
     dietary: Option<String>,
     tier_name: String,
-    order_state: String,
+    order_state: OrderState,
     order_disputed_at: Option<DateTime<Utc>>,
 }
 
@@ -407,9 +350,7 @@ fn judge(
     list: &CheckinList,
     at: DateTime<Utc>,
 ) -> Result<ScanResult, DomainError> {
-    let status: TicketStatus = ticket.status.parse()?;
-    let order_state: OrderState = ticket.order_state.parse()?;
-    Ok(match (status, order_state) {
+    Ok(match (ticket.status, ticket.order_state) {
         (TicketStatus::Revoked, _) => ScanResult::Revoked,
         (TicketStatus::Valid, OrderState::Paid) => {
             if ticket.order_disputed_at.is_some() {
@@ -424,7 +365,9 @@ fn judge(
                 ScanResult::Admitted
             }
         }
-        (_, OrderState::Cancelled | OrderState::Refunded) if status == TicketStatus::Valid => {
+        (_, OrderState::Cancelled | OrderState::Refunded)
+            if ticket.status == TicketStatus::Valid =>
+        {
             ScanResult::Revoked
         }
         _ => ScanResult::Unpaid,
@@ -543,7 +486,7 @@ async fn record(
         event_id: Set(list.event_id),
         ticket_id: Set(ticket),
         device: Set(device.to_owned()),
-        result: Set(outcome.result.as_str().to_owned()),
+        result: Set(outcome.result),
         scanned_at: Set(scanned_at),
         recorded_at: Set(recorded_at),
         staff_id: Set(Some(staff.id).filter(|id| !id.is_nil())),
@@ -595,8 +538,7 @@ async fn replay(
     list: &CheckinList,
     seen: checkin_scan::Model,
 ) -> Result<ScanOutcome, DomainError> {
-    let result = ScanResult::parse(&seen.result)
-        .ok_or_else(|| DomainError::Corrupt(format!("scan result {}", seen.result)))?;
+    let result = seen.result;
     let mut attendee = None;
     let mut admission = None;
     if let Some(ticket_id) = seen.ticket_id {
@@ -640,8 +582,7 @@ async fn replay(
 pub struct ManifestTicket {
     pub ticket_id: Uuid,
     pub token_version: i32,
-    /// `valid`, `revoked`, `unpaid` or `blocked` (the payment is disputed).
-    pub state: &'static str,
+    pub state: ManifestState,
     pub attendee_name: String,
     pub tier: String,
     pub swag_size: Option<String>,
@@ -690,7 +631,8 @@ pub async fn manifest(
         );
     } else {
         // A full manifest: only tickets that ever counted.
-        query = query.filter(ticket::Column::Status.is_in(["valid", "revoked"]));
+        query = query
+            .filter(ticket::Column::Status.is_in([TicketStatus::Valid, TicketStatus::Revoked]));
     }
     let rows = query.order_by_asc(ticket::Column::Id).all(db).await?;
     let admissions: HashMap<Uuid, DateTime<Utc>> = checkin::Entity::find()
@@ -716,11 +658,11 @@ pub async fn manifest(
         .map(|(t, tier)| ManifestTicket {
             ticket_id: t.id,
             token_version: t.token_version,
-            state: match t.status.as_str() {
-                "valid" if disputed.contains(&t.order_id) => "blocked",
-                "valid" => "valid",
-                "revoked" => "revoked",
-                _ => "unpaid",
+            state: match t.status {
+                TicketStatus::Valid if disputed.contains(&t.order_id) => ManifestState::Blocked,
+                TicketStatus::Valid => ManifestState::Valid,
+                TicketStatus::Revoked => ManifestState::Revoked,
+                TicketStatus::Held | TicketStatus::Released => ManifestState::Unpaid,
             },
             attendee_name: t.attendee_name,
             tier: tier.map(|t| t.name).unwrap_or_default(),

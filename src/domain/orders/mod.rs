@@ -9,7 +9,7 @@
 pub mod place;
 pub mod pricing;
 
-use std::{fmt, str::FromStr};
+pub use entity::state::{OrderState, TicketStatus};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
@@ -36,87 +36,6 @@ const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 const CODE_LEN: usize = 8;
 pub const MAX_NOTES: usize = 1_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderState {
-    Pending,
-    Paid,
-    Expired,
-    Cancelled,
-    Refunded,
-}
-
-impl OrderState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderState::Pending => "pending",
-            OrderState::Paid => "paid",
-            OrderState::Expired => "expired",
-            OrderState::Cancelled => "cancelled",
-            OrderState::Refunded => "refunded",
-        }
-    }
-}
-
-impl fmt::Display for OrderState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for OrderState {
-    type Err = DomainError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "pending" => OrderState::Pending,
-            "paid" => OrderState::Paid,
-            "expired" => OrderState::Expired,
-            "cancelled" => OrderState::Cancelled,
-            "refunded" => OrderState::Refunded,
-            other => {
-                return Err(DomainError::Corrupt(format!(
-                    "unknown order state {other:?}"
-                )));
-            }
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TicketStatus {
-    Held,
-    Valid,
-    Released,
-    Revoked,
-}
-
-impl TicketStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TicketStatus::Held => "held",
-            TicketStatus::Valid => "valid",
-            TicketStatus::Released => "released",
-            TicketStatus::Revoked => "revoked",
-        }
-    }
-}
-
-impl FromStr for TicketStatus {
-    type Err = DomainError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "held" => TicketStatus::Held,
-            "valid" => TicketStatus::Valid,
-            "released" => TicketStatus::Released,
-            "revoked" => TicketStatus::Revoked,
-            other => {
-                return Err(DomainError::Corrupt(format!(
-                    "unknown ticket status {other:?}"
-                )));
-            }
-        })
-    }
-}
-
 /// A ticket with its tier's name, as shown to buyers and organizers.
 #[derive(Debug, Clone)]
 pub struct Ticket {
@@ -138,7 +57,7 @@ pub struct Order {
 /// The state of a stored order at `at`: a pending order past its hold is
 /// expired, whether or not the sweeper has marked it yet.
 pub fn effective_state(model: &order::Model, at: DateTime<Utc>) -> Result<OrderState, DomainError> {
-    let state: OrderState = model.state.parse()?;
+    let state: OrderState = model.state;
     Ok(match (state, model.expires_at) {
         (OrderState::Pending, Some(expires_at)) if expires_at <= at => OrderState::Expired,
         (state, _) => state,
@@ -149,7 +68,7 @@ fn effective_ticket_status(
     model: &ticket::Model,
     at: DateTime<Utc>,
 ) -> Result<TicketStatus, DomainError> {
-    let status: TicketStatus = model.status.parse()?;
+    let status: TicketStatus = model.status;
     Ok(match (status, model.hold_expires_at) {
         (TicketStatus::Held, Some(until)) if until <= at => TicketStatus::Released,
         (status, _) => status,
@@ -306,7 +225,7 @@ pub(crate) async fn release(
             }),
         )
         .filter(order::Column::Id.eq(order_id))
-        .filter(order::Column::State.eq(OrderState::Pending.as_str()))
+        .filter(order::Column::State.eq(OrderState::Pending))
         .exec(db)
         .await?
         .rows_affected
@@ -323,7 +242,7 @@ pub(crate) async fn release(
             )
             .col_expr(ticket::Column::UpdatedAt, Expr::value(at))
             .filter(ticket::Column::OrderId.eq(order_id))
-            .filter(ticket::Column::Status.eq(TicketStatus::Held.as_str()))
+            .filter(ticket::Column::Status.eq(TicketStatus::Held))
             .exec(db)
             .await?;
     }
@@ -560,7 +479,7 @@ pub async fn expire_due(db: &DatabaseConnection, limit: u64) -> Result<Vec<Uuid>
     let due: Vec<Uuid> = order::Entity::find()
         .select_only()
         .column(order::Column::Id)
-        .filter(order::Column::State.eq(OrderState::Pending.as_str()))
+        .filter(order::Column::State.eq(OrderState::Pending))
         .filter(order::Column::ExpiresAt.lte(now()))
         .limit(limit)
         .into_tuple()

@@ -303,9 +303,7 @@ fn build(
             OrderState::Paid
         } else {
             OrderState::Pending
-        }
-        .as_str()
-        .to_owned(),
+        },
         currency: event.currency.clone(),
         subtotal,
         discount,
@@ -346,7 +344,7 @@ fn build(
             order_id,
             event_id: event.id,
             tier_id: line.tier_id,
-            status: status.as_str().to_owned(),
+            status,
             hold_expires_at: expires_at,
             attendee_name: line.name,
             attendee_email: line.email,
@@ -385,7 +383,7 @@ fn settle(event: &Event, tiers: &[tier::Model], decision: Decision) -> Result<Or
         .into_iter()
         .map(|model| {
             Ok(Ticket {
-                status: model.status.parse()?,
+                status: model.status,
                 tier_name: tiers
                     .iter()
                     .find(|t| t.id == model.tier_id)
@@ -396,7 +394,7 @@ fn settle(event: &Event, tiers: &[tier::Model], decision: Decision) -> Result<Or
         })
         .collect::<Result<Vec<_>, DomainError>>()?;
     Ok(Order {
-        state: order.state.parse()?,
+        state: order.state,
         event_slug: event.slug.clone(),
         model: order,
         tickets,
@@ -448,7 +446,7 @@ fn refused(refusal: Refusal) -> DomainError {
 async fn published_event(db: &DatabaseConnection, slug: &str) -> Result<Event, DomainError> {
     let model = event::Entity::find()
         .filter(event::Column::Slug.eq(slug))
-        .filter(event::Column::Status.eq(EventStatus::Published.as_str()))
+        .filter(event::Column::Status.eq(EventStatus::Published))
         .one(db)
         .await?
         .ok_or(DomainError::NotFound("event"))?;

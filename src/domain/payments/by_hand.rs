@@ -25,7 +25,7 @@ pub async fn mark_paid(
         .one(&txn)
         .await?
         .ok_or(DomainError::NotFound("order"))?;
-    match current.state.parse::<OrderState>()? {
+    match current.state {
         OrderState::Pending if !lapsed(&current, now())? => {}
         OrderState::Pending | OrderState::Expired => {
             if let Some(what) = reacquire(&txn, &current).await? {

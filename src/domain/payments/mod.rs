@@ -25,7 +25,11 @@ pub use sweep::{close_lapsed, lapsed_with_payment};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{order, refund, stripe_event, ticket};
+use entity::{
+    order, refund,
+    state::{DisputeStatus, OrderFlag, RefundSource, RefundStatus},
+    stripe_event, ticket,
+};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait, prelude::Expr,

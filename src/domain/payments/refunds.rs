@@ -10,7 +10,11 @@
 //! with the same key.
 
 use crate::domain::idempotency::Attempt;
-use entity::{order, refund, ticket};
+use entity::{
+    order, refund,
+    state::{OrderFlag, RefundSource, RefundStatus},
+    ticket,
+};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -29,17 +33,8 @@ use crate::{
     payments::{GatewayError, RefundRequest},
 };
 
-pub const REQUESTED: &str = "requested";
-const SUCCEEDED: &str = "succeeded";
-const FAILED: &str = "failed";
-const CANCELED: &str = "canceled";
-
 /// How long a `requested` refund waits before the sweeper sends it again.
 const RETRY_AFTER_SECONDS: i64 = 30;
-
-fn is_final_failure(status: &str) -> bool {
-    matches!(status, FAILED | CANCELED)
-}
 
 /// What an organizer asks for.
 #[derive(Debug, Clone, Default)]
@@ -81,7 +76,7 @@ pub async fn request(
         // sweeper sends it on to Stripe if it never got there.
         return Ok(made);
     }
-    let state: OrderState = model.state.parse()?;
+    let state: OrderState = model.state;
     if !matches!(
         state,
         OrderState::Paid | OrderState::Cancelled | OrderState::Refunded
@@ -105,7 +100,7 @@ pub async fn request(
                 "unknown_ticket",
                 "is not a ticket of this order",
             ),
-            Some(t) if t.status != TicketStatus::Valid.as_str() => errors.add(
+            Some(t) if t.status != TicketStatus::Valid => errors.add(
                 format!("tickets[{i}]"),
                 "ticket_not_refundable",
                 "is not a valid ticket (already revoked or never paid)",
@@ -148,7 +143,7 @@ pub async fn request(
     let revoke: Vec<Uuid> = if whole {
         tickets
             .iter()
-            .filter(|t| t.status == TicketStatus::Valid.as_str())
+            .filter(|t| t.status == TicketStatus::Valid)
             .map(|t| t.id)
             .collect()
     } else {
@@ -196,8 +191,16 @@ pub async fn request(
         amount: Set(amount),
         currency: Set(model.currency.clone()),
         reason: Set(reason.clone()),
-        status: Set(if by_card { REQUESTED } else { SUCCEEDED }.to_owned()),
-        source: Set(if by_card { "organizer" } else { "manual" }.to_owned()),
+        status: Set(if by_card {
+            RefundStatus::Requested
+        } else {
+            RefundStatus::Succeeded
+        }),
+        source: Set(if by_card {
+            RefundSource::Organizer
+        } else {
+            RefundSource::Manual
+        }),
         ticket_ids: Set(serde_json::json!(revoke)),
         staff_id: Set(Some(staff.id)),
         failure: Set(None),
@@ -242,7 +245,7 @@ pub async fn submit(
         .one(db)
         .await?
         .ok_or(DomainError::NotFound("refund"))?;
-    if row.status != REQUESTED {
+    if row.status != RefundStatus::Requested {
         return Ok(row);
     }
     let order = order::Entity::find_by_id(row.order_id)
@@ -268,7 +271,7 @@ pub async fn submit(
     match answer {
         Ok(result) => {
             let txn = db.begin().await?;
-            let updated = accept(&txn, &row, &result.id, &result.status, None).await?;
+            let updated = accept(&txn, &row, &result.id, result.status, None).await?;
             txn.commit().await?;
             Ok(updated)
         }
@@ -281,7 +284,7 @@ pub async fn submit(
                 )
                 .col_expr(refund::Column::UpdatedAt, Expr::value(now()))
                 .filter(refund::Column::Id.eq(refund_id))
-                .filter(refund::Column::Status.eq(REQUESTED))
+                .filter(refund::Column::Status.eq(RefundStatus::Requested))
                 .exec(db)
                 .await?;
             Ok(refund::Entity::find_by_id(refund_id)
@@ -306,28 +309,28 @@ async fn accept(
     txn: &DatabaseTransaction,
     row: &refund::Model,
     stripe_id: &str,
-    status: &str,
+    status: RefundStatus,
     failure: Option<&str>,
 ) -> Result<refund::Model, DomainError> {
-    if is_final_failure(status) {
-        return fail(txn, row, failure.unwrap_or(status)).await;
+    if status.is_final_failure() {
+        return fail(txn, row, failure.unwrap_or(status.as_str())).await;
     }
-    if is_final_failure(&row.status) {
+    if row.status.is_final_failure() {
         // Failed is final: a late "pending" does not revive it.
         return Ok(row.clone());
     }
-    let status = if row.status == SUCCEEDED {
-        SUCCEEDED
+    let status = if row.status == RefundStatus::Succeeded {
+        RefundStatus::Succeeded
     } else {
         status
     };
     let mut active: refund::ActiveModel = row.clone().into();
     active.stripe_refund_id = Set(Some(stripe_id.to_owned()));
-    active.status = Set(status.to_owned());
+    active.status = Set(status);
     active.failure = Set(None);
     active.updated_at = Set(now());
     let updated = active.update(txn).await?;
-    if row.status == REQUESTED {
+    if row.status == RefundStatus::Requested {
         revoke_tickets(txn, row.order_id, &ticket_ids(row), false).await?;
     }
     Ok(updated)
@@ -340,19 +343,19 @@ async fn fail(
     row: &refund::Model,
     why: &str,
 ) -> Result<refund::Model, DomainError> {
-    if is_final_failure(&row.status) {
+    if row.status.is_final_failure() {
         return Ok(row.clone());
     }
     let at = now();
     let mut active: refund::ActiveModel = row.clone().into();
-    active.status = Set(FAILED.to_owned());
+    active.status = Set(RefundStatus::Failed);
     active.failure = Set(Some(clip(why, 500)));
     active.updated_at = Set(at);
     let updated = active.update(txn).await?;
     order::Entity::update_many()
         .col_expr(
             order::Column::Flag,
-            Expr::value(Some("refund_failed".to_owned())),
+            Expr::value(Some(OrderFlag::RefundFailed)),
         )
         .col_expr(
             order::Column::FlagDetail,
@@ -389,7 +392,7 @@ async fn revoke_tickets(
             .col_expr(ticket::Column::UpdatedAt, Expr::value(at))
             .filter(ticket::Column::OrderId.eq(order_id))
             .filter(ticket::Column::Id.is_in(ids.to_vec()))
-            .filter(ticket::Column::Status.eq(TicketStatus::Valid.as_str()))
+            .filter(ticket::Column::Status.eq(TicketStatus::Valid))
             .exec(txn)
             .await?;
     }
@@ -397,7 +400,7 @@ async fn revoke_tickets(
         .select_only()
         .column(ticket::Column::Id)
         .filter(ticket::Column::OrderId.eq(order_id))
-        .filter(ticket::Column::Status.eq(TicketStatus::Valid.as_str()))
+        .filter(ticket::Column::Status.eq(TicketStatus::Valid))
         .into_tuple::<Uuid>()
         .one(txn)
         .await?;
@@ -415,7 +418,7 @@ async fn revoke_tickets(
             )
             .col_expr(order::Column::UpdatedAt, Expr::value(at))
             .filter(order::Column::Id.eq(order_id))
-            .filter(order::Column::State.eq(OrderState::Paid.as_str()))
+            .filter(order::Column::State.eq(OrderState::Paid))
             .exec(txn)
             .await?;
     }
@@ -432,7 +435,7 @@ pub(super) async fn close_fully_refunded(
         .select_only()
         .column(ticket::Column::Id)
         .filter(ticket::Column::OrderId.eq(order_id))
-        .filter(ticket::Column::Status.eq(TicketStatus::Valid.as_str()))
+        .filter(ticket::Column::Status.eq(TicketStatus::Valid))
         .into_tuple()
         .all(txn)
         .await?;
@@ -455,7 +458,7 @@ pub(super) struct Reported<'a> {
     pub ours: Option<Uuid>,
     pub amount: i64,
     pub currency: &'a str,
-    pub status: &'a str,
+    pub status: RefundStatus,
     pub failure: Option<&'a str>,
 }
 
@@ -480,7 +483,7 @@ pub(super) async fn reconcile(
             .await?;
     }
     if let Some(row) = existing {
-        let before = row.status.clone();
+        let before = row.status;
         let updated = accept(
             txn,
             &row,
@@ -497,7 +500,7 @@ pub(super) async fn reconcile(
         });
     }
     // Made outside tessera (the dashboard).
-    if is_final_failure(reported.status) {
+    if reported.status.is_final_failure() {
         return Ok(format!(
             "outside refund {}; nothing to undo",
             reported.status
@@ -514,8 +517,8 @@ pub(super) async fn reconcile(
         amount: Set(amount),
         currency: Set(reported.currency.to_uppercase()),
         reason: Set("refunded in Stripe's dashboard".to_owned()),
-        status: Set(reported.status.to_owned()),
-        source: Set("stripe".to_owned()),
+        status: Set(reported.status),
+        source: Set(RefundSource::Stripe),
         ticket_ids: Set(serde_json::json!([])),
         staff_id: Set(None),
         failure: Set(None),
@@ -535,7 +538,7 @@ pub(super) async fn reconcile(
 fn refunded_total(order: &order::Model, rows: &[refund::Model]) -> i64 {
     let counted: i64 = rows
         .iter()
-        .filter(|r| !is_final_failure(&r.status))
+        .filter(|r| !r.status.is_final_failure())
         .map(|r| r.amount)
         .sum();
     Ord::max(counted, order.charge_refunded)
@@ -600,7 +603,7 @@ pub async fn retry_requested(
     let due: Vec<Uuid> = refund::Entity::find()
         .select_only()
         .column(refund::Column::Id)
-        .filter(refund::Column::Status.eq(REQUESTED))
+        .filter(refund::Column::Status.eq(RefundStatus::Requested))
         .filter(
             refund::Column::UpdatedAt.lte(now() - chrono::Duration::seconds(RETRY_AFTER_SECONDS)),
         )

@@ -156,7 +156,7 @@ async fn effect(
                 )
                 .col_expr(order::Column::UpdatedAt, Expr::value(now()))
                 .filter(order::Column::Id.eq(order.id))
-                .filter(order::Column::State.eq(OrderState::Pending.as_str()))
+                .filter(order::Column::State.eq(OrderState::Pending))
                 .exec(txn)
                 .await?
                 .rows_affected;
@@ -210,7 +210,7 @@ async fn effect(
                 ours: *ours,
                 amount: *amount,
                 currency,
-                status,
+                status: *status,
                 failure: failure.as_deref(),
             },
         )
@@ -222,7 +222,7 @@ async fn effect(
             status,
             closed,
             ..
-        } => dispute(txn, order, id, reason, status, *closed).await,
+        } => dispute(txn, order, id, reason, *status, *closed).await,
         Notice::Ignored => Ok(("ignored".to_owned(), None)),
     }
 }
@@ -253,11 +253,11 @@ async fn note_refs(
 async fn flag(
     txn: &DatabaseTransaction,
     order_id: Uuid,
-    flag: &str,
+    flag: OrderFlag,
     detail: String,
 ) -> Result<(), DomainError> {
     order::Entity::update_many()
-        .col_expr(order::Column::Flag, Expr::value(Some(flag.to_owned())))
+        .col_expr(order::Column::Flag, Expr::value(Some(flag)))
         .col_expr(
             order::Column::FlagDetail,
             Expr::value(Some(clip(&detail, 500))),
@@ -278,7 +278,7 @@ pub(super) async fn settle_paid(
 ) -> Result<(), DomainError> {
     let at = now();
     let mut active: order::ActiveModel = order.clone().into();
-    active.state = Set(OrderState::Paid.as_str().to_owned());
+    active.state = Set(OrderState::Paid);
     active.paid_at = Set(Some(at));
     active.expires_at = Set(None);
     active.amount_paid = Set(amount);
@@ -342,7 +342,7 @@ async fn paid(
     amount: i64,
     currency: &str,
 ) -> Result<Effect, DomainError> {
-    let state: OrderState = order.state.parse()?;
+    let state: OrderState = order.state;
     if !currency.eq_ignore_ascii_case(&order.currency) || amount != order.total {
         note_refs(txn, order, refs).await?;
         let detail = format!(
@@ -351,7 +351,7 @@ async fn paid(
             order.total,
             order.currency
         );
-        flag(txn, order.id, "amount_mismatch", detail.clone()).await?;
+        flag(txn, order.id, OrderFlag::AmountMismatch, detail.clone()).await?;
         return Ok((format!("flagged: {detail}"), None));
     }
     match state {
@@ -364,7 +364,7 @@ async fn paid(
             flag(
                 txn,
                 order.id,
-                "double_payment",
+                OrderFlag::DoublePayment,
                 format!(
                     "a second payment {:?} arrived for a settled order",
                     refs.payment_intent
@@ -425,11 +425,11 @@ async fn late_refund(
     orders::release(txn, order.id, OrderState::Expired).await?;
     let at = now();
     let mut active: order::ActiveModel = order.clone().into();
-    active.state = Set(OrderState::Refunded.as_str().to_owned());
+    active.state = Set(OrderState::Refunded);
     active.expires_at = Set(None);
     active.amount_paid = Set(amount);
     active.amount_refunded = Set(amount);
-    active.flag = Set(Some("late_payment_refunded".to_owned()));
+    active.flag = Set(Some(OrderFlag::LatePaymentRefunded));
     active.flag_detail = Set(Some(why.to_owned()));
     active.updated_at = Set(at);
     if order.payment_intent_id.is_none() {
@@ -447,8 +447,8 @@ async fn late_refund(
         amount: Set(amount),
         currency: Set(order.currency.clone()),
         reason: Set(why.to_owned()),
-        status: Set(refunds::REQUESTED.to_owned()),
-        source: Set("late_payment".to_owned()),
+        status: Set(RefundStatus::Requested),
+        source: Set(RefundSource::LatePayment),
         ticket_ids: Set(serde_json::json!([])),
         staff_id: Set(None),
         failure: Set(None),
@@ -466,13 +466,13 @@ async fn dispute(
     order: &order::Model,
     id: &str,
     reason: &str,
-    status: &str,
+    status: DisputeStatus,
     closed: bool,
 ) -> Result<Effect, DomainError> {
     // A dispute's closing is final: news of its opening that arrives later
     // changes nothing.
     let known_closed = order.dispute_id.as_deref() == Some(id)
-        && order.dispute_status.as_deref().is_some_and(dispute_closed);
+        && order.dispute_status.is_some_and(DisputeStatus::is_closed);
     if !closed && known_closed {
         return Ok(("dispute already closed; nothing changes".to_owned(), None));
     }
@@ -482,11 +482,11 @@ async fn dispute(
     let (disputed_at, flag, detail, outcome) = if !closed {
         (
             Some(at),
-            Some("disputed"),
+            Some(OrderFlag::Disputed),
             format!("dispute {id} opened: {reason}"),
             "disputed; tickets blocked at the door".to_owned(),
         )
-    } else if matches!(status, "won" | "warning_closed" | "prevented") {
+    } else if status.kept_the_money() {
         (
             None,
             None,
@@ -496,19 +496,16 @@ async fn dispute(
     } else {
         (
             Some(order.disputed_at.unwrap_or(at)),
-            Some("dispute_lost"),
+            Some(OrderFlag::DisputeLost),
             format!("dispute {id} closed: {status}"),
             format!("dispute {status}; tickets stay blocked"),
         )
     };
     order::Entity::update_many()
         .col_expr(order::Column::DisputeId, Expr::value(Some(id.to_owned())))
-        .col_expr(
-            order::Column::DisputeStatus,
-            Expr::value(Some(clip(status, 32))),
-        )
+        .col_expr(order::Column::DisputeStatus, Expr::value(Some(status)))
         .col_expr(order::Column::DisputedAt, Expr::value(disputed_at))
-        .col_expr(order::Column::Flag, Expr::value(flag.map(str::to_owned)))
+        .col_expr(order::Column::Flag, Expr::value(flag))
         .col_expr(
             order::Column::FlagDetail,
             Expr::value(Some(clip(&detail, 500))),
@@ -524,9 +521,4 @@ async fn dispute(
         .exec(txn)
         .await?;
     Ok((outcome, None))
-}
-
-/// Whether a dispute status is a final one.
-fn dispute_closed(status: &str) -> bool {
-    matches!(status, "won" | "lost" | "warning_closed" | "prevented")
 }
