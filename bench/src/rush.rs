@@ -14,10 +14,10 @@ use serde_json::json;
 use tessera::{
     config::Settings,
     domain::{
+        counting::seat_takers,
         events::{self, EventInput, Transition},
         staff::Staff,
         tiers::{self, TierInput},
-        vouchers::counting_tickets,
     },
     payments::{
         CheckoutRequest, CheckoutSession, GatewayError, GatewayResult, Intent, IntentRequest,
@@ -175,7 +175,7 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
 
     let sold = entity::ticket::Entity::find()
         .filter(entity::ticket::Column::TierId.eq(tier.id))
-        .filter(counting_tickets(tessera::domain::now()))
+        .filter(seat_takers(tessera::domain::now()))
         .count(&db)
         .await?;
     let sold = i64::try_from(sold)?;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::{order, ticket};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, TransactionTrait, prelude::Expr,
+    QueryTrait, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -13,6 +13,7 @@ use super::{
     orders::{self, Order, OrderState, TicketStatus, assemble, assemble_all, effective_state},
     page::{self, Page, TimeCursor},
     staff::Staff,
+    transitions,
     validation::FieldErrors,
 };
 
@@ -44,21 +45,7 @@ pub async fn list(
     let mut query = order::Entity::find().filter(order::Column::EventId.eq(event.id));
     if let Some(state) = filter.state {
         // Pending orders past their hold are expired, sweeper or not.
-        query = match state {
-            OrderState::Pending => query
-                .filter(order::Column::State.eq(OrderState::Pending))
-                .filter(order::Column::ExpiresAt.gt(at)),
-            OrderState::Expired => query.filter(
-                Condition::any()
-                    .add(order::Column::State.eq(OrderState::Expired))
-                    .add(
-                        Condition::all()
-                            .add(order::Column::State.eq(OrderState::Pending))
-                            .add(order::Column::ExpiresAt.lte(at)),
-                    ),
-            ),
-            other => query.filter(order::Column::State.eq(other.as_str())),
-        };
+        query = query.filter(super::counting::orders_in_state_at(state, at));
     }
     if let Some(email) = filter.email {
         query = query.filter(order::Column::Email.eq(email.trim().to_lowercase()));
@@ -150,30 +137,17 @@ pub async fn cancel(
         OrderState::Pending => orders::release(&txn, model.id, OrderState::Cancelled).await?,
         OrderState::Paid => {
             let at = now();
-            let changed = order::Entity::update_many()
-                .col_expr(
-                    order::Column::State,
-                    Expr::value(OrderState::Cancelled.as_str()),
-                )
-                .col_expr(order::Column::CancelledAt, Expr::value(Some(at)))
-                .col_expr(order::Column::UpdatedAt, Expr::value(at))
-                .filter(order::Column::Id.eq(model.id))
-                .filter(order::Column::State.eq(OrderState::Paid))
-                .exec(&txn)
-                .await?
-                .rows_affected
-                > 0;
+            let changed = transitions::move_order_from(
+                &txn,
+                model.id,
+                &[OrderState::Paid],
+                OrderState::Cancelled,
+                at,
+                |u| u,
+            )
+            .await?;
             if changed {
-                ticket::Entity::update_many()
-                    .col_expr(
-                        ticket::Column::Status,
-                        Expr::value(TicketStatus::Revoked.as_str()),
-                    )
-                    .col_expr(ticket::Column::UpdatedAt, Expr::value(at))
-                    .filter(ticket::Column::OrderId.eq(model.id))
-                    .filter(ticket::Column::Status.eq(TicketStatus::Valid))
-                    .exec(&txn)
-                    .await?;
+                transitions::move_tickets(&txn, model.id, None, TicketStatus::Revoked, at).await?;
             }
             changed
         }

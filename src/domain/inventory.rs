@@ -21,7 +21,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use entity::{event, order, state::OrderState, ticket, tier};
+use entity::{event, order, ticket, tier};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
     EntityTrait, ExprTrait, QueryFilter, QuerySelect, TransactionTrait, prelude::Expr,
@@ -29,12 +29,7 @@ use sea_orm::{
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{
-    DomainError,
-    events::SwagSize,
-    validation::FieldErrors,
-    vouchers::{counting_tickets, uses_of},
-};
+use super::{DomainError, counting, events::SwagSize, validation::FieldErrors, vouchers::uses_of};
 
 /// The most requests decided in one transaction.
 const MAX_BATCH: usize = 128;
@@ -353,7 +348,7 @@ pub async fn taken(
         .column(ticket::Column::SwagCut)
         .column_as(Expr::col(ticket::Column::Id).count(), "n")
         .filter(ticket::Column::EventId.eq(event_id))
-        .filter(counting_tickets(at))
+        .filter(counting::seat_takers(at))
         .group_by(ticket::Column::TierId)
         .group_by(ticket::Column::SwagSize)
         .group_by(ticket::Column::SwagCut)
@@ -399,8 +394,7 @@ async fn held_by(
         .column_as(Expr::col(order::Column::ExpiresAt).min(), "first_expiry")
         .filter(order::Column::EventId.eq(event_id))
         .filter(column.is_in(keys))
-        .filter(order::Column::State.eq(OrderState::Pending))
-        .filter(order::Column::ExpiresAt.gt(at))
+        .filter(counting::holding_orders(at))
         .group_by(column)
         .into_tuple()
         .all(txn)
@@ -740,7 +734,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use entity::state::TicketStatus;
+    use entity::state::{OrderState, TicketStatus};
 
     const TIERS: usize = 3;
     const SIZES: [&str; 2] = ["s", "m"];

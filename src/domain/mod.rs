@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod checkin;
+pub mod counting;
 pub mod demo;
 pub mod desk;
 pub mod email;
@@ -20,6 +21,7 @@ pub mod payments;
 pub mod reports;
 pub mod staff;
 pub mod tiers;
+pub mod transitions;
 pub mod validation;
 pub mod vouchers;
 

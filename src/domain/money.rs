@@ -40,6 +40,40 @@ impl fmt::Display for Currency {
 /// summed over an order.
 pub const MAX_PRICE_MINOR: i64 = 1_000_000_000;
 
+/// Splits `amount` over `weights` in proportion, in whole minor units: the
+/// parts add up to `amount` exactly, and what rounding leaves over goes to
+/// the first parts, one unit each. With no weight at all it splits evenly.
+pub fn allocate(amount: i64, weights: &[i64]) -> Vec<i64> {
+    if weights.is_empty() {
+        return Vec::new();
+    }
+    let total: i128 = weights.iter().map(|w| i128::from((*w).max(0))).sum();
+    let n = i128::try_from(weights.len()).unwrap_or(i128::MAX);
+    let share = |w: i64| -> i128 {
+        if total == 0 {
+            i128::from(amount) / n
+        } else {
+            i128::from(amount) * i128::from(w.max(0)) / total
+        }
+    };
+    let mut parts: Vec<i128> = weights.iter().map(|w| share(*w)).collect();
+    let mut left = i128::from(amount) - parts.iter().sum::<i128>();
+    let step = left.signum();
+    let eligible: Vec<usize> = (0..parts.len())
+        .filter(|&i| total == 0 || weights[i] > 0)
+        .collect();
+    let mut k = 0;
+    while left != 0 && !eligible.is_empty() {
+        parts[eligible[k % eligible.len()]] += step;
+        left -= step;
+        k += 1;
+    }
+    parts
+        .into_iter()
+        .map(|p| i64::try_from(p).unwrap_or(0))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +99,40 @@ mod tests {
         for code in ["eur", "EURO", "ABC", "", "XXX", "XAU", "XTS"] {
             assert!(Currency::parse(code).is_none(), "{code} should be refused");
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn an_allocation_adds_up_and_follows_the_weights(
+            amount in -1_000_000i64..1_000_000,
+            weights in proptest::collection::vec(0i64..100_000, 1..12),
+        ) {
+            let parts = super::allocate(amount, &weights);
+            proptest::prop_assert_eq!(parts.len(), weights.len());
+            proptest::prop_assert_eq!(parts.iter().sum::<i64>(), amount);
+            let total: i64 = weights.iter().sum();
+            for (part, weight) in parts.iter().zip(&weights) {
+                if total > 0 && *weight == 0 {
+                    proptest::prop_assert_eq!(*part, 0);
+                } else {
+                    // Within one unit of the exact share.
+                    let exact = if total == 0 {
+                        amount as f64 / weights.len() as f64
+                    } else {
+                        amount as f64 * *weight as f64 / total as f64
+                    };
+                    proptest::prop_assert!((*part as f64 - exact).abs() <= 1.0 + 1e-9);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_refund_splits_by_price() {
+        assert_eq!(super::allocate(100, &[30, 70]), [30, 70]);
+        assert_eq!(super::allocate(100, &[1, 1, 1]), [34, 33, 33]);
+        assert_eq!(super::allocate(5, &[0, 0]), [3, 2]);
+        assert_eq!(super::allocate(50, &[0, 100]), [0, 50]);
+        assert!(super::allocate(10, &[]).is_empty());
     }
 }

@@ -6,7 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
-use entity::{checkin, checkin_list, event, order, state::TicketStatus, ticket, tier};
+use entity::{
+    checkin, checkin_list, event, order, refund,
+    state::{RefundStatus, TicketStatus},
+    ticket, tier,
+};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, prelude::Expr, sea_query::Func,
@@ -17,8 +21,9 @@ use super::{
     DomainError,
     catalog::{self, Taken},
     checkin::lists::{CheckinList, ListKind},
+    counting,
     events::{self, Event, SwagSize},
-    now,
+    money, now,
     orders::{OrderState, effective_state},
     page::{self, Page, TimeCursor},
     staff::Staff,
@@ -476,6 +481,7 @@ pub async fn sales(
         .into_iter()
         .map(|o| (o.id, o))
         .collect();
+    let refunded = refunded_per_ticket(db, event.id, &tickets).await?;
     let taken = super::inventory::taken(db, event.id, at).await?;
     let tz: Tz = event.timezone.parse().unwrap_or(chrono_tz::UTC);
     let mut by_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
@@ -488,25 +494,16 @@ pub async fn sales(
             .count() as u64;
         let held = mine
             .iter()
-            .filter(|t| {
-                t.status == TicketStatus::Held && t.hold_expires_at.is_some_and(|until| until > at)
-            })
+            .filter(|t| counting::held_at(t.status, t.hold_expires_at, at))
             .count() as u64;
-        let (mut gross, mut refunded) = (0, 0);
+        let (mut gross, mut refunds) = (0, 0);
         for t in &mine {
-            let Some(order) = orders.get(&t.order_id) else {
+            refunds += refunded.get(&t.id).copied().unwrap_or(0);
+            let Some(paid_at) = orders.get(&t.order_id).and_then(|o| o.paid_at) else {
                 continue;
             };
-            if order.paid_at.is_none() {
-                continue;
-            }
             gross += t.price;
-            if order.state == OrderState::Refunded {
-                refunded += t.price;
-            }
-            if t.status == TicketStatus::Valid
-                && let Some(paid_at) = order.paid_at
-            {
+            if t.status == TicketStatus::Valid {
                 *by_day
                     .entry(paid_at.with_timezone(&tz).date_naive())
                     .or_default() += 1;
@@ -523,42 +520,67 @@ pub async fn sales(
             held,
             available,
             gross,
-            refunded,
-            net: gross - refunded,
+            refunded: refunds,
+            net: gross - refunds,
         });
     }
-    let mut states: BTreeMap<&'static str, (OrderState, u64)> = BTreeMap::new();
-    for state in [
-        OrderState::Pending,
-        OrderState::Paid,
-        OrderState::Expired,
-        OrderState::Cancelled,
-        OrderState::Refunded,
-    ] {
-        states.insert(state.as_str(), (state, 0));
-    }
+    let mut states: HashMap<OrderState, u64> = HashMap::new();
     for order in orders.values() {
-        let state = effective_state(order, at)?;
-        if let Some((_, n)) = states.get_mut(state.as_str()) {
-            *n += 1;
-        }
+        *states.entry(effective_state(order, at)?).or_default() += 1;
     }
-    let order_of = [
-        OrderState::Pending,
-        OrderState::Paid,
-        OrderState::Expired,
-        OrderState::Cancelled,
-        OrderState::Refunded,
-    ];
     Ok(Sales {
         currency: event.currency,
         tiers: lines,
-        orders_by_state: order_of
+        orders_by_state: OrderState::ALL
             .iter()
-            .map(|s| (*s, states.get(s.as_str()).map_or(0, |(_, n)| *n)))
+            .map(|s| (*s, states.get(s).copied().unwrap_or(0)))
             .collect(),
         by_day: by_day.into_iter().collect(),
     })
+}
+
+/// The money refunded, per ticket: each succeeded refund is split over the
+/// tickets it revoked, or over its order's tickets when it named none (an
+/// amount-only refund, one made in Stripe's dashboard, a late payment sent
+/// back), in proportion to their prices.
+async fn refunded_per_ticket(
+    db: &DatabaseConnection,
+    event_id: Uuid,
+    tickets: &[ticket::Model],
+) -> Result<HashMap<Uuid, i64>, DomainError> {
+    let of_event = order::Entity::find()
+        .select_only()
+        .column(order::Column::Id)
+        .filter(order::Column::EventId.eq(event_id))
+        .into_query();
+    let rows = refund::Entity::find()
+        .filter(refund::Column::OrderId.in_subquery(of_event))
+        .filter(refund::Column::Status.eq(RefundStatus::Succeeded))
+        .all(db)
+        .await?;
+    let mut by_order: HashMap<Uuid, Vec<&ticket::Model>> = HashMap::new();
+    for t in tickets {
+        by_order.entry(t.order_id).or_default().push(t);
+    }
+    let mut out: HashMap<Uuid, i64> = HashMap::new();
+    for row in rows {
+        let named = super::payments::refunds::ticket_ids(&row);
+        let mut over: Vec<&ticket::Model> = by_order
+            .get(&row.order_id)
+            .map(|ts| {
+                ts.iter()
+                    .copied()
+                    .filter(|t| named.is_empty() || named.contains(&t.id))
+                    .collect()
+            })
+            .unwrap_or_default();
+        over.sort_by_key(|t| t.id);
+        let prices: Vec<i64> = over.iter().map(|t| t.price).collect();
+        for (t, part) in over.iter().zip(money::allocate(row.amount, &prices)) {
+            *out.entry(t.id).or_default() += part;
+        }
+    }
+    Ok(out)
 }
 
 /// Arrivals: admitted versus expected per list, and entry admissions per

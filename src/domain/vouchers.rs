@@ -10,11 +10,10 @@ use std::collections::HashSet;
 pub use entity::state::DiscountKind;
 
 use chrono::{DateTime, Utc};
-use entity::{state::TicketStatus, ticket, tier, voucher};
+use entity::{ticket, tier, voucher};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    ExprTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    prelude::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait,
+    ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, prelude::Expr,
 };
 use uuid::Uuid;
 
@@ -240,17 +239,6 @@ fn json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, DomainError
     serde_json::to_value(value).map_err(|e| DomainError::Corrupt(e.to_string()))
 }
 
-/// The condition for tickets that count as a use right now.
-pub fn counting_tickets(at: DateTime<Utc>) -> Condition {
-    Condition::any()
-        .add(ticket::Column::Status.eq(TicketStatus::Valid))
-        .add(
-            Condition::all()
-                .add(ticket::Column::Status.eq(TicketStatus::Held))
-                .add(ticket::Column::HoldExpiresAt.gt(at)),
-        )
-}
-
 /// How many tickets use the voucher now (held and paid).
 pub async fn uses(db: &impl ConnectionTrait, voucher_id: Uuid) -> Result<u64, DomainError> {
     let used = uses_of(db, vec![voucher_id], now()).await?;
@@ -288,7 +276,7 @@ pub(crate) async fn uses_of(
         .column(ticket::Column::VoucherId)
         .column_as(Expr::col(ticket::Column::Id).count(), "n")
         .filter(ticket::Column::VoucherId.is_in(ids))
-        .filter(counting_tickets(at))
+        .filter(super::counting::seat_takers(at))
         .group_by(ticket::Column::VoucherId)
         .into_tuple()
         .all(db)

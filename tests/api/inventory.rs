@@ -24,7 +24,7 @@ fn buyer(i: usize) -> String {
 async fn tickets_counting(app: &TestApp) -> u64 {
     let now = tessera::domain::now();
     entity::ticket::Entity::find()
-        .filter(tessera::domain::vouchers::counting_tickets(now))
+        .filter(tessera::domain::counting::seat_takers(now))
         .count(&app.db)
         .await
         .unwrap()

@@ -27,6 +27,7 @@ mod payments;
 mod refunds;
 mod reports;
 mod scope;
+mod states;
 mod stripe_order;
 mod tiers;
 mod vouchers;

@@ -7,60 +7,44 @@ use tessera::domain::staff::Role;
 
 use crate::helpers::TestApp;
 
-/// Marks a pending order paid, as the payment webhook will.
+/// An organizer records a bank transfer for a pending order.
 async fn mark_paid(app: &TestApp, code: &str) {
-    let order = entity::order::Entity::find()
-        .filter(entity::order::Column::Code.eq(code))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap();
-    entity::order::Entity::update_many()
-        .col_expr(entity::order::Column::State, Expr::value("paid"))
-        .col_expr(
-            entity::order::Column::PaidAt,
-            Expr::value(Some(tessera::domain::now())),
+    let admin = app.token(Role::Admin, &[]).await;
+    let answer = app
+        .post(
+            &format!("/api/v1/admin/events/figures/orders/{code}/mark-paid"),
+            &admin,
+            json!({"reference": "bank transfer"}),
         )
-        .col_expr(
-            entity::order::Column::ExpiresAt,
-            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
-        )
-        .filter(entity::order::Column::Id.eq(order.id))
-        .exec(&app.db)
-        .await
-        .unwrap();
-    entity::ticket::Entity::update_many()
-        .col_expr(entity::ticket::Column::Status, Expr::value("valid"))
-        .col_expr(
-            entity::ticket::Column::HoldExpiresAt,
-            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
-        )
-        .filter(entity::ticket::Column::OrderId.eq(order.id))
-        .exec(&app.db)
-        .await
-        .unwrap();
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
 }
 
-/// Marks a paid order refunded, its tickets revoked.
-async fn mark_refunded(app: &TestApp, code: &str) {
-    let order = entity::order::Entity::find()
-        .filter(entity::order::Column::Code.eq(code))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap();
-    entity::order::Entity::update_many()
-        .col_expr(entity::order::Column::State, Expr::value("refunded"))
-        .filter(entity::order::Column::Id.eq(order.id))
-        .exec(&app.db)
-        .await
-        .unwrap();
-    entity::ticket::Entity::update_many()
-        .col_expr(entity::ticket::Column::Status, Expr::value("revoked"))
-        .filter(entity::ticket::Column::OrderId.eq(order.id))
-        .exec(&app.db)
-        .await
-        .unwrap();
+/// An organizer refunds a paid order in full (by hand: no card involved).
+async fn refund_in_full(app: &TestApp, code: &str) {
+    let admin = app.token(Role::Admin, &[]).await;
+    let answer = app
+        .post(
+            &format!("/api/v1/admin/events/figures/orders/{code}/refunds"),
+            &admin,
+            json!({"reason": "cannot come"}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+    assert_eq!(answer.body["status"], "succeeded");
+}
+
+/// An organizer refunds part of a paid order's money, naming no ticket.
+async fn refund_amount(app: &TestApp, code: &str, amount: i64) {
+    let admin = app.token(Role::Admin, &[]).await;
+    let answer = app
+        .post(
+            &format!("/api/v1/admin/events/figures/orders/{code}/refunds"),
+            &admin,
+            json!({"reason": "goodwill", "amount": amount}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
 }
 
 async fn expire(app: &TestApp, code: &str) {
@@ -177,13 +161,16 @@ async fn mix(app: &TestApp) -> (String, String, String, String) {
     )
     .await;
     mark_paid(app, &paid).await;
+    // A partial refund leaves the order paid: its money still counts as
+    // refunded, split over the order's tickets by price.
+    refund_amount(app, &paid, 500).await;
     let refunded = place(
         "ed@example.org",
         vec![person(a, "Ed", "L", "straight", None, None)],
     )
     .await;
     mark_paid(app, &refunded).await;
-    mark_refunded(app, &refunded).await;
+    refund_in_full(app, &refunded).await;
     place(
         "fay@example.org",
         vec![person(a, "Fay", "M", "fitted", None, None)],
@@ -351,11 +338,15 @@ db_test! {
         let regular = tier("Regular");
         assert_eq!(
             [&regular["sold"], &regular["held"], &regular["available"], &regular["revenue_gross"], &regular["refunded"], &regular["revenue_net"]],
-            [&json!(3), &json!(1), &json!(46), &json!(3000), &json!(1000), &json!(2000)]
+            [&json!(3), &json!(1), &json!(46), &json!(3000), &json!(1500), &json!(1500)]
         );
         let free = tier("Free");
         assert_eq!([&free["sold"], &free["held"], &free["available"], &free["revenue_gross"]], [&json!(5), &json!(0), &json!(45), &json!(0)]);
-        assert_eq!((sales["currency"].clone(), sales["revenue_net"].clone()), (json!("EUR"), json!(2000)));
+        assert_eq!((sales["currency"].clone(), sales["revenue_net"].clone()), (json!("EUR"), json!(1500)));
+        // The refunds in the report are the refund rows, to the cent.
+        let rows: i64 = entity::refund::Entity::find().all(&app.db).await.unwrap().iter().map(|r| r.amount).sum();
+        let by_tier: i64 = sales["tiers"].as_array().unwrap().iter().map(|t| t["refunded"].as_i64().unwrap()).sum();
+        assert_eq!((rows, by_tier, sales["refunded"].as_i64().unwrap()), (1500, 1500, 1500));
         let states: Vec<(String, u64)> = sales["orders_by_state"].as_array().unwrap().iter().map(|s| (s["state"].as_str().unwrap().to_owned(), s["orders"].as_u64().unwrap())).collect();
         assert_eq!(states, [("pending".into(), 1), ("paid".into(), 6), ("expired".into(), 1), ("cancelled".into(), 1), ("refunded".into(), 1)]);
         let sold_by_day: u64 = sales["sold_by_day"].as_array().unwrap().iter().map(|d| d["tickets"].as_u64().unwrap()).sum();

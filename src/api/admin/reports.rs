@@ -169,6 +169,7 @@ pub struct TierSalesBody {
     pub available: i64,
     /// Minor units paid for this tier's tickets.
     pub revenue_gross: i64,
+    /// Succeeded refunds allocated to this tier's tickets.
     pub refunded: i64,
     pub revenue_net: i64,
 }
@@ -542,7 +543,11 @@ impl ReportsApi {
     /// Sales report
     ///
     /// Per tier: sold, held, available, revenue gross, refunded and net, in
-    /// minor units; orders per state; tickets sold per day.
+    /// minor units; orders per state; tickets sold per day. `refunded` is
+    /// the sum of succeeded refunds (tessera's and those made in Stripe's
+    /// dashboard), each split over the tickets it revoked, or over its
+    /// order's tickets by price when it named none; the tiers add up to the
+    /// refunds to the cent.
     #[oai(
         path = "/events/:slug/reports/sales",
         method = "get",

@@ -16,16 +16,17 @@ use chrono::{DateTime, Utc};
 use entity::{event, order, ticket, tier};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait, prelude::Expr,
+    QueryOrder, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::{
-    DomainError,
+    DomainError, counting,
     email::Email,
     events::{Event, SwagSize},
     inventory, now,
     staff::hash_secret,
+    transitions,
     validation::FieldErrors,
 };
 
@@ -57,22 +58,18 @@ pub struct Order {
 /// The state of a stored order at `at`: a pending order past its hold is
 /// expired, whether or not the sweeper has marked it yet.
 pub fn effective_state(model: &order::Model, at: DateTime<Utc>) -> Result<OrderState, DomainError> {
-    let state: OrderState = model.state;
-    Ok(match (state, model.expires_at) {
-        (OrderState::Pending, Some(expires_at)) if expires_at <= at => OrderState::Expired,
-        (state, _) => state,
-    })
+    Ok(counting::order_state_at(model.state, model.expires_at, at))
 }
 
 fn effective_ticket_status(
     model: &ticket::Model,
     at: DateTime<Utc>,
 ) -> Result<TicketStatus, DomainError> {
-    let status: TicketStatus = model.status;
-    Ok(match (status, model.hold_expires_at) {
-        (TicketStatus::Held, Some(until)) if until <= at => TicketStatus::Released,
-        (status, _) => status,
-    })
+    Ok(counting::ticket_status_at(
+        model.status,
+        model.hold_expires_at,
+        at,
+    ))
 }
 
 /// Loads an order's tickets and tier names.
@@ -213,38 +210,10 @@ pub(crate) async fn release(
     to: OrderState,
 ) -> Result<bool, DomainError> {
     let at = now();
-    let changed = order::Entity::update_many()
-        .col_expr(order::Column::State, Expr::value(to.as_str()))
-        .col_expr(order::Column::UpdatedAt, Expr::value(at))
-        .col_expr(
-            order::Column::CancelledAt,
-            Expr::value(if to == OrderState::Cancelled {
-                Some(at)
-            } else {
-                None
-            }),
-        )
-        .filter(order::Column::Id.eq(order_id))
-        .filter(order::Column::State.eq(OrderState::Pending))
-        .exec(db)
-        .await?
-        .rows_affected
-        > 0;
+    let changed =
+        transitions::move_order_from(db, order_id, &[OrderState::Pending], to, at, |u| u).await?;
     if changed {
-        ticket::Entity::update_many()
-            .col_expr(
-                ticket::Column::Status,
-                Expr::value(TicketStatus::Released.as_str()),
-            )
-            .col_expr(
-                ticket::Column::HoldExpiresAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(ticket::Column::UpdatedAt, Expr::value(at))
-            .filter(ticket::Column::OrderId.eq(order_id))
-            .filter(ticket::Column::Status.eq(TicketStatus::Held))
-            .exec(db)
-            .await?;
+        transitions::move_tickets(db, order_id, None, TicketStatus::Released, at).await?;
     }
     Ok(changed)
 }

@@ -32,7 +32,7 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait, prelude::Expr,
+    EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait, UpdateMany, prelude::Expr,
     sea_query::OnConflict,
 };
 use uuid::Uuid;
@@ -43,6 +43,7 @@ use super::{
     now,
     orders::{self, Order, OrderState, TicketStatus},
     staff::Staff,
+    transitions,
     validation::FieldErrors,
 };
 use crate::payments::{

@@ -28,6 +28,7 @@ use crate::{
         DomainError, audit, desk, now,
         orders::{OrderState, TicketStatus},
         staff::Staff,
+        transitions,
         validation::FieldErrors,
     },
     payments::{GatewayError, RefundRequest},
@@ -319,10 +320,12 @@ async fn accept(
         // Failed is final: a late "pending" does not revive it.
         return Ok(row.clone());
     }
-    let status = if row.status == RefundStatus::Succeeded {
-        RefundStatus::Succeeded
-    } else {
+    // A move the graph refuses (a late `pending` after `succeeded`) keeps
+    // what the refund already is.
+    let status = if transitions::refund_may_move(row.status, status) {
         status
+    } else {
+        row.status
     };
     let mut active: refund::ActiveModel = row.clone().into();
     active.stripe_refund_id = Set(Some(stripe_id.to_owned()));
@@ -343,7 +346,7 @@ async fn fail(
     row: &refund::Model,
     why: &str,
 ) -> Result<refund::Model, DomainError> {
-    if row.status.is_final_failure() {
+    if !transitions::refund_may_move(row.status, RefundStatus::Failed) {
         return Ok(row.clone());
     }
     let at = now();
@@ -384,17 +387,7 @@ async fn revoke_tickets(
 ) -> Result<(), DomainError> {
     let at = now();
     if !ids.is_empty() {
-        ticket::Entity::update_many()
-            .col_expr(
-                ticket::Column::Status,
-                Expr::value(TicketStatus::Revoked.as_str()),
-            )
-            .col_expr(ticket::Column::UpdatedAt, Expr::value(at))
-            .filter(ticket::Column::OrderId.eq(order_id))
-            .filter(ticket::Column::Id.is_in(ids.to_vec()))
-            .filter(ticket::Column::Status.eq(TicketStatus::Valid))
-            .exec(txn)
-            .await?;
+        transitions::move_tickets(txn, order_id, Some(ids), TicketStatus::Revoked, at).await?;
     }
     let left = ticket::Entity::find()
         .select_only()
@@ -410,17 +403,8 @@ async fn revoke_tickets(
         } else {
             OrderState::Refunded
         };
-        order::Entity::update_many()
-            .col_expr(order::Column::State, Expr::value(to.as_str()))
-            .col_expr(
-                order::Column::CancelledAt,
-                Expr::value(if free { Some(at) } else { None }),
-            )
-            .col_expr(order::Column::UpdatedAt, Expr::value(at))
-            .filter(order::Column::Id.eq(order_id))
-            .filter(order::Column::State.eq(OrderState::Paid))
-            .exec(txn)
-            .await?;
+        // Only a paid order closes here: a cancelled one stays cancelled.
+        transitions::move_order_from(txn, order_id, &[OrderState::Paid], to, at, |u| u).await?;
     }
     Ok(())
 }
@@ -442,10 +426,10 @@ pub(super) async fn close_fully_refunded(
     let state = order::Entity::find_by_id(order_id)
         .select_only()
         .column(order::Column::State)
-        .into_tuple::<String>()
+        .into_tuple::<OrderState>()
         .one(txn)
         .await?;
-    if valid.is_empty() && state.as_deref() != Some(OrderState::Paid.as_str()) {
+    if valid.is_empty() && state != Some(OrderState::Paid) {
         return Ok(false);
     }
     revoke_tickets(txn, order_id, &valid, false).await?;

@@ -277,38 +277,43 @@ pub(super) async fn settle_paid(
     refs: &Refs,
 ) -> Result<(), DomainError> {
     let at = now();
-    let mut active: order::ActiveModel = order.clone().into();
-    active.state = Set(OrderState::Paid);
-    active.paid_at = Set(Some(at));
-    active.expires_at = Set(None);
-    active.amount_paid = Set(amount);
-    active.payment_error = Set(None);
-    active.updated_at = Set(at);
+    let moved = transitions::move_order(txn, order.id, OrderState::Paid, at, |update| {
+        with_payment_refs(update, order, refs)
+            .col_expr(order::Column::AmountPaid, Expr::value(amount))
+            .col_expr(
+                order::Column::PaymentError,
+                Expr::value(Option::<String>::None),
+            )
+    })
+    .await?;
+    if !moved {
+        // The order row is locked by the caller: it cannot have moved since
+        // it was read.
+        return Err(DomainError::Corrupt(format!(
+            "order {} could not move from {} to paid",
+            order.id, order.state
+        )));
+    }
+    transitions::move_tickets(txn, order.id, None, TicketStatus::Valid, at).await?;
+    Ok(())
+}
+
+/// Records the payment's Stripe ids on the order, keeping an intent it has.
+fn with_payment_refs(
+    mut update: UpdateMany<order::Entity>,
+    order: &order::Model,
+    refs: &Refs,
+) -> UpdateMany<order::Entity> {
     if order.payment_intent_id.is_none() {
-        active.payment_intent_id = Set(refs.payment_intent.clone());
+        update = update.col_expr(
+            order::Column::PaymentIntentId,
+            Expr::value(refs.payment_intent.clone()),
+        );
     }
     if refs.charge.is_some() {
-        active.charge_id = Set(refs.charge.clone());
+        update = update.col_expr(order::Column::ChargeId, Expr::value(refs.charge.clone()));
     }
-    active.update(txn).await?;
-    ticket::Entity::update_many()
-        .col_expr(
-            ticket::Column::Status,
-            Expr::value(TicketStatus::Valid.as_str()),
-        )
-        .col_expr(
-            ticket::Column::HoldExpiresAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(ticket::Column::UpdatedAt, Expr::value(at))
-        .filter(ticket::Column::OrderId.eq(order.id))
-        .filter(
-            ticket::Column::Status
-                .is_in([TicketStatus::Held.as_str(), TicketStatus::Released.as_str()]),
-        )
-        .exec(txn)
-        .await?;
-    Ok(())
+    update
 }
 
 /// Whether the order's hold has lapsed (expired, or pending past its time).
@@ -424,21 +429,27 @@ async fn late_refund(
     // The hold ends for good (a no-op when it already did).
     orders::release(txn, order.id, OrderState::Expired).await?;
     let at = now();
-    let mut active: order::ActiveModel = order.clone().into();
-    active.state = Set(OrderState::Refunded);
-    active.expires_at = Set(None);
-    active.amount_paid = Set(amount);
-    active.amount_refunded = Set(amount);
-    active.flag = Set(Some(OrderFlag::LatePaymentRefunded));
-    active.flag_detail = Set(Some(why.to_owned()));
-    active.updated_at = Set(at);
-    if order.payment_intent_id.is_none() {
-        active.payment_intent_id = Set(refs.payment_intent.clone());
+    let moved = transitions::move_order(txn, order.id, OrderState::Refunded, at, |update| {
+        with_payment_refs(update, order, refs)
+            .col_expr(
+                order::Column::ExpiresAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(order::Column::AmountPaid, Expr::value(amount))
+            .col_expr(order::Column::AmountRefunded, Expr::value(amount))
+            .col_expr(
+                order::Column::Flag,
+                Expr::value(Some(OrderFlag::LatePaymentRefunded)),
+            )
+            .col_expr(order::Column::FlagDetail, Expr::value(Some(why.to_owned())))
+    })
+    .await?;
+    if !moved {
+        return Err(DomainError::Corrupt(format!(
+            "order {} could not move from {} to refunded",
+            order.id, order.state
+        )));
     }
-    if refs.charge.is_some() {
-        active.charge_id = Set(refs.charge.clone());
-    }
-    active.update(txn).await?;
     let refund_id = Uuid::now_v7();
     refund::ActiveModel {
         id: Set(refund_id),
