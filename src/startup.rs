@@ -104,6 +104,7 @@ impl Application {
             scanning: Default::default(),
             staff: Default::default(),
             inventory: Inventory::new(db.clone(), settings.hold_limits()),
+            clock: domain::clock::Clock::system(),
             db,
             metrics: Arc::new(Metrics::new()),
             client_ip_header: settings
@@ -136,6 +137,12 @@ impl Application {
         &self.state
     }
 
+    /// Reads the time from `clock` (a settable one, in tests).
+    pub fn with_clock(mut self, clock: domain::clock::Clock) -> Self {
+        self.state.clock = clock;
+        self
+    }
+
     /// Serves until `shutdown` completes, then lets in-flight requests finish
     /// for up to `settings.shutdown_timeout`.
     pub async fn run_until(
@@ -147,6 +154,7 @@ impl Application {
             self.state.db.clone(),
             self.state.payments.clone(),
             std::time::Duration::from_secs(settings.sweep_seconds),
+            self.state.clock.clone(),
         );
         let limits = settings.connection_limits(raise_descriptor_limit());
         tracing::info!(

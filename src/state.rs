@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     domain::{
         checkin::{scan::Scanning, tokens::TokenSettings},
+        clock::Clock,
         inventory::Inventory,
         keys::KeyRing,
         payments::Payments,
@@ -27,4 +28,6 @@ pub struct AppState {
     pub scanning: Scanning,
     pub staff: StaffCache,
     pub payments: Payments,
+    /// Where every request and background job reads the time.
+    pub clock: Clock,
 }

@@ -214,6 +214,7 @@ pub fn routes(
             .body(document.clone())
     });
     let metrics = state.metrics.clone();
+    let clock = state.clock.clone();
     let routes = Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
@@ -244,5 +245,33 @@ pub fn routes(
             allowed: std::sync::Arc::new(allowed),
         })
         .with(Observe(metrics))
+        .with(InClock(clock))
         .boxed()
+}
+
+/// Runs every request inside the application's clock.
+struct InClock(crate::domain::clock::Clock);
+
+impl<E: poem::Endpoint> poem::Middleware<E> for InClock {
+    type Output = InClockEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        InClockEndpoint {
+            inner,
+            clock: self.0.clone(),
+        }
+    }
+}
+
+struct InClockEndpoint<E> {
+    inner: E,
+    clock: crate::domain::clock::Clock,
+}
+
+impl<E: poem::Endpoint> poem::Endpoint for InClockEndpoint<E> {
+    type Output = E::Output;
+
+    async fn call(&self, req: poem::Request) -> poem::Result<Self::Output> {
+        self.clock.scope(self.inner.call(req)).await
+    }
 }

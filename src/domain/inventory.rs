@@ -151,7 +151,7 @@ impl Inventory {
             .entry(event_id)
             .or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(run_worker(self.db.clone(), self.limits, event_id, rx));
+                super::clock::spawn(run_worker(self.db.clone(), self.limits, event_id, rx));
                 tx
             })
             .clone()

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod checkin;
+pub mod clock;
 pub mod counting;
 pub mod demo;
 pub mod desk;
@@ -29,10 +30,11 @@ pub use error::DomainError;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-/// The current time at the precision both databases keep (microseconds), so a
-/// value read back equals the value written.
+/// The current time by the application's [`clock`], at the precision both
+/// databases keep (microseconds), so a value read back equals the value
+/// written.
 pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
+    clock::now()
 }
 
 /// A client-supplied time at the precision both databases keep.

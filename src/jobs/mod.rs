@@ -5,22 +5,23 @@ use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 
-use crate::domain::{self, idempotency, payments::Payments};
+use crate::domain::{self, clock::Clock, idempotency, payments::Payments};
 
 /// Runs the sweeper every `every` until the task is dropped.
 pub fn spawn_sweeper(
     db: DatabaseConnection,
     payments: Payments,
     every: Duration,
+    clock: Clock,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    tokio::spawn(clock.scope(async move {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
             sweep(&db, &payments).await;
         }
-    })
+    }))
 }
 
 /// One pass: expire due orders (cancelling their payments at Stripe), send

@@ -7,7 +7,10 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use tessera::{
     config::Settings,
-    domain::staff::{self, NewTokenInput, Role},
+    domain::{
+        clock::Clock,
+        staff::{self, NewTokenInput, Role},
+    },
     startup::{Application, prepare_database},
 };
 
@@ -141,6 +144,10 @@ pub struct TestApp {
     pub admin: String,
     /// The Stripe stand-in the service talks to (see `stripe_stub`).
     pub stripe: wiremock::MockServer,
+    /// The app's clock: tests move it instead of editing rows.
+    pub clock: Clock,
+    /// How long a pending order holds its tickets.
+    pub hold: chrono::Duration,
     server: tokio::task::JoinHandle<()>,
     _database: TestDatabase,
 }
@@ -178,9 +185,12 @@ pub async fn spawn_app_with(
         .await
         .expect("bootstrap admin")
         .expect("a fresh database mints an admin token");
+    let clock = Clock::settable();
+    let hold = settings.hold_limits().hold;
     let app = Application::bind(&settings, db.clone())
         .await
-        .expect("bind");
+        .expect("bind")
+        .with_clock(clock.clone());
     let base = format!("http://{}", app.addr());
     let server = tokio::spawn(async move {
         let _ = app.run_until(&settings, pending()).await;
@@ -195,6 +205,8 @@ pub async fn spawn_app_with(
         db,
         admin,
         stripe,
+        clock,
+        hold,
         server,
         _database: database,
     })
@@ -318,6 +330,22 @@ impl TestApp {
     /// Puts every `Idempotency-Key` record back the way a process killed
     /// after acting, before storing its answer, leaves it: claimed,
     /// unanswered, its lease run out.
+    /// Lets `by` pass on the app's clock: holds end, windows open and close,
+    /// with no row touched.
+    pub fn let_time_pass(&self, by: chrono::Duration) {
+        assert!(self.clock.advance(by), "the test app's clock is settable");
+    }
+
+    /// Lets every hold placed so far end.
+    pub fn let_holds_end(&self) {
+        self.let_time_pass(self.hold + chrono::Duration::minutes(1));
+    }
+
+    /// Runs domain code (a sweep, say) on the app's clock.
+    pub async fn on_its_clock<F: std::future::Future>(&self, work: F) -> F::Output {
+        self.clock.scope(work).await
+    }
+
     pub async fn as_if_the_process_died(&self) {
         use entity::idempotency_key::{Column, Entity};
         use sea_orm::{EntityTrait, prelude::Expr};

@@ -4,7 +4,7 @@
 
 use entity::state::OrderState;
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 
 use crate::helpers::{Backend, TestApp, spawn_app_with, ticket};
@@ -193,34 +193,6 @@ async fn invariant_1_swag_stock_per_size_is_never_oversold_on_postgres() {
     invariant_1_swag_stock_per_size_is_never_oversold(Backend::Postgres).await;
 }
 
-/// Moves a pending order's hold into the past, as if its time ran out.
-async fn expire_now(app: &TestApp, code: &str) {
-    let past = (chrono::Utc::now() - chrono::Duration::seconds(1)).to_rfc3339();
-    let backend = app.db.get_database_backend();
-    let sql = |table: &str, column: &str, filter: &str| {
-        sea_orm::Statement::from_sql_and_values(
-            backend,
-            match backend {
-                sea_orm::DatabaseBackend::Postgres => {
-                    format!("UPDATE {table} SET {column} = $1::timestamptz WHERE {filter}")
-                }
-                _ => format!("UPDATE {table} SET {column} = ? WHERE {filter}"),
-            },
-            [past.clone().into()],
-        )
-    };
-    let order = format!("code = '{code}'");
-    let tickets = format!("order_id IN (SELECT id FROM orders WHERE code = '{code}')");
-    app.db
-        .execute_raw(sql("orders", "expires_at", &order))
-        .await
-        .unwrap();
-    app.db
-        .execute_raw(sql("ticket", "hold_expires_at", &tickets))
-        .await
-        .unwrap();
-}
-
 db_test! {
     async fn invariant_2_an_expired_hold_is_available_again_at_once(app) {
         let tiers = app.shop("last-seat", json!({}), &[json!({"name": "Only", "price": 500, "capacity": 1})]).await;
@@ -231,7 +203,7 @@ db_test! {
         second.assert_problem(409, "sold_out");
 
         let code = first.body["code"].as_str().unwrap();
-        expire_now(&app, code).await;
+        app.let_holds_end();
         // No sweeper has run: the seat is free anyway.
         let listed = app.get("/api/v1/events/last-seat/tiers", None).await;
         assert_eq!(listed.body[0]["remaining"], 1);
@@ -246,12 +218,14 @@ db_test! {
         // The sweeper marks the stale order, once, whichever instance runs
         // it: two sweeps at the same time change it at most once between them
         // (the app's own background sweeper may even have been first).
-        let (a, b) = tokio::join!(
-            tessera::domain::orders::expire_due(&app.db, 100),
-            tessera::domain::orders::expire_due(&app.db, 100)
-        );
-        assert!(a.unwrap().len() + b.unwrap().len() <= 1);
-        assert!(tessera::domain::orders::expire_due(&app.db, 100).await.unwrap().is_empty());
+        let (a, b) = app.on_its_clock(async {
+            tokio::join!(
+                tessera::domain::orders::expire_due(&app.db, 100),
+                tessera::domain::orders::expire_due(&app.db, 100)
+            )
+        }).await;
+        assert_eq!(a.unwrap().len() + b.unwrap().len(), 1, "the stale order is marked once");
+        assert!(app.on_its_clock(tessera::domain::orders::expire_due(&app.db, 100)).await.unwrap().is_empty());
         let row = entity::order::Entity::find()
             .filter(entity::order::Column::Code.eq(code))
             .one(&app.db)

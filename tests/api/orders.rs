@@ -456,7 +456,6 @@ db_test! {
 
 db_test! {
     async fn a_hold_whose_buyer_never_heard_back_lapses_like_any_other(app) {
-        use sea_orm::prelude::Expr;
         let tiers = app.shop("lost-answer", json!({}), &[json!({"name": "Only", "price": 500, "capacity": 1})]).await;
         let body = json!({"email": "l@example.org", "tickets": [ticket(&tiers[0], "L")]});
         let send = || {
@@ -470,11 +469,9 @@ db_test! {
 
         // Its hold ends like any other: the seat is for sale again at once,
         // and the sweeper marks the order.
-        let past = chrono::Utc::now() - chrono::Duration::minutes(1);
-        entity::order::Entity::update_many().col_expr(entity::order::Column::ExpiresAt, Expr::value(Some(past))).exec(&app.db).await.unwrap();
-        entity::ticket::Entity::update_many().col_expr(entity::ticket::Column::HoldExpiresAt, Expr::value(Some(past))).exec(&app.db).await.unwrap();
+        app.let_holds_end();
         assert_eq!(app.get("/api/v1/events/lost-answer/tiers", None).await.body[0]["remaining"], 1);
-        tessera::domain::orders::expire_due(&app.db, 100).await.unwrap();
+        app.on_its_clock(tessera::domain::orders::expire_due(&app.db, 100)).await.unwrap();
 
         // The retry finds that order, expired, and places nothing new.
         let retry = send().await;

@@ -155,24 +155,6 @@ pub(crate) async fn scan_token(app: &TestApp, shop: &Shop, token: &str) -> Answe
     .await
 }
 
-/// Makes the order's hold lapse, as time passing would.
-pub(crate) async fn lapse(app: &TestApp, placed: &Placed) {
-    use sea_orm::{ActiveModelTrait, Set};
-    let past = chrono::Utc::now() - chrono::Duration::minutes(1);
-    let mut row: entity::order::ActiveModel = order_row(app, &placed.code).await.into();
-    row.expires_at = Set(Some(past));
-    row.update(&app.db).await.unwrap();
-    entity::ticket::Entity::update_many()
-        .col_expr(
-            entity::ticket::Column::HoldExpiresAt,
-            sea_orm::prelude::Expr::value(Some(past)),
-        )
-        .filter(entity::ticket::Column::OrderId.eq(order_row(app, &placed.code).await.id))
-        .exec(&app.db)
-        .await
-        .unwrap();
-}
-
 db_test! {
     async fn a_paid_order_starts_a_payment_intent_with_an_idempotency_key(app) {
         let s = shop(&app, "pi-step", 10).await;
@@ -280,7 +262,7 @@ db_test! {
     async fn a_late_payment_takes_free_seats_back(app) {
         let s = shop(&app, "late", 10).await;
         let placed = place(&app, "late", &s.tier, &["Ada"]).await;
-        lapse(&app, &placed).await;
+        app.let_holds_end();
         assert_eq!(order(&app, &placed).await.body["state"], "expired");
         let answer = deliver_signed(&app, &succeeded("evt_late", &placed, 4900)).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
@@ -294,7 +276,7 @@ db_test! {
     async fn a_late_payment_for_sold_out_seats_is_refunded(app) {
         let s = shop(&app, "gone", 1).await;
         let late = place(&app, "gone", &s.tier, &["Ada"]).await;
-        lapse(&app, &late).await;
+        app.let_holds_end();
         // Someone else bought the last seat meanwhile.
         let other = place(&app, "gone", &s.tier, &["Grace"]).await;
         deliver_signed(&app, &succeeded("evt_other", &other, 4900)).await;

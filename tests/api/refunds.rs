@@ -6,7 +6,7 @@ use entity::state::{OrderState, RefundStatus};
 use std::{sync::Arc, time::Duration};
 
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, prelude::Expr};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use tessera::{
     domain::payments::Payments,
@@ -20,7 +20,7 @@ use wiremock::{
 use crate::{
     helpers::{TestApp, ticket},
     payments::{
-        Placed, deliver_signed, lapse, order, order_row, place, scan, scan_token, shop, succeeded,
+        Placed, deliver_signed, order, order_row, place, scan, scan_token, shop, succeeded,
         token_of,
     },
     stripe_stub::{self, charge, event},
@@ -65,7 +65,8 @@ async fn sweep(app: &TestApp) {
         gateway: Some(gateway),
         ..Payments::default()
     };
-    tessera::jobs::sweep(&app.db, &payments).await;
+    app.on_its_clock(tessera::jobs::sweep(&app.db, &payments))
+        .await;
 }
 
 async fn refund_rows(app: &TestApp) -> Vec<entity::refund::Model> {
@@ -143,9 +144,7 @@ db_test! {
         stripe_stub::mount_default(&app.stripe).await;
         sweep(&app).await;
         assert_eq!(refund_rows(&app).await[0].status, RefundStatus::Requested, "resent too soon");
-        entity::refund::Entity::update_many()
-            .col_expr(entity::refund::Column::UpdatedAt, Expr::value(chrono::Utc::now() - chrono::Duration::minutes(1)))
-            .exec(&app.db).await.unwrap();
+        app.let_time_pass(chrono::Duration::minutes(1));
         sweep(&app).await;
         let rows = refund_rows(&app).await;
         assert_eq!(rows[0].status, RefundStatus::Succeeded);
@@ -246,16 +245,8 @@ db_test! {
         })).await;
         assert_eq!(by_checkout.status, StatusCode::CREATED, "{}", by_checkout.body);
         let checkout_row = order_row(&app, by_checkout.body["code"].as_str().unwrap()).await;
+        app.let_holds_end();
         let still_held = place(&app, "sweep", &s.tier, &["Linus"]).await;
-        lapse(&app, &by_card).await;
-        let lapsed_checkout = Placed {
-            code: checkout_row.code.clone(),
-            token: String::new(),
-            id: checkout_row.id.to_string(),
-            intent: String::new(),
-            body: by_checkout.body.clone(),
-        };
-        lapse(&app, &lapsed_checkout).await;
         app.stripe.reset().await;
         stripe_stub::mount_default(&app.stripe).await;
 
@@ -278,14 +269,15 @@ db_test! {
         // Stripe down during the sweep: the hold still ends (a payment that
         // slips through is a late payment, handled by the webhook).
         let again = place(&app, "sweep", &s.tier, &["Ken"]).await;
-        lapse(&app, &again).await;
+        app.let_holds_end();
+        let held_later = place(&app, "sweep", &s.tier, &["Lea"]).await;
         app.stripe.reset().await;
         sweep(&app).await;
         assert_eq!(order_row(&app, &again.code).await.state, OrderState::Expired);
         let pending: Vec<_> = entity::order::Entity::find()
-            .filter(entity::order::Column::State.eq("pending"))
+            .filter(entity::order::Column::State.eq(OrderState::Pending))
             .all(&app.db).await.unwrap();
-        assert_eq!(pending.len(), 1);
+        assert_eq!(pending.iter().map(|o| &o.code).collect::<Vec<_>>(), [&held_later.code]);
     }
 }
 

@@ -69,7 +69,7 @@ impl Admissions {
                     .entry(list_id)
                     .or_insert_with(|| {
                         let (tx, rx) = mpsc::unbounded_channel();
-                        tokio::spawn(run(db.clone(), rx));
+                        crate::domain::clock::spawn(run(db.clone(), rx));
                         tx
                     })
                     .clone()
