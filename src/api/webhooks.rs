@@ -2,11 +2,14 @@
 //! once.
 
 use poem::{http::StatusCode, web::Data};
-use poem_openapi::{Object, OpenApi, param::Header};
+use poem_openapi::{Enum, Object, OpenApi, param::Header};
 
 use super::{Tag, body::SignedBody, types::Found};
 use crate::{
-    domain,
+    domain::{
+        self,
+        payments::{Effect, effects::RefundEffect},
+    },
     error::{ApiError, PublicError},
     payments::webhook::{self, Rejection},
     state::AppState,
@@ -20,8 +23,88 @@ pub struct WebhookReceipt {
     /// `true` when this event was applied before (a redelivery): nothing
     /// changed.
     pub duplicate: bool,
+    /// What the event did.
+    pub effect: WebhookEffect,
+    /// The event left the order refunded in full (and closed it).
+    pub fully_refunded: bool,
     /// What the event did, in a few words.
     pub outcome: String,
+}
+
+/// What a Stripe event did to its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum WebhookEffect {
+    /// Applied before: nothing changed.
+    Duplicate,
+    /// Not an event tessera acts on.
+    Ignored,
+    /// No tessera order matches the event.
+    NoOrder,
+    Paid,
+    AlreadyPaid,
+    /// Paid after the hold ended; the seats were still free.
+    PaidLate,
+    /// Paid too late to buy the tickets: refunded automatically.
+    LatePaymentRefunded,
+    /// A second payment for a settled order: flagged.
+    DoublePayment,
+    /// Not the order's amount or currency: flagged.
+    AmountMismatch,
+    PaymentFailed,
+    /// A failure for an order no longer waiting for payment.
+    PaymentFailureIgnored,
+    AwaitingDelayedPayment,
+    /// The Checkout page expired and its hold ended.
+    CheckoutExpiredReleased,
+    /// The Checkout page expired; nothing was held by it.
+    CheckoutExpired,
+    ChargeRefunded,
+    /// One of tessera's refunds, already in the reported status.
+    RefundUnchanged,
+    /// One of tessera's refunds moved to the reported status.
+    RefundUpdated,
+    /// A refund made in Stripe's dashboard, recorded.
+    OutsideRefundRecorded,
+    /// A dashboard refund that failed: nothing to undo.
+    OutsideRefundFailed,
+    /// The tickets are refused at the door until the dispute closes.
+    DisputeOpened,
+    DisputeAlreadyClosed,
+    /// Closed in the merchant's favour: the tickets work again.
+    DisputeWon,
+    /// Lost: the tickets stay refused.
+    DisputeLost,
+}
+
+impl From<&Effect> for WebhookEffect {
+    fn from(effect: &Effect) -> Self {
+        match effect {
+            Effect::Duplicate => Self::Duplicate,
+            Effect::Ignored => Self::Ignored,
+            Effect::NoOrder => Self::NoOrder,
+            Effect::Paid => Self::Paid,
+            Effect::AlreadyPaid => Self::AlreadyPaid,
+            Effect::PaidLate => Self::PaidLate,
+            Effect::LatePaymentRefunded(_) => Self::LatePaymentRefunded,
+            Effect::DoublePayment => Self::DoublePayment,
+            Effect::AmountMismatch(_) => Self::AmountMismatch,
+            Effect::PaymentFailed => Self::PaymentFailed,
+            Effect::PaymentFailureIgnored(_) => Self::PaymentFailureIgnored,
+            Effect::AwaitingDelayedPayment => Self::AwaitingDelayedPayment,
+            Effect::CheckoutExpired { released: true } => Self::CheckoutExpiredReleased,
+            Effect::CheckoutExpired { released: false } => Self::CheckoutExpired,
+            Effect::ChargeRefunded(_) => Self::ChargeRefunded,
+            Effect::Refund(RefundEffect::Unchanged(_)) => Self::RefundUnchanged,
+            Effect::Refund(RefundEffect::Moved { .. }) => Self::RefundUpdated,
+            Effect::Refund(RefundEffect::OutsideRecorded) => Self::OutsideRefundRecorded,
+            Effect::Refund(RefundEffect::OutsideFailed(_)) => Self::OutsideRefundFailed,
+            Effect::DisputeOpened => Self::DisputeOpened,
+            Effect::DisputeAlreadyClosed => Self::DisputeAlreadyClosed,
+            Effect::DisputeClosed { blocked: false, .. } => Self::DisputeWon,
+            Effect::DisputeClosed { blocked: true, .. } => Self::DisputeLost,
+        }
+    }
 }
 
 fn rejected(rejection: Rejection) -> ApiError {
@@ -93,8 +176,10 @@ impl WebhooksApi {
         let applied = domain::payments::apply(&state.db, &state.payments, incoming).await?;
         Ok(Found(WebhookReceipt {
             received: true,
-            duplicate: applied.duplicate,
-            outcome: applied.outcome,
+            duplicate: applied.duplicate(),
+            effect: (&applied.effect).into(),
+            fully_refunded: applied.fully_refunded,
+            outcome: applied.to_string(),
         }))
     }
 }

@@ -2,8 +2,9 @@
 //! (`start`), applying what Stripe tells us through verified webhooks,
 //! late payments and disputes included (`stripe_events`), organizers
 //! marking an order paid by hand (`by_hand`), withdrawing the payments of
-//! ended holds (`sweep`) and refunds ([`refunds`]). This module holds what
-//! they share: the configured provider and the checks of a payment flow.
+//! ended holds (`sweep`) and refunds ([`refunds`]); what an event did is a
+//! value ([`effects`]). This module holds what they share: the configured
+//! provider and the checks of a payment flow.
 //!
 //! An order becomes `paid` only through a verified webhook or an organizer's
 //! explicit action, never on the front end's word. Each Stripe event is
@@ -12,14 +13,16 @@
 //! whatever order events arrive in.
 
 mod by_hand;
+pub mod effects;
 pub mod refunds;
 mod start;
 mod stripe_events;
 mod sweep;
 
 pub use by_hand::mark_paid;
+pub use effects::{Applied, Effect};
 pub use start::{begin, cancel_order, start};
-pub use stripe_events::{Applied, apply};
+pub use stripe_events::apply;
 pub use sweep::{close_lapsed, lapsed_with_payment};
 
 use std::sync::Arc;
@@ -37,10 +40,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use effects::{Gone, LateReason, Mismatch};
+
 use super::{
-    DomainError, audit, desk,
-    inventory::{self, Refusal},
-    now,
+    DomainError, audit, desk, inventory, now,
     orders::{self, Order, OrderState, TicketStatus},
     staff::Staff,
     transitions,

@@ -22,7 +22,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Payments, clip};
+use super::{Payments, clip, effects::RefundEffect};
 use crate::{
     domain::{
         DomainError, audit, desk, now,
@@ -453,7 +453,7 @@ pub(super) async fn reconcile(
     txn: &DatabaseTransaction,
     order: &order::Model,
     reported: Reported<'_>,
-) -> Result<String, DomainError> {
+) -> Result<RefundEffect, DomainError> {
     let mut existing = refund::Entity::find()
         .filter(refund::Column::StripeRefundId.eq(reported.stripe_id))
         .one(txn)
@@ -478,17 +478,17 @@ pub(super) async fn reconcile(
         .await?;
         let after = updated.status;
         return Ok(if before == after {
-            format!("refund already {after}")
+            RefundEffect::Unchanged(after)
         } else {
-            format!("refund {before} -> {after}")
+            RefundEffect::Moved {
+                from: before,
+                to: after,
+            }
         });
     }
     // Made outside tessera (the dashboard).
     if reported.status.is_final_failure() {
-        return Ok(format!(
-            "outside refund {}; nothing to undo",
-            reported.status
-        ));
+        return Ok(RefundEffect::OutsideFailed(reported.status));
     }
     // Recorded as Stripe reports it, even when it arrives before the payment
     // it refunds: what the order shows is derived from the facts.
@@ -512,7 +512,7 @@ pub(super) async fn reconcile(
     }
     .insert(txn)
     .await?;
-    Ok("outside refund recorded".to_owned())
+    Ok(RefundEffect::OutsideRecorded)
 }
 
 /// What an order's refunds add up to, from the facts: the refunds that did

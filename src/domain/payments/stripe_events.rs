@@ -4,13 +4,6 @@
 
 use super::*;
 
-/// What applying a webhook event did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Applied {
-    pub duplicate: bool,
-    pub outcome: String,
-}
-
 /// Finds the order an event is about: by the id in the metadata, else by
 /// the Stripe ids we stored. The row is locked for the transaction, so two
 /// events about one order (Stripe sends them concurrently) apply one after
@@ -83,32 +76,24 @@ pub async fn apply(
     .await?;
     if inserted == 0 {
         txn.rollback().await?;
-        return Ok(Applied {
-            duplicate: true,
-            outcome: "already applied".into(),
-        });
+        return Ok(Applied::of(Effect::Duplicate));
     }
     let order = match refs_of(&incoming.notice) {
         Some(refs) => order_of(&txn, refs).await?,
         None => None,
     };
-    let (outcome, refund_due) = match (&incoming.notice, &order) {
-        (Notice::Ignored, _) => ("ignored: not an event tessera acts on".to_owned(), None),
-        (_, None) => ("ignored: no tessera order matches".to_owned(), None),
+    let applied = match (&incoming.notice, &order) {
+        (Notice::Ignored, _) => Applied::of(Effect::Ignored),
+        (_, None) => Applied::of(Effect::NoOrder),
         (notice, Some(order)) => {
-            let (outcome, refund_due) = effect(&txn, notice, order).await?;
+            let mut applied = effect(&txn, notice, order).await?;
             // Whatever the event was, the order's refund figures and closure
             // follow from all the facts recorded so far.
-            if refunds::converge(&txn, order.id).await? {
-                (
-                    format!("{outcome}; the order is fully refunded"),
-                    refund_due,
-                )
-            } else {
-                (outcome, refund_due)
-            }
+            applied.fully_refunded = refunds::converge(&txn, order.id).await?;
+            applied
         }
     };
+    let outcome = applied.to_string();
     stripe_event::Entity::update_many()
         .col_expr(
             stripe_event::Column::Outcome,
@@ -123,25 +108,20 @@ pub async fn apply(
         .await?;
     txn.commit().await?;
     tracing::info!(event = %incoming.id, kind = %incoming.event_type, %outcome, "stripe event applied");
-    if let Some(refund_id) = refund_due {
+    if let Some(refund_id) = applied.refund_due {
         // Stripe down now? The sweeper retries requested refunds.
         if let Err(err) = refunds::submit(db, payments, refund_id).await {
             tracing::warn!(refund = %refund_id, error = %err, "late-payment refund not sent yet");
         }
     }
-    Ok(Applied {
-        duplicate: false,
-        outcome,
-    })
+    Ok(applied)
 }
-
-type Effect = (String, Option<Uuid>);
 
 async fn effect(
     txn: &DatabaseTransaction,
     notice: &Notice,
     order: &order::Model,
-) -> Result<Effect, DomainError> {
+) -> Result<Applied, DomainError> {
     match notice {
         Notice::Paid {
             refs,
@@ -160,39 +140,27 @@ async fn effect(
                 .exec(txn)
                 .await?
                 .rows_affected;
-            Ok((
-                if changed > 0 {
-                    "payment failed; the hold stays until it expires".to_owned()
-                } else {
-                    format!("payment failure ignored: the order is {}", order.state)
-                },
-                None,
-            ))
+            Ok(Applied::of(if changed > 0 {
+                Effect::PaymentFailed
+            } else {
+                Effect::PaymentFailureIgnored(order.state)
+            }))
         }
         Notice::CheckoutAwaitingPayment { refs } => {
             note_refs(txn, order, refs).await?;
-            Ok((
-                "checkout completed; waiting for the delayed payment".to_owned(),
-                None,
-            ))
+            Ok(Applied::of(Effect::AwaitingDelayedPayment))
         }
         Notice::CheckoutExpired { refs } => {
             let ours = order.checkout_session_id.is_some()
                 && order.checkout_session_id == refs.checkout_session;
-            if ours && orders::release(txn, order.id, OrderState::Expired).await? {
-                Ok(("checkout expired; the hold was released".to_owned(), None))
-            } else {
-                Ok(("checkout expired; nothing held".to_owned(), None))
-            }
+            let released = ours && orders::release(txn, order.id, OrderState::Expired).await?;
+            Ok(Applied::of(Effect::CheckoutExpired { released }))
         }
         Notice::ChargeRefunded {
             amount_refunded, ..
         } => {
             refunds::note_charge_refunded(txn, order, *amount_refunded).await?;
-            Ok((
-                format!("charge refunded total {amount_refunded} noted"),
-                None,
-            ))
+            Ok(Applied::of(Effect::ChargeRefunded(*amount_refunded)))
         }
         Notice::Refund {
             stripe_id,
@@ -215,7 +183,7 @@ async fn effect(
             },
         )
         .await
-        .map(|outcome| (outcome, None)),
+        .map(|refund| Applied::of(Effect::Refund(refund))),
         Notice::Dispute {
             id,
             reason,
@@ -223,7 +191,7 @@ async fn effect(
             closed,
             ..
         } => dispute(txn, order, id, reason, *status, *closed).await,
-        Notice::Ignored => Ok(("ignored".to_owned(), None)),
+        Notice::Ignored => Ok(Applied::of(Effect::Ignored)),
     }
 }
 
@@ -326,18 +294,14 @@ pub(super) fn lapsed(order: &order::Model, at: DateTime<Utc>) -> Result<bool, Do
 pub(super) async fn reacquire(
     txn: &DatabaseTransaction,
     order: &order::Model,
-) -> Result<Option<&'static str>, DomainError> {
+) -> Result<Option<Gone>, DomainError> {
     let tickets = ticket::Entity::find()
         .filter(ticket::Column::OrderId.eq(order.id))
         .all(txn)
         .await?;
     Ok(inventory::reacquire(txn, order, &tickets)
         .await?
-        .map(|refusal| match refusal {
-            Refusal::SwagSoldOut { .. } => "the swag size is sold out",
-            Refusal::VoucherUsedUp => "the voucher is used up",
-            _ => "the tickets are sold out",
-        }))
+        .map(|refusal| Gone::of(&refusal)))
 }
 
 async fn paid(
@@ -346,24 +310,30 @@ async fn paid(
     refs: &Refs,
     amount: i64,
     currency: &str,
-) -> Result<Effect, DomainError> {
+) -> Result<Applied, DomainError> {
     let state: OrderState = order.state;
     if !currency.eq_ignore_ascii_case(&order.currency) || amount != order.total {
         note_refs(txn, order, refs).await?;
-        let detail = format!(
-            "received {amount} {}, the order is {} {}",
-            currency.to_uppercase(),
-            order.total,
-            order.currency
-        );
-        flag(txn, order.id, OrderFlag::AmountMismatch, detail.clone()).await?;
-        return Ok((format!("flagged: {detail}"), None));
+        let mismatch = Mismatch {
+            received: amount,
+            currency: currency.to_owned(),
+            total: order.total,
+            order_currency: order.currency.clone(),
+        };
+        flag(
+            txn,
+            order.id,
+            OrderFlag::AmountMismatch,
+            mismatch.to_string(),
+        )
+        .await?;
+        return Ok(Applied::of(Effect::AmountMismatch(mismatch)));
     }
     match state {
         OrderState::Paid | OrderState::Refunded
             if order.payment_intent_id == refs.payment_intent =>
         {
-            Ok(("already paid".to_owned(), None))
+            Ok(Applied::of(Effect::AlreadyPaid))
         }
         OrderState::Paid | OrderState::Refunded => {
             flag(
@@ -376,44 +346,20 @@ async fn paid(
                 ),
             )
             .await?;
-            Ok((
-                "flagged: a second payment for a settled order".to_owned(),
-                None,
-            ))
+            Ok(Applied::of(Effect::DoublePayment))
         }
         OrderState::Pending if !lapsed(order, now())? => {
             settle_paid(txn, order, amount, refs).await?;
-            Ok(("paid; tickets issued".to_owned(), None))
+            Ok(Applied::of(Effect::Paid))
         }
         OrderState::Pending | OrderState::Expired => match reacquire(txn, order).await? {
             None => {
                 settle_paid(txn, order, amount, refs).await?;
-                Ok((
-                    "paid after the hold expired; the seats were still free".to_owned(),
-                    None,
-                ))
+                Ok(Applied::of(Effect::PaidLate))
             }
-            Some(why) => {
-                late_refund(
-                    txn,
-                    order,
-                    amount,
-                    refs,
-                    &format!("paid after the hold expired and {why}"),
-                )
-                .await
-            }
+            Some(gone) => late_refund(txn, order, amount, refs, LateReason::Gone(gone)).await,
         },
-        OrderState::Cancelled => {
-            late_refund(
-                txn,
-                order,
-                amount,
-                refs,
-                "paid after the order was cancelled",
-            )
-            .await
-        }
+        OrderState::Cancelled => late_refund(txn, order, amount, refs, LateReason::Cancelled).await,
     }
 }
 
@@ -424,8 +370,9 @@ async fn late_refund(
     order: &order::Model,
     amount: i64,
     refs: &Refs,
-    why: &str,
-) -> Result<Effect, DomainError> {
+    why: LateReason,
+) -> Result<Applied, DomainError> {
+    let words = why.to_string();
     // The hold ends for good (a no-op when it already did).
     orders::release(txn, order.id, OrderState::Expired).await?;
     let at = now();
@@ -441,7 +388,7 @@ async fn late_refund(
                 order::Column::Flag,
                 Expr::value(Some(OrderFlag::LatePaymentRefunded)),
             )
-            .col_expr(order::Column::FlagDetail, Expr::value(Some(why.to_owned())))
+            .col_expr(order::Column::FlagDetail, Expr::value(Some(words.clone())))
     })
     .await?;
     if !moved {
@@ -457,7 +404,7 @@ async fn late_refund(
         stripe_refund_id: Set(None),
         amount: Set(amount),
         currency: Set(order.currency.clone()),
-        reason: Set(why.to_owned()),
+        reason: Set(words),
         status: Set(RefundStatus::Requested),
         source: Set(RefundSource::LatePayment),
         ticket_ids: Set(serde_json::json!([])),
@@ -469,7 +416,11 @@ async fn late_refund(
     }
     .insert(txn)
     .await?;
-    Ok((format!("refunding automatically: {why}"), Some(refund_id)))
+    Ok(Applied {
+        effect: Effect::LatePaymentRefunded(why),
+        fully_refunded: false,
+        refund_due: Some(refund_id),
+    })
 }
 
 async fn dispute(
@@ -479,13 +430,13 @@ async fn dispute(
     reason: &str,
     status: DisputeStatus,
     closed: bool,
-) -> Result<Effect, DomainError> {
+) -> Result<Applied, DomainError> {
     // A dispute's closing is final: news of its opening that arrives later
     // changes nothing.
     let known_closed = order.dispute_id.as_deref() == Some(id)
         && order.dispute_status.is_some_and(DisputeStatus::is_closed);
     if !closed && known_closed {
-        return Ok(("dispute already closed; nothing changes".to_owned(), None));
+        return Ok(Applied::of(Effect::DisputeAlreadyClosed));
     }
     let at = now();
     // What the door does, the organizer's flag, and the words for the log.
@@ -495,21 +446,27 @@ async fn dispute(
             Some(at),
             Some(OrderFlag::Disputed),
             format!("dispute {id} opened: {reason}"),
-            "disputed; tickets blocked at the door".to_owned(),
+            Effect::DisputeOpened,
         )
     } else if status.kept_the_money() {
         (
             None,
             None,
             format!("dispute {id} closed: {status}"),
-            format!("dispute {status}; tickets unblocked"),
+            Effect::DisputeClosed {
+                status,
+                blocked: false,
+            },
         )
     } else {
         (
             Some(order.disputed_at.unwrap_or(at)),
             Some(OrderFlag::DisputeLost),
             format!("dispute {id} closed: {status}"),
-            format!("dispute {status}; tickets stay blocked"),
+            Effect::DisputeClosed {
+                status,
+                blocked: true,
+            },
         )
     };
     order::Entity::update_many()
@@ -531,5 +488,5 @@ async fn dispute(
         .filter(ticket::Column::OrderId.eq(order.id))
         .exec(txn)
         .await?;
-    Ok((outcome, None))
+    Ok(Applied::of(outcome))
 }
