@@ -14,11 +14,7 @@
 //! balancer take turns; the batch makes the lock cheap, because a rush of
 //! buyers pays for one commit per batch instead of one per order.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashMap, time::Duration};
 
 use chrono::{DateTime, Utc};
 use entity::{event, order, ticket, tier};
@@ -26,16 +22,19 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
     EntityTrait, ExprTrait, QueryFilter, QuerySelect, TransactionTrait, prelude::Expr,
 };
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{DomainError, counting, events::SwagSize, validation::FieldErrors, vouchers::uses_of};
+use super::{
+    DomainError,
+    batching::{Batch, Batcher, Policy},
+    counting,
+    events::SwagSize,
+    validation::FieldErrors,
+    vouchers::uses_of,
+};
 
 /// The most requests decided in one transaction.
 const MAX_BATCH: usize = 128;
-/// SQLite answers "database is locked" when a writer waits past its busy
-/// timeout; a batch is retried this many times before buyers hear "busy".
-const MAX_ATTEMPTS: u32 = 5;
 
 /// Limits on what one buyer may hold unpaid at once, so nobody can lock up a
 /// tier with unpaid holds.
@@ -87,27 +86,44 @@ pub enum Decision {
     Refused(Refusal),
 }
 
-type Reply = oneshot::Sender<Result<Decision, DomainError>>;
-
-struct Job {
-    placement: Placement,
-    reply: Reply,
-}
-
 /// The placement workers of this instance, one per event with traffic.
 #[derive(Clone)]
 pub struct Inventory {
+    limits: HoldLimits,
+    batcher: Batcher<Placements>,
+}
+
+/// Placements of one event, decided in batches under the event's lock.
+struct Placements {
     db: DatabaseConnection,
     limits: HoldLimits,
-    workers: Arc<Mutex<HashMap<Uuid, mpsc::UnboundedSender<Job>>>>,
+}
+
+impl Batch for Placements {
+    type Key = Uuid;
+    type Job = Placement;
+    type Answer = Option<Refusal>;
+
+    async fn decide(
+        &self,
+        event_id: Uuid,
+        jobs: &[&Placement],
+    ) -> Result<Vec<Option<Refusal>>, DbErr> {
+        try_batch(&self.db, self.limits, event_id, jobs).await
+    }
 }
 
 impl Inventory {
     pub fn new(db: DatabaseConnection, limits: HoldLimits) -> Self {
         Self {
-            db,
             limits,
-            workers: Arc::default(),
+            batcher: Batcher::new(
+                Placements { db, limits },
+                Policy {
+                    max_batch: MAX_BATCH,
+                    ..Policy::DEFAULT
+                },
+            ),
         }
     }
 
@@ -118,122 +134,11 @@ impl Inventory {
     /// Decides one placement: inserted, or refused with the reason.
     pub async fn place(&self, placement: Placement) -> Result<Decision, DomainError> {
         let event_id = placement.order.event_id;
-        let (reply, answer) = oneshot::channel();
-        let mut job = Job { placement, reply };
-        // A worker that stopped (it never should) is replaced once.
-        for _ in 0..2 {
-            let sender = self.worker(event_id);
-            match sender.send(job) {
-                Ok(()) => {
-                    return answer.await.map_err(|_| {
-                        DomainError::Corrupt("the inventory worker stopped".into())
-                    })?;
-                }
-                Err(mpsc::error::SendError(back)) => {
-                    job = back;
-                    if let Ok(mut workers) = self.workers.lock() {
-                        workers.remove(&event_id);
-                    }
-                }
-            }
-        }
-        Err(DomainError::Corrupt(
-            "no inventory worker could be started".into(),
-        ))
+        Ok(match self.batcher.submit(event_id, placement).await? {
+            (placement, None) => Decision::Placed(Box::new(placement)),
+            (_, Some(refusal)) => Decision::Refused(refusal),
+        })
     }
-
-    fn worker(&self, event_id: Uuid) -> mpsc::UnboundedSender<Job> {
-        let mut workers = match self.workers.lock() {
-            Ok(workers) => workers,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        workers
-            .entry(event_id)
-            .or_insert_with(|| {
-                let (tx, rx) = mpsc::unbounded_channel();
-                super::clock::spawn(run_worker(self.db.clone(), self.limits, event_id, rx));
-                tx
-            })
-            .clone()
-    }
-}
-
-async fn run_worker(
-    db: DatabaseConnection,
-    limits: HoldLimits,
-    event_id: Uuid,
-    mut rx: mpsc::UnboundedReceiver<Job>,
-) {
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
-        decide_batch(&db, limits, event_id, jobs).await;
-    }
-}
-
-async fn decide_batch(db: &DatabaseConnection, limits: HoldLimits, event_id: Uuid, jobs: Vec<Job>) {
-    let placements: Vec<&Placement> = jobs.iter().map(|job| &job.placement).collect();
-    let mut attempt = 0;
-    let outcome = loop {
-        attempt += 1;
-        match try_batch(db, limits, event_id, &placements).await {
-            Err(err) if is_busy(&err) && attempt < MAX_ATTEMPTS => {
-                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
-            }
-            other => break other,
-        }
-    };
-    match outcome {
-        Ok(decisions) => {
-            for (job, decision) in jobs.into_iter().zip(decisions) {
-                let decision = match decision {
-                    None => Decision::Placed(Box::new(job.placement)),
-                    Some(refusal) => Decision::Refused(refusal),
-                };
-                let _ = job.reply.send(Ok(decision));
-            }
-        }
-        Err(err) if is_busy(&err) => {
-            tracing::warn!(error = %err, "database busy; asking buyers to retry");
-            for job in jobs {
-                let _ = job.reply.send(Err(DomainError::Busy));
-            }
-        }
-        Err(err) if jobs.len() > 1 => {
-            // One placement may be at fault (say a duplicate order code):
-            // decide each alone so the others are not refused for it.
-            tracing::warn!(error = %err, "batch failed; deciding its placements one by one");
-            for job in jobs {
-                let single = try_batch(db, limits, event_id, &[&job.placement]).await;
-                let answer = match single {
-                    Ok(mut decisions) => Ok(match decisions.pop().flatten() {
-                        None => Decision::Placed(Box::new(job.placement)),
-                        Some(refusal) => Decision::Refused(refusal),
-                    }),
-                    Err(err) if is_busy(&err) => Err(DomainError::Busy),
-                    Err(err) => Err(DomainError::Db(err)),
-                };
-                let _ = job.reply.send(answer);
-            }
-        }
-        Err(err) => {
-            for job in jobs {
-                let _ = job.reply.send(Err(DomainError::Db(err.clone())));
-            }
-        }
-    }
-}
-
-fn is_busy(err: &DbErr) -> bool {
-    let text = err.to_string();
-    text.contains("database is locked")
-        || text.contains("database table is locked")
-        || text.contains("(code: 5)")
 }
 
 /// Takes the per-event lock inside `txn`: on PostgreSQL a row lock on the

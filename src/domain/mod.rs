@@ -3,6 +3,7 @@
 //! [`DomainError`].
 
 pub mod audit;
+pub mod batching;
 pub mod catalog;
 pub mod checkin;
 pub mod clock;

@@ -8,7 +8,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, OnceLock},
 };
 
 use chrono::{DateTime, Utc};
@@ -17,13 +17,13 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
     Statement, Value,
 };
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::scan::Admission;
-use crate::domain::DomainError;
-
-const MAX_BATCH: usize = 256;
+use crate::domain::{
+    DomainError,
+    batching::{Batch, Batcher, Policy},
+};
 
 /// One admission to write, with its scan record.
 #[derive(Debug, Clone)]
@@ -41,12 +41,32 @@ pub struct Pending {
 /// `None`: admitted. `Some`: the admission that came first.
 pub type Written = Option<Admission>;
 
-type Reply = oneshot::Sender<Result<Written, DomainError>>;
-type Queue = mpsc::UnboundedSender<(Pending, Reply)>;
-
+/// The admission workers of this instance, one per list with traffic.
 #[derive(Clone, Default)]
 pub struct Admissions {
-    workers: Arc<Mutex<HashMap<Uuid, Queue>>>,
+    batcher: Arc<OnceLock<Batcher<AdmissionBatch>>>,
+}
+
+struct AdmissionBatch {
+    db: DatabaseConnection,
+}
+
+impl Batch for AdmissionBatch {
+    type Key = Uuid;
+    type Job = Pending;
+    type Answer = Written;
+
+    async fn decide(
+        &self,
+        _list_id: Uuid,
+        jobs: &[&Pending],
+    ) -> Result<Vec<Written>, sea_orm::DbErr> {
+        let written = write_batch(&self.db, jobs).await?;
+        Ok(jobs
+            .iter()
+            .map(|p| written.get(&p.scan_id).cloned().flatten())
+            .collect())
+    }
 }
 
 impl Admissions {
@@ -56,67 +76,11 @@ impl Admissions {
         db: &DatabaseConnection,
         pending: Pending,
     ) -> Result<Written, DomainError> {
-        let list_id = pending.list_id;
-        let (reply, answer) = oneshot::channel();
-        let mut job = (pending, reply);
-        for _ in 0..2 {
-            let sender = {
-                let mut workers = match self.workers.lock() {
-                    Ok(w) => w,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
-                workers
-                    .entry(list_id)
-                    .or_insert_with(|| {
-                        let (tx, rx) = mpsc::unbounded_channel();
-                        crate::domain::clock::spawn(run(db.clone(), rx));
-                        tx
-                    })
-                    .clone()
-            };
-            match sender.send(job) {
-                Ok(()) => {
-                    return answer.await.map_err(|_| {
-                        DomainError::Corrupt("the admission worker stopped".into())
-                    })?;
-                }
-                Err(mpsc::error::SendError(back)) => {
-                    job = back;
-                    if let Ok(mut workers) = self.workers.lock() {
-                        workers.remove(&list_id);
-                    }
-                }
-            }
-        }
-        Err(DomainError::Corrupt(
-            "no admission worker could be started".into(),
-        ))
-    }
-}
-
-async fn run(db: DatabaseConnection, mut rx: mpsc::UnboundedReceiver<(Pending, Reply)>) {
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
-        let pending: Vec<&Pending> = jobs.iter().map(|(p, _)| p).collect();
-        match write_batch(&db, &pending).await {
-            Ok(results) => {
-                for (p, reply) in jobs {
-                    let _ = reply.send(Ok(results.get(&p.scan_id).cloned().flatten()));
-                }
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "could not write admissions");
-                for (_, reply) in jobs {
-                    let _ = reply.send(Err(DomainError::Db(err.clone())));
-                }
-            }
-        }
+        let batcher = self
+            .batcher
+            .get_or_init(|| Batcher::new(AdmissionBatch { db: db.clone() }, Policy::DEFAULT));
+        let (_, written) = batcher.submit(pending.list_id, pending).await?;
+        Ok(written)
     }
 }
 
