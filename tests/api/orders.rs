@@ -2,7 +2,7 @@
 
 use reqwest::{Method, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, ticket};
 
@@ -479,5 +479,68 @@ db_test! {
         assert_eq!(retry.body["code"], placed.body["code"]);
         assert_eq!(retry.body["state"], "expired");
         assert_eq!(order_count(&app).await, 1);
+    }
+}
+
+db_test! {
+    async fn every_ticket_field_fault_answers_alike_when_placing_and_when_editing(app) {
+        let tiers = app
+            .shop(
+                "alike",
+                json!({"swag_sizes": [{"size": "S", "cut": "straight"}, {"size": "M", "cut": "straight", "stock": 1}], "dietary_options": ["vegan"]}),
+                &[
+                    json!({"name": "Shirt", "price": 0, "capacity": 10, "includes_swag": true}),
+                    json!({"name": "Plain", "price": 0, "capacity": 10}),
+                ],
+            )
+            .await;
+        let line = |tier: &str, extra: Value| {
+            let mut t = ticket(tier, "Ann");
+            for (k, v) in extra.as_object().unwrap() {
+                t[k] = v.clone();
+            }
+            t
+        };
+        let shirt = json!({"swag_size": "S", "swag_cut": "straight"});
+        // Someone takes the only M first.
+        let m = app.order("alike", json!({"email": "m@example.org", "tickets": [line(&tiers[0], json!({"swag_size": "M", "swag_cut": "straight"}))]})).await;
+        assert_eq!(m.status, StatusCode::CREATED, "{}", m.body);
+        let placed_shirt = app.order("alike", json!({"email": "s@example.org", "tickets": [line(&tiers[0], shirt.clone())]})).await;
+        let placed_plain = app.order("alike", json!({"email": "p@example.org", "tickets": [line(&tiers[1], json!({}))]})).await;
+        let edit_path = |placed: &crate::helpers::Answer| {
+            (
+                format!("/api/v1/orders/{}/tickets/{}", placed.body["code"].as_str().unwrap(), placed.body["tickets"][0]["id"].as_str().unwrap()),
+                placed.body["order_token"].as_str().unwrap().to_owned(),
+            )
+        };
+        // (tier, fields sent, status, field, code)
+        let cases = [
+            (0, json!({"attendee_name": " "}), 422, "attendee_name", "required"),
+            (0, json!({"attendee_name": "x".repeat(201)}), 422, "attendee_name", "too_long"),
+            (0, json!({"attendee_email": "not-an-address"}), 422, "attendee_email", "invalid_email"),
+            (0, json!({"swag_size": "XXL"}), 422, "swag_size", "unknown_swag_size"),
+            (1, json!({"swag_size": "S", "swag_cut": "straight"}), 422, "swag_size", "not_allowed"),
+            (0, json!({"dietary": "paleo"}), 422, "dietary", "unknown_dietary_option"),
+            (0, json!({"notes": "n".repeat(1_001)}), 422, "notes", "too_long"),
+            (0, json!({"swag_size": "M", "swag_cut": "straight"}), 409, "swag_size", "swag_size_unavailable"),
+        ];
+        for (tier, fields, status, field, code) in cases {
+            let mut sent = if tier == 0 { shirt.clone() } else { json!({}) };
+            for (k, v) in fields.as_object().unwrap() {
+                sent[k] = v.clone();
+            }
+            let placing = app.order("alike", json!({"email": "a@example.org", "tickets": [line(&tiers[tier], sent)]})).await;
+            let (path, token) = edit_path(if tier == 0 { &placed_shirt } else { &placed_plain });
+            let editing = app.with_order_token(Method::PATCH, &path, &token, Some(fields.clone())).await;
+            for (how, answer, prefix) in [("placing", &placing, "tickets[0]."), ("editing", &editing, "")] {
+                assert_eq!(answer.status.as_u16(), status, "{how} {fields}: {}", answer.body);
+                let errors = answer.body["errors"].as_array().cloned().unwrap_or_default();
+                assert!(
+                    errors.iter().any(|e| e["field"] == format!("{prefix}{field}") && e["code"] == code),
+                    "{how} {fields}: {}",
+                    answer.body
+                );
+            }
+        }
     }
 }

@@ -6,8 +6,11 @@
 //! `refunded`. Free orders are `paid` at once. Ticket status follows:
 //! `held` → `valid` | `released`; `valid` → `revoked`.
 
+pub mod fields;
 pub mod place;
 pub mod pricing;
+
+use fields::TicketFields;
 
 pub use entity::state::{OrderState, TicketStatus};
 
@@ -22,7 +25,6 @@ use uuid::Uuid;
 
 use super::{
     DomainError, counting,
-    email::Email,
     events::{Event, SwagSize},
     inventory, now,
     staff::hash_secret,
@@ -346,90 +348,57 @@ pub async fn update_ticket(
     // Stock that ran out is a conflict with the present (409, as when
     // placing an order), not a fault in the request.
     let mut sold_out = false;
+    let fields = TicketFields {
+        event: &event,
+        tier: &tier,
+        prefix: String::new(),
+    };
     if let Some(name) = &patch.attendee_name {
-        let name = errors.text("attendee_name", name, 1, 200, false);
+        let name = fields.name(&mut errors, name);
         identity_changed |= name != current.attendee_name;
         active.attendee_name = Set(name);
     }
-    if let Some(email) = &patch.attendee_email {
-        match Email::parse(email) {
-            Some(email) => {
-                identity_changed |= email.as_str() != current.attendee_email;
-                active.attendee_email = Set(email.into_string());
-            }
-            None => errors.add(
-                "attendee_email",
-                "invalid_email",
-                "is not a valid email address",
-            ),
-        }
+    if let Some(email) = patch
+        .attendee_email
+        .as_deref()
+        .and_then(|e| fields.email(&mut errors, e))
+    {
+        identity_changed |= email != current.attendee_email;
+        active.attendee_email = Set(email);
     }
     if patch.swag_size.is_some() || patch.swag_cut.is_some() {
-        let size = patch
-            .swag_size
-            .clone()
-            .or_else(|| current.swag_size.clone())
-            .unwrap_or_default();
+        let size = patch.swag_size.as_deref().or(current.swag_size.as_deref());
         let cut = match &patch.swag_cut {
-            Some(cut) => cut.clone(),
-            None => current.swag_cut.clone(),
+            Some(cut) => cut.as_deref(),
+            None => current.swag_cut.as_deref(),
         };
-        if !tier.includes_swag {
-            errors.add(
-                "swag_size",
-                "not_allowed",
-                "this ticket's tier includes no swag",
-            );
-        } else if let Some(choice) = match_swag(&event.swag_sizes, &size, cut.as_deref()) {
-            let unchanged = current.swag_size.as_deref() == Some(choice.size.as_str())
-                && current.swag_cut.as_deref() == choice.cut.as_deref();
-            if !unchanged && let Some(stock) = choice.stock {
-                // Under the event lock, like a placement: two attendees
-                // taking the last shirt at once cannot both get it.
-                inventory::lock_event(&txn, event.id).await?;
+        if let Some((size, cut)) = fields.swag(&mut errors, size, cut) {
+            let unchanged =
+                current.swag_size.as_deref() == Some(size.as_str()) && current.swag_cut == cut;
+            let stock = match_swag(&event.swag_sizes, &size, cut.as_deref()).and_then(|c| c.stock);
+            if !unchanged && let Some(stock) = stock {
+                // Under the event lock (taken above), like a placement: two
+                // attendees taking the last shirt at once cannot both get it.
                 let taken = inventory::taken(&txn, event.id, at).await?;
-                let key = (
-                    choice.size.to_lowercase(),
-                    choice.cut.as_ref().map(|c| c.to_lowercase()),
-                );
+                let key = (size.to_lowercase(), cut.as_ref().map(|c| c.to_lowercase()));
                 sold_out = taken.by_swag.get(&key).copied().unwrap_or(0) >= i64::from(stock);
             }
-            active.swag_size = Set(Some(choice.size.clone()));
-            active.swag_cut = Set(choice.cut.clone());
-        } else {
-            errors.add(
-                "swag_size",
-                "unknown_swag_size",
-                "not a size and cut of this event's chart",
-            );
+            active.swag_size = Set(Some(size));
+            active.swag_cut = Set(cut);
         }
     }
     if let Some(dietary) = &patch.dietary {
-        match dietary {
-            None => active.dietary = Set(None),
-            Some(choice) => match match_dietary(&event.dietary_options, choice) {
-                Some(option) => active.dietary = Set(Some(option.clone())),
-                None => errors.add(
-                    "dietary",
-                    "unknown_dietary_option",
-                    "not one of this event's dietary options",
-                ),
-            },
+        let option = fields.dietary(&mut errors, dietary.as_deref());
+        if option.is_some() || dietary.is_none() {
+            active.dietary = Set(option);
         }
     }
     if let Some(notes) = &patch.notes {
-        active.notes = Set(errors.text("notes", notes, 0, MAX_NOTES, true));
+        active.notes = Set(fields.notes(&mut errors, notes));
     }
     errors.finish(())?;
     if sold_out {
-        return Err(DomainError::Unavailable {
-            code: "swag_size_unavailable",
-            errors: FieldErrors::single(
-                "swag_size",
-                "swag_size_unavailable",
-                "no stock left in this size and cut",
-            ),
-        });
+        return Err(fields::swag_unavailable(["swag_size".to_owned()]));
     }
     if identity_changed {
         active.token_version = Set(current.token_version + 1);

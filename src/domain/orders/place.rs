@@ -9,8 +9,9 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, Qu
 use uuid::Uuid;
 
 use super::{
-    MAX_NOTES, Order, OrderState, Ticket, TicketStatus, generate_code, generate_token,
-    match_dietary, match_swag,
+    Order, OrderState, Ticket, TicketStatus,
+    fields::{self, TicketFields},
+    generate_code, generate_token,
     pricing::{self, Discount, LinePrice},
 };
 use crate::domain::{
@@ -145,81 +146,23 @@ fn check_lines(
         }
         per_tier.entry(tier.id).or_default().push(i);
 
-        let name = errors.text(
-            &field("attendee_name"),
-            &request.attendee_name,
-            1,
-            200,
-            false,
-        );
+        let fields = TicketFields {
+            event,
+            tier,
+            prefix: format!("tickets[{i}]."),
+        };
+        let name = fields.name(errors, &request.attendee_name);
         let email = match request.attendee_email.as_deref() {
-            Some(email) => Email::parse(email)
-                .map(Email::into_string)
-                .unwrap_or_else(|| {
-                    errors.add(
-                        field("attendee_email"),
-                        "invalid_email",
-                        "is not a valid email address",
-                    );
-                    String::new()
-                }),
+            Some(email) => fields.email(errors, email).unwrap_or_default(),
             None => buyer.map(|b| b.as_str().to_owned()).unwrap_or_default(),
         };
-        let swag = if tier.includes_swag {
-            match request.swag_size.as_deref() {
-                None => {
-                    errors.add(
-                        field("swag_size"),
-                        "required",
-                        format!("{} includes a T-shirt: choose a size", tier.name),
-                    );
-                    None
-                }
-                Some(size) => {
-                    match match_swag(&event.swag_sizes, size, request.swag_cut.as_deref()) {
-                        Some(choice) => Some((choice.size.clone(), choice.cut.clone())),
-                        None => {
-                            errors.add(
-                                field("swag_size"),
-                                "unknown_swag_size",
-                                "not a size and cut of this event's chart",
-                            );
-                            None
-                        }
-                    }
-                }
-            }
-        } else {
-            if request.swag_size.is_some() || request.swag_cut.is_some() {
-                errors.add(
-                    field("swag_size"),
-                    "not_allowed",
-                    format!("{} includes no swag", tier.name),
-                );
-            }
-            None
-        };
-        let dietary = match request.dietary.as_deref() {
-            None => None,
-            Some(choice) => match match_dietary(&event.dietary_options, choice) {
-                Some(option) => Some(option.clone()),
-                None => {
-                    errors.add(
-                        field("dietary"),
-                        "unknown_dietary_option",
-                        "not one of this event's dietary options",
-                    );
-                    None
-                }
-            },
-        };
-        let notes = errors.text(
-            &field("notes"),
-            request.notes.as_deref().unwrap_or(""),
-            0,
-            MAX_NOTES,
-            true,
+        let swag = fields.swag(
+            errors,
+            request.swag_size.as_deref(),
+            request.swag_cut.as_deref(),
         );
+        let dietary = fields.dietary(errors, request.dietary.as_deref());
+        let notes = fields.notes(errors, request.notes.as_deref().unwrap_or(""));
         let (price, voucher_id) = match mode {
             Mode::Comp => (pricing::line(tier.price, Discount::Percent(100)), None),
             Mode::Buyer => {
@@ -417,20 +360,11 @@ fn refused(refusal: Refusal) -> DomainError {
                 errors,
             }
         }
-        Refusal::SwagSoldOut { tickets } => {
-            let mut errors = FieldErrors::new();
-            for i in tickets {
-                errors.add(
-                    format!("tickets[{i}].swag_size"),
-                    "swag_size_unavailable",
-                    "no stock left in this size and cut",
-                );
-            }
-            DomainError::Unavailable {
-                code: "swag_size_unavailable",
-                errors,
-            }
-        }
+        Refusal::SwagSoldOut { tickets } => fields::swag_unavailable(
+            tickets
+                .into_iter()
+                .map(|i| format!("tickets[{i}].swag_size")),
+        ),
         Refusal::VoucherUsedUp => DomainError::Unavailable {
             code: "voucher_used_up",
             errors: FieldErrors::single(
