@@ -1,12 +1,11 @@
 //! Events: one conference edition or meetup, with its size chart, dietary
 //! options and life cycle (`draft` → `published` ⇄ `draft`, any → `archived`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 pub use entity::state::EventStatus;
 
-use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Utc};
 use entity::{event, tier};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -15,10 +14,11 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use input::{EventInput, EventPatch, SwagSizeInput, check_slug};
+use input::{ValidEvent, validate};
+
 use super::{
-    DomainError, at_db_precision, inventory, is_foreign_key_violation, is_unique_violation,
-    money::Currency,
-    now,
+    DomainError, inventory, is_foreign_key_violation, is_unique_violation, now,
     page::{self, Page, TimeCursor},
     staff::{Scope, Staff},
     validation::FieldErrors,
@@ -96,201 +96,6 @@ impl Event {
     pub fn edits_close_at(&self) -> DateTime<Utc> {
         self.attendee_edit_deadline.unwrap_or(self.starts_at)
     }
-}
-
-/// A swag size as a client sends it.
-#[derive(Debug, Clone, Default)]
-pub struct SwagSizeInput {
-    pub size: String,
-    pub cut: Option<String>,
-    pub stock: Option<i64>,
-}
-
-/// Everything needed to create an event.
-#[derive(Debug, Clone, Default)]
-pub struct EventInput {
-    pub slug: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub timezone: String,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub venue: Option<String>,
-    pub currency: String,
-    pub capacity: Option<i64>,
-    pub swag_sizes: Vec<SwagSizeInput>,
-    pub dietary_options: Vec<String>,
-    pub attendee_edit_deadline: Option<DateTime<Utc>>,
-}
-
-/// A partial update: `None` leaves a field alone; for nullable fields
-/// `Some(None)` clears it. The slug never changes: front ends link to it.
-#[derive(Debug, Clone, Default)]
-pub struct EventPatch {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub timezone: Option<String>,
-    pub starts_at: Option<DateTime<Utc>>,
-    pub ends_at: Option<DateTime<Utc>>,
-    pub venue: Option<Option<String>>,
-    pub currency: Option<String>,
-    pub capacity: Option<Option<i64>>,
-    pub swag_sizes: Option<Vec<SwagSizeInput>>,
-    pub dietary_options: Option<Vec<String>>,
-    pub attendee_edit_deadline: Option<Option<DateTime<Utc>>>,
-}
-
-/// An input that passed every rule.
-#[derive(Debug, Clone)]
-struct ValidEvent {
-    slug: String,
-    name: String,
-    description: String,
-    timezone: String,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
-    venue: Option<String>,
-    currency: String,
-    capacity: Option<i32>,
-    swag_sizes: Vec<SwagSize>,
-    dietary_options: Vec<String>,
-    attendee_edit_deadline: Option<DateTime<Utc>>,
-}
-
-/// Checks a slug: 3 to 64 of `a-z`, `0-9` and single hyphens inside.
-pub fn check_slug(errors: &mut FieldErrors, field: &str, slug: &str) {
-    let ok_chars = slug
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !(3..=64).contains(&slug.len()) {
-        errors.add(field, "invalid_slug", "must be 3 to 64 characters long");
-    } else if !ok_chars || slug.starts_with('-') || slug.ends_with('-') || slug.contains("--") {
-        errors.add(
-            field,
-            "invalid_slug",
-            "may contain only a-z, 0-9 and single hyphens, and must start and end with a letter or digit",
-        );
-    }
-}
-
-fn validate(mut input: EventInput) -> Result<ValidEvent, FieldErrors> {
-    input.starts_at = at_db_precision(input.starts_at);
-    input.ends_at = at_db_precision(input.ends_at);
-    input.attendee_edit_deadline = input.attendee_edit_deadline.map(at_db_precision);
-    let mut errors = FieldErrors::new();
-    check_slug(&mut errors, "slug", &input.slug);
-    let name = errors.text("name", &input.name, 1, 200, false);
-    let description = errors.text(
-        "description",
-        input.description.as_deref().unwrap_or(""),
-        0,
-        20_000,
-        true,
-    );
-    let venue = input
-        .venue
-        .as_deref()
-        .map(|venue| errors.text("venue", venue, 1, 500, true));
-
-    if input.timezone.parse::<Tz>().is_err() {
-        errors.add(
-            "timezone",
-            "unknown_timezone",
-            "must be an IANA time zone name, e.g. Europe/Berlin",
-        );
-    }
-    if Currency::parse(&input.currency).is_none() {
-        errors.add(
-            "currency",
-            "unknown_currency",
-            "must be an ISO 4217 currency code, e.g. EUR",
-        );
-    }
-
-    if input.ends_at <= input.starts_at {
-        errors.add("ends_at", "ends_before_start", "must be after starts_at");
-    } else if input.ends_at - input.starts_at > Duration::days(MAX_EVENT_DAYS) {
-        errors.add(
-            "ends_at",
-            "too_long",
-            format!("an event may last at most {MAX_EVENT_DAYS} days"),
-        );
-    }
-    if let Some(deadline) = input.attendee_edit_deadline
-        && deadline > input.ends_at
-    {
-        errors.add(
-            "attendee_edit_deadline",
-            "after_event_end",
-            "must not be after ends_at",
-        );
-    }
-
-    let capacity = input
-        .capacity
-        .map(|capacity| errors.range_i32("capacity", capacity, 1, MAX_CAPACITY));
-
-    if input.swag_sizes.len() > MAX_SWAG_SIZES {
-        errors.add(
-            "swag_sizes",
-            "too_many",
-            format!("at most {MAX_SWAG_SIZES} sizes"),
-        );
-    }
-    let mut seen_sizes = HashSet::new();
-    let mut swag_sizes = Vec::with_capacity(input.swag_sizes.len());
-    for (i, entry) in input.swag_sizes.iter().enumerate() {
-        let size = errors.text(&format!("swag_sizes[{i}].size"), &entry.size, 1, 16, false);
-        let cut = entry
-            .cut
-            .as_deref()
-            .map(|cut| errors.text(&format!("swag_sizes[{i}].cut"), cut, 1, 32, false));
-        let stock = entry.stock.map(|stock| {
-            errors.range_i32(&format!("swag_sizes[{i}].stock"), stock, 0, MAX_CAPACITY)
-        });
-        let key = (size.to_lowercase(), cut.as_deref().map(str::to_lowercase));
-        if !seen_sizes.insert(key) {
-            errors.add(
-                format!("swag_sizes[{i}]"),
-                "duplicate",
-                "this size and cut is already in the chart",
-            );
-        }
-        swag_sizes.push(SwagSize { size, cut, stock });
-    }
-
-    if input.dietary_options.len() > MAX_DIETARY_OPTIONS {
-        errors.add(
-            "dietary_options",
-            "too_many",
-            format!("at most {MAX_DIETARY_OPTIONS} options"),
-        );
-    }
-    let mut seen_options = HashSet::new();
-    let mut dietary_options = Vec::with_capacity(input.dietary_options.len());
-    for (i, option) in input.dietary_options.iter().enumerate() {
-        let field = format!("dietary_options[{i}]");
-        let option = errors.text(&field, option, 1, 64, false);
-        if !seen_options.insert(option.to_lowercase()) {
-            errors.add(field, "duplicate", "this option is already listed");
-        }
-        dietary_options.push(option);
-    }
-
-    errors.finish(ValidEvent {
-        slug: input.slug,
-        name,
-        description,
-        timezone: input.timezone,
-        starts_at: input.starts_at,
-        ends_at: input.ends_at,
-        venue,
-        currency: input.currency,
-        capacity,
-        swag_sizes,
-        dietary_options,
-        attendee_edit_deadline: input.attendee_edit_deadline,
-    })
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, DomainError> {
@@ -678,107 +483,6 @@ pub async fn delete(db: &DatabaseConnection, staff: &Staff, slug: &str) -> Resul
     }
 }
 
+mod input;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn valid_input() -> EventInput {
-        let starts_at = DateTime::parse_from_rfc3339("2027-05-10T09:00:00+02:00")
-            .map(|d| d.to_utc())
-            .unwrap_or_default();
-        EventInput {
-            slug: "rustfest-2027".into(),
-            name: "RustFest 2027".into(),
-            timezone: "Europe/Berlin".into(),
-            starts_at,
-            ends_at: starts_at + Duration::days(2),
-            currency: "EUR".into(),
-            swag_sizes: vec![SwagSizeInput {
-                size: "M".into(),
-                cut: Some("fitted".into()),
-                stock: Some(10),
-            }],
-            dietary_options: vec!["none".into(), "vegan".into()],
-            ..Default::default()
-        }
-    }
-
-    fn fields(result: Result<ValidEvent, FieldErrors>) -> Vec<String> {
-        match result {
-            Ok(_) => vec![],
-            Err(errors) => errors.iter().map(|e| e.field.clone()).collect(),
-        }
-    }
-
-    #[test]
-    fn a_complete_event_is_valid() {
-        assert_eq!(fields(validate(valid_input())), Vec::<String>::new());
-    }
-
-    #[test]
-    fn slugs_are_url_safe() {
-        for bad in [
-            "ab",
-            "Has-Caps",
-            "-lead",
-            "trail-",
-            "dou--ble",
-            "spa ce",
-            "ünï",
-            &"a".repeat(65),
-        ] {
-            let mut errors = FieldErrors::new();
-            check_slug(&mut errors, "slug", bad);
-            assert!(errors.has("slug"), "{bad} should be refused");
-        }
-        let mut errors = FieldErrors::new();
-        check_slug(&mut errors, "slug", "pycon-de-2027");
-        assert!(errors.is_empty());
-    }
-
-    #[test]
-    fn every_bad_field_is_named_at_once() {
-        let mut input = valid_input();
-        input.timezone = "Mars/Olympus".into();
-        input.currency = "EURO".into();
-        input.ends_at = input.starts_at - Duration::hours(1);
-        input.capacity = Some(0);
-        input.name = "x".repeat(201);
-        input.swag_sizes.push(SwagSizeInput {
-            size: "m".into(),
-            cut: Some("Fitted".into()),
-            stock: Some(-1),
-        });
-        input.dietary_options.push("Vegan".into());
-        let fields = fields(validate(input));
-        for expected in [
-            "timezone",
-            "currency",
-            "ends_at",
-            "capacity",
-            "name",
-            "swag_sizes[1]",
-            "swag_sizes[1].stock",
-            "dietary_options[2]",
-        ] {
-            assert!(
-                fields.contains(&expected.to_owned()),
-                "{expected} missing from {fields:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_edit_deadline_cannot_pass_the_end_of_the_event() {
-        let mut input = valid_input();
-        input.attendee_edit_deadline = Some(input.ends_at + Duration::minutes(1));
-        assert_eq!(fields(validate(input)), vec!["attendee_edit_deadline"]);
-    }
-
-    #[test]
-    fn absurdly_long_events_are_refused() {
-        let mut input = valid_input();
-        input.ends_at = input.starts_at + Duration::days(MAX_EVENT_DAYS + 1);
-        assert_eq!(fields(validate(input)), vec!["ends_at"]);
-    }
-}
+mod tests;

@@ -1,0 +1,448 @@
+//! Inventory: holding tickets without ever overselling.
+//!
+//! A ticket counts against its tier's capacity, the event's capacity, the
+//! stock of its swag size and cut (where the event tracks stock) and its
+//! voucher's usage limit, from the moment it is held. It counts while it is
+//! `valid` (paid) or `held` with a hold that has not expired: an expired hold
+//! stops counting at once, whether or not a sweeper has marked it yet.
+//!
+//! Every placement goes through one worker per event, which takes the
+//! requests queued while the previous transaction ran and decides them in one
+//! transaction: lock the event row (PostgreSQL `SELECT ... FOR UPDATE`, an
+//! SQLite write lock), count what is taken, admit what fits in arrival order,
+//! insert the admitted orders, commit. The lock makes instances behind a load
+//! balancer take turns; the batch makes the lock cheap, because a rush of
+//! buyers pays for one commit per batch instead of one per order.
+
+use std::{collections::HashMap, time::Duration};
+
+use chrono::{DateTime, Utc};
+use entity::{event, order, ticket, tier};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, ExprTrait, QueryFilter, QuerySelect, TransactionTrait, prelude::Expr,
+};
+use uuid::Uuid;
+
+use super::{
+    DomainError,
+    batching::{Batch, Batcher, Policy},
+    counting,
+    events::SwagSize,
+    validation::FieldErrors,
+    vouchers::uses_of,
+};
+
+mod ledger;
+
+use ledger::{Held, Ledger, Room, judge};
+
+/// The most requests decided in one transaction.
+const MAX_BATCH: usize = 128;
+
+/// Limits on what one buyer may hold unpaid at once, so nobody can lock up a
+/// tier with unpaid holds.
+#[derive(Debug, Clone, Copy)]
+pub struct HoldLimits {
+    pub per_email: i64,
+    pub per_client: i64,
+    /// How long a pending order holds its tickets.
+    pub hold: chrono::Duration,
+}
+
+impl HoldLimits {
+    /// No caps, for placements that are not limited (`limited: false`); the
+    /// configured ones come from the settings.
+    const NONE: Self = Self {
+        per_email: i64::MAX,
+        per_client: i64::MAX,
+        hold: chrono::Duration::zero(),
+    };
+}
+
+/// An order ready to insert, with its tickets.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub order: order::Model,
+    pub tickets: Vec<ticket::Model>,
+    /// The voucher used and its usage limit.
+    pub voucher: Option<(Uuid, Option<i32>)>,
+    /// Whether hold limits apply (buyers' pending orders; not comps).
+    pub limited: bool,
+}
+
+/// Why a placement was refused. Indices point into `Placement::tickets`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The tier (or the venue) has fewer tickets left than asked for.
+    SoldOut { tickets: Vec<usize> },
+    /// The swag size and cut has no stock left for these tickets.
+    SwagSoldOut { tickets: Vec<usize> },
+    /// The voucher has no uses left.
+    VoucherUsedUp,
+    /// The buyer holds too many unpaid tickets already; retry after this.
+    HoldLimit { retry_after: Duration },
+}
+
+#[derive(Debug)]
+pub enum Decision {
+    Placed(Box<Placement>),
+    Refused(Refusal),
+}
+
+/// The placement workers of this instance, one per event with traffic.
+#[derive(Clone)]
+pub struct Inventory {
+    limits: HoldLimits,
+    batcher: Batcher<Placements>,
+}
+
+/// Placements of one event, decided in batches under the event's lock.
+struct Placements {
+    db: DatabaseConnection,
+    limits: HoldLimits,
+}
+
+impl Batch for Placements {
+    type Key = Uuid;
+    type Job = Placement;
+    type Answer = Option<Refusal>;
+
+    async fn decide(
+        &self,
+        event_id: Uuid,
+        jobs: &[&Placement],
+    ) -> Result<Vec<Option<Refusal>>, DbErr> {
+        try_batch(&self.db, self.limits, event_id, jobs).await
+    }
+}
+
+impl Inventory {
+    pub fn new(db: DatabaseConnection, limits: HoldLimits) -> Self {
+        Self {
+            limits,
+            batcher: Batcher::new(
+                Placements { db, limits },
+                Policy {
+                    max_batch: MAX_BATCH,
+                    ..Policy::DEFAULT
+                },
+            ),
+        }
+    }
+
+    pub fn limits(&self) -> HoldLimits {
+        self.limits
+    }
+
+    /// Decides one placement: inserted, or refused with the reason.
+    pub async fn place(&self, placement: Placement) -> Result<Decision, DomainError> {
+        let event_id = placement.order.event_id;
+        Ok(match self.batcher.submit(event_id, placement).await? {
+            (placement, None) => Decision::Placed(Box::new(placement)),
+            (_, Some(refusal)) => Decision::Refused(refusal),
+        })
+    }
+}
+
+/// Takes the per-event lock inside `txn`: on PostgreSQL a row lock on the
+/// event, on SQLite the database's write lock (taken by a write, so the
+/// transaction never has to upgrade from a read snapshot).
+pub async fn lock_event(txn: &DatabaseTransaction, event_id: Uuid) -> Result<(), DbErr> {
+    match txn.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            event::Entity::find_by_id(event_id)
+                .lock_exclusive()
+                .one(txn)
+                .await?;
+        }
+        _ => {
+            event::Entity::update_many()
+                .col_expr(
+                    event::Column::UpdatedAt,
+                    Expr::col(event::Column::UpdatedAt),
+                )
+                .filter(event::Column::Id.eq(event_id))
+                .exec(txn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A new limit an organizer asks for, to be checked against what is taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewLimit {
+    /// A tier's capacity.
+    Tier { id: Uuid, capacity: i64 },
+    /// The event's capacity (None: unlimited).
+    Event { capacity: Option<i64> },
+    /// The stock of one swag size and cut (lower-cased), the `index`-th of
+    /// the event's size chart.
+    Swag {
+        index: usize,
+        key: (String, Option<String>),
+        stock: i64,
+    },
+}
+
+/// Refuses limits below what is sold or held right now, naming the count.
+/// Call inside `txn` after [`lock_event`], then write the new limits in the
+/// same transaction: no placement can slip in between.
+pub async fn ensure_fits(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    limits: &[NewLimit],
+    at: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    let taken = taken(txn, event_id, at).await?;
+    let mut errors = FieldErrors::new();
+    let below = |field: &str, limit: i64, count: i64, errors: &mut FieldErrors| {
+        if limit < count {
+            errors.add(
+                field.to_owned(),
+                "below_taken",
+                format!("{count} are already sold or held; the limit cannot be lower"),
+            );
+        }
+    };
+    for limit in limits {
+        match limit {
+            NewLimit::Tier { id, capacity } => below(
+                "capacity",
+                *capacity,
+                taken.by_tier.get(id).copied().unwrap_or(0),
+                &mut errors,
+            ),
+            NewLimit::Event { capacity } => {
+                if let Some(capacity) = capacity {
+                    below("capacity", *capacity, taken.total, &mut errors);
+                }
+            }
+            NewLimit::Swag { index, key, stock } => below(
+                &format!("swag_sizes[{index}].stock"),
+                *stock,
+                taken.by_swag.get(key).copied().unwrap_or(0),
+                &mut errors,
+            ),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Unavailable {
+            code: "capacity_below_taken",
+            errors,
+        })
+    }
+}
+
+/// What is taken right now in an event, counted from the tickets.
+#[derive(Debug, Default)]
+pub struct Taken {
+    pub by_tier: HashMap<Uuid, i64>,
+    pub by_swag: HashMap<(String, Option<String>), i64>,
+    pub total: i64,
+}
+
+pub async fn taken(
+    db: &impl ConnectionTrait,
+    event_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<Taken, DbErr> {
+    let rows: Vec<(Uuid, Option<String>, Option<String>, i64)> = ticket::Entity::find()
+        .select_only()
+        .column(ticket::Column::TierId)
+        .column(ticket::Column::SwagSize)
+        .column(ticket::Column::SwagCut)
+        .column_as(Expr::col(ticket::Column::Id).count(), "n")
+        .filter(ticket::Column::EventId.eq(event_id))
+        .filter(counting::seat_takers(at))
+        .group_by(ticket::Column::TierId)
+        .group_by(ticket::Column::SwagSize)
+        .group_by(ticket::Column::SwagCut)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut taken = Taken::default();
+    for (tier, size, cut, n) in rows {
+        *taken.by_tier.entry(tier).or_default() += n;
+        if let Some(size) = size {
+            *taken
+                .by_swag
+                .entry((size.to_lowercase(), cut.map(|c| c.to_lowercase())))
+                .or_default() += n;
+        }
+        taken.total += n;
+    }
+    Ok(taken)
+}
+
+/// Held (unpaid, unexpired) tickets per key, for the hold limits: the
+/// tickets of the buyer's pending orders, read from the orders alone (indexed
+/// by event, key and state) without touching the tickets.
+async fn held_by(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    column: order::Column,
+    keys: Vec<String>,
+    at: DateTime<Utc>,
+) -> Result<HashMap<String, Held>, DbErr> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, i64, Option<DateTime<Utc>>)> = order::Entity::find()
+        .select_only()
+        .column(column)
+        .column_as(
+            Expr::col(order::Column::TicketCount)
+                .sum()
+                .cast_as("bigint"),
+            "n",
+        )
+        .column_as(Expr::col(order::Column::ExpiresAt).min(), "first_expiry")
+        .filter(order::Column::EventId.eq(event_id))
+        .filter(column.is_in(keys))
+        .filter(counting::holding_orders(at))
+        .group_by(column)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, tickets, first_expiry)| {
+            (
+                key,
+                Held {
+                    tickets,
+                    first_expiry,
+                },
+            )
+        })
+        .collect())
+}
+
+async fn room(txn: &DatabaseTransaction, event_id: Uuid, at: DateTime<Utc>) -> Result<Room, DbErr> {
+    let event = event::Entity::find_by_id(event_id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("event {event_id}")))?;
+    let tiers: HashMap<Uuid, i64> = tier::Entity::find()
+        .filter(tier::Column::EventId.eq(event_id))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, i64::from(t.capacity)))
+        .collect();
+    let stock: HashMap<(String, Option<String>), i64> =
+        serde_json::from_value::<Vec<SwagSize>>(event.swag_sizes.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|s| {
+                Some((
+                    (s.size.to_lowercase(), s.cut.map(|c| c.to_lowercase())),
+                    i64::from(s.stock?),
+                ))
+            })
+            .collect();
+    Ok(Room {
+        capacity: event.capacity.map(i64::from),
+        tiers,
+        stock,
+        taken: taken(txn, event_id, at).await?,
+    })
+}
+
+/// Takes the seats of an order whose hold ended back, if they are still
+/// free: for a payment that arrived late, or an organizer marking such an
+/// order paid. Runs inside `txn` under the event lock (taken here); `None`
+/// means the seats are the order's again (the caller marks them valid).
+pub async fn reacquire(
+    txn: &DatabaseTransaction,
+    order: &order::Model,
+    tickets: &[ticket::Model],
+) -> Result<Option<Refusal>, DbErr> {
+    lock_event(txn, order.event_id).await?;
+    let at = super::now();
+    let room = room(txn, order.event_id, at).await?;
+    let voucher = match order.voucher_id {
+        Some(id) => super::vouchers::limit_of(txn, id)
+            .await?
+            .map(|limit| (id, limit)),
+        None => None,
+    };
+    let used = uses_of(txn, voucher.iter().map(|(id, _)| *id).collect(), at).await?;
+    let placement = Placement {
+        order: order.clone(),
+        tickets: tickets.to_vec(),
+        voucher,
+        limited: false,
+    };
+    let ledger = Ledger {
+        room,
+        by_email: HashMap::new(),
+        by_client: HashMap::new(),
+        used,
+    };
+    Ok(judge(&placement, &HoldLimits::NONE, &ledger, at))
+}
+
+/// Decides a batch in one transaction; `None` means placed.
+async fn try_batch(
+    db: &DatabaseConnection,
+    limits: HoldLimits,
+    event_id: Uuid,
+    placements: &[&Placement],
+) -> Result<Vec<Option<Refusal>>, DbErr> {
+    let txn = db.begin().await?;
+    lock_event(&txn, event_id).await?;
+    let at = super::now();
+    let room = room(&txn, event_id, at).await?;
+    let limited = placements.iter().filter(|p| p.limited);
+    let emails: Vec<String> = limited.clone().map(|p| p.order.email.clone()).collect();
+    let clients: Vec<String> = limited.map(|p| p.order.client_key.clone()).collect();
+    let by_email = held_by(&txn, event_id, order::Column::Email, emails, at).await?;
+    let by_client = held_by(&txn, event_id, order::Column::ClientKey, clients, at).await?;
+    let vouchers: Vec<Uuid> = placements
+        .iter()
+        .filter_map(|p| p.voucher.map(|(id, _)| id))
+        .collect();
+    let used = uses_of(&txn, vouchers, at).await?;
+    let mut ledger = Ledger {
+        room,
+        by_email,
+        by_client,
+        used,
+    };
+    let decisions: Vec<Option<Refusal>> = placements
+        .iter()
+        .map(|placement| ledger.admit(placement, &limits, at))
+        .collect();
+    let admitted: Vec<&Placement> = placements
+        .iter()
+        .zip(&decisions)
+        .filter(|(_, refusal)| refusal.is_none())
+        .map(|(placement, _)| *placement)
+        .collect();
+
+    if !admitted.is_empty() {
+        let orders: Vec<order::ActiveModel> =
+            admitted.iter().map(|p| p.order.clone().into()).collect();
+        order::Entity::insert_many(orders).exec(&txn).await?;
+        let tickets: Vec<ticket::ActiveModel> = admitted
+            .iter()
+            .flat_map(|p| p.tickets.iter().cloned().map(Into::into))
+            .collect();
+        // SQLite allows at most 32,766 bound values in one statement.
+        for chunk in tickets.chunks(500) {
+            ticket::Entity::insert_many(chunk.to_vec())
+                .exec(&txn)
+                .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(decisions)
+}
+
+#[cfg(test)]
+mod tests;
