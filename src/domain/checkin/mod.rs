@@ -3,6 +3,7 @@
 
 pub mod admissions;
 pub mod lists;
+pub mod manifest;
 pub mod report;
 pub mod scan;
 pub mod tokens;

@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 
+pub use super::manifest::{ManifestTicket, manifest};
 pub use entity::state::{ManifestState, ScanResult};
 
 use chrono::{DateTime, Utc};
 use entity::{checkin, checkin_list, checkin_scan, event, order, ticket, tier};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait, sea_query::OnConflict,
+    QuerySelect, Set, TransactionTrait, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -201,37 +202,65 @@ pub async fn scan(
     input: ScanInput,
 ) -> Result<ScanOutcome, DomainError> {
     let open = open_list(db, cache, staff, list_id).await?;
-    decide(db, keys, settings, cache, staff, &open, input, false).await
+    let door = Door {
+        db,
+        keys,
+        settings,
+        scanning: cache,
+        staff,
+    };
+    decide(&door, &open, input, false).await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every scan is decided with: the database, the keys that verify
+/// tokens, and who is scanning.
+struct Door<'a> {
+    db: &'a DatabaseConnection,
+    keys: &'a KeyRing,
+    settings: &'a TokenSettings,
+    scanning: &'a Scanning,
+    staff: &'a Staff,
+}
+
+/// One scan as the log records it.
+struct Sighting<'a> {
+    list: &'a CheckinList,
+    device: String,
+    scanned_at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+    staff: &'a Staff,
+    offline: bool,
+}
+
 async fn decide(
-    db: &DatabaseConnection,
-    keys: &KeyRing,
-    settings: &TokenSettings,
-    scanning: &Scanning,
-    staff: &Staff,
+    door: &Door<'_>,
     open: &OpenList,
     input: ScanInput,
     offline: bool,
 ) -> Result<ScanOutcome, DomainError> {
+    let db = door.db;
     let list = &open.list;
     let recorded_at = now();
-    let scanned_at = input
-        .scanned_at
-        .map_or(recorded_at, crate::domain::at_db_precision);
-    let scan_id = input.scan_id.unwrap_or_else(Uuid::now_v7);
-    let device: String = input.device.trim().chars().take(100).collect();
+    let seen = Sighting {
+        list,
+        device: input.device.trim().chars().take(100).collect(),
+        scanned_at: input
+            .scanned_at
+            .map_or(recorded_at, crate::domain::at_db_precision),
+        recorded_at,
+        staff: door.staff,
+        offline,
+    };
     let mut outcome = ScanOutcome {
-        scan_id,
+        scan_id: input.scan_id.unwrap_or_else(Uuid::now_v7),
         result: ScanResult::InvalidToken,
         attendee: None,
         admission: None,
         conflict: false,
         kind: list.kind,
     };
-
-    let claims = match tokens::verify(keys, settings, input.token.trim(), &open.slug).await? {
+    let verified = tokens::verify(door.keys, door.settings, input.token.trim(), &open.slug).await?;
+    let claims = match verified {
         Ok(claims) => claims,
         Err(refusal) => {
             outcome.result = match refusal {
@@ -240,18 +269,7 @@ async fn decide(
                 TokenRefusal::NotYetValid => ScanResult::NotYetValid,
                 TokenRefusal::WrongEvent => ScanResult::WrongEvent,
             };
-            record(
-                db,
-                &outcome,
-                list,
-                None,
-                &device,
-                scanned_at,
-                recorded_at,
-                staff,
-                offline,
-            )
-            .await?;
+            record(db, &outcome, &seen, None).await?;
             return Ok(outcome);
         }
     };
@@ -260,18 +278,7 @@ async fn decide(
         None => None,
     };
     let Some(ticket) = found.filter(|t| t.event_id == open.event_id) else {
-        record(
-            db,
-            &outcome,
-            list,
-            None,
-            &device,
-            scanned_at,
-            recorded_at,
-            staff,
-            offline,
-        )
-        .await?;
+        record(db, &outcome, &seen, None).await?;
         return Ok(outcome);
     };
     outcome.attendee = Some(Attendee {
@@ -282,20 +289,9 @@ async fn decide(
         swag_cut: ticket.swag_cut.clone(),
         dietary: ticket.dietary.clone(),
     });
-    outcome.result = judge(&ticket, &claims, list, scanned_at)?;
+    outcome.result = judge(&ticket, &claims, list, seen.scanned_at)?;
     if outcome.result != ScanResult::Admitted {
-        record(
-            db,
-            &outcome,
-            list,
-            Some(ticket.id),
-            &device,
-            scanned_at,
-            recorded_at,
-            staff,
-            offline,
-        )
-        .await?;
+        record(db, &outcome, &seen, Some(ticket.id)).await?;
         return Ok(outcome);
     }
     if !offline && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
@@ -304,12 +300,12 @@ async fn decide(
             event_id: list.event_id,
             ticket_id: ticket.id,
             scan_id: outcome.scan_id,
-            device: device.clone(),
-            scanned_at,
+            device: seen.device.clone(),
+            scanned_at: seen.scanned_at,
             recorded_at,
-            staff_id: Some(staff.id).filter(|id| !id.is_nil()),
+            staff_id: Some(door.staff.id).filter(|id| !id.is_nil()),
         };
-        if let Some(first) = scanning.admissions.write(db, pending).await? {
+        if let Some(first) = door.scanning.admissions.write(db, pending).await? {
             outcome.result = ScanResult::AlreadyCheckedIn;
             outcome.admission = Some(first);
         }
@@ -317,28 +313,8 @@ async fn decide(
     }
     // The admission and its scan record commit together: one commit a scan.
     let txn = db.begin().await?;
-    admit(
-        &txn,
-        &mut outcome,
-        list,
-        ticket.id,
-        &device,
-        scanned_at,
-        offline,
-    )
-    .await?;
-    record(
-        &txn,
-        &outcome,
-        list,
-        Some(ticket.id),
-        &device,
-        scanned_at,
-        recorded_at,
-        staff,
-        offline,
-    )
-    .await?;
+    admit(&txn, &mut outcome, &seen, ticket.id).await?;
+    record(&txn, &outcome, &seen, Some(ticket.id)).await?;
     txn.commit().await?;
     Ok(outcome)
 }
@@ -380,12 +356,15 @@ fn judge(
 async fn admit(
     db: &impl ConnectionTrait,
     outcome: &mut ScanOutcome,
-    list: &CheckinList,
+    seen: &Sighting<'_>,
     ticket: Uuid,
-    device: &str,
-    at: DateTime<Utc>,
-    offline: bool,
 ) -> Result<(), DomainError> {
+    let (list, device, at, offline) = (
+        seen.list,
+        seen.device.as_str(),
+        seen.scanned_at,
+        seen.offline,
+    );
     let row = checkin::ActiveModel {
         list_id: Set(list.id),
         ticket_id: Set(ticket),
@@ -435,7 +414,7 @@ async fn admit(
             checkin_scan::Entity::update_many()
                 .col_expr(
                     checkin_scan::Column::Result,
-                    sea_orm::prelude::Expr::value(ScanResult::AlreadyCheckedIn.as_str()),
+                    sea_orm::prelude::Expr::value(ScanResult::AlreadyCheckedIn),
                 )
                 .filter(checkin_scan::Column::Id.eq(existing.scan_id))
                 .exec(db)
@@ -468,29 +447,23 @@ async fn admit(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn record(
     db: &impl ConnectionTrait,
     outcome: &ScanOutcome,
-    list: &CheckinList,
+    seen: &Sighting<'_>,
     ticket: Option<Uuid>,
-    device: &str,
-    scanned_at: DateTime<Utc>,
-    recorded_at: DateTime<Utc>,
-    staff: &Staff,
-    offline: bool,
 ) -> Result<(), DomainError> {
     let row = checkin_scan::ActiveModel {
         id: Set(outcome.scan_id),
-        list_id: Set(list.id),
-        event_id: Set(list.event_id),
+        list_id: Set(seen.list.id),
+        event_id: Set(seen.list.event_id),
         ticket_id: Set(ticket),
-        device: Set(device.to_owned()),
+        device: Set(seen.device.clone()),
         result: Set(outcome.result),
-        scanned_at: Set(scanned_at),
-        recorded_at: Set(recorded_at),
-        staff_id: Set(Some(staff.id).filter(|id| !id.is_nil())),
-        offline: Set(offline),
+        scanned_at: Set(seen.scanned_at),
+        recorded_at: Set(seen.recorded_at),
+        staff_id: Set(Some(seen.staff.id).filter(|id| !id.is_nil())),
+        offline: Set(seen.offline),
     };
     checkin_scan::Entity::insert(row)
         .on_conflict(
@@ -527,7 +500,14 @@ pub async fn sync(
             outcomes.push(replay(db, list, seen).await?);
             continue;
         }
-        outcomes.push(decide(db, keys, settings, cache, staff, &open, input, true).await?);
+        let door = Door {
+            db,
+            keys,
+            settings,
+            scanning: cache,
+            staff,
+        };
+        outcomes.push(decide(&door, &open, input, true).await?);
     }
     Ok(outcomes)
 }
@@ -575,103 +555,4 @@ async fn replay(
         conflict: false,
         kind: list.kind,
     })
-}
-
-/// A ticket as an offline scanner needs it.
-#[derive(Debug, Clone)]
-pub struct ManifestTicket {
-    pub ticket_id: Uuid,
-    pub token_version: i32,
-    pub state: ManifestState,
-    pub attendee_name: String,
-    pub tier: String,
-    pub swag_size: Option<String>,
-    pub swag_cut: Option<String>,
-    pub dietary: Option<String>,
-    /// When it was admitted on this list, if it was.
-    pub admitted_at: Option<DateTime<Utc>>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// What a scanner needs to work without the network: the tickets of the
-/// list's tiers that changed since `since` (all of them without it), and
-/// those admitted since then. Changes are read with a few seconds of overlap,
-/// so nothing committed while the previous manifest was read is missed.
-pub async fn manifest(
-    db: &DatabaseConnection,
-    cache: &Scanning,
-    staff: &Staff,
-    list_id: Uuid,
-    since: Option<DateTime<Utc>>,
-) -> Result<(OpenList, Vec<ManifestTicket>, DateTime<Utc>), DomainError> {
-    let open = open_list(db, cache, staff, list_id).await?;
-    let list = &open.list;
-    let generated_at = now();
-    let from = since.map(|s| s - chrono::Duration::seconds(5));
-    let mut query = ticket::Entity::find()
-        .find_also_related(tier::Entity)
-        .filter(ticket::Column::EventId.eq(open.event_id));
-    if !list.tiers.is_empty() {
-        query = query.filter(ticket::Column::TierId.is_in(list.tiers.clone()));
-    }
-    if let Some(from) = from {
-        let admitted_since: Vec<Uuid> = checkin_scan::Entity::find()
-            .filter(checkin_scan::Column::ListId.eq(list.id))
-            .filter(checkin_scan::Column::RecordedAt.gte(from))
-            .filter(checkin_scan::Column::TicketId.is_not_null())
-            .all(db)
-            .await?
-            .into_iter()
-            .filter_map(|s| s.ticket_id)
-            .collect();
-        query = query.filter(
-            sea_orm::Condition::any()
-                .add(ticket::Column::UpdatedAt.gte(from))
-                .add(ticket::Column::Id.is_in(admitted_since)),
-        );
-    } else {
-        // A full manifest: only tickets that ever counted.
-        query = query
-            .filter(ticket::Column::Status.is_in([TicketStatus::Valid, TicketStatus::Revoked]));
-    }
-    let rows = query.order_by_asc(ticket::Column::Id).all(db).await?;
-    let admissions: HashMap<Uuid, DateTime<Utc>> = checkin::Entity::find()
-        .filter(checkin::Column::ListId.eq(list.id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|a| (a.ticket_id, a.scanned_at))
-        .collect();
-    // Few orders are ever disputed: read the event's, not every row's order.
-    let disputed: std::collections::HashSet<Uuid> = order::Entity::find()
-        .select_only()
-        .column(order::Column::Id)
-        .filter(order::Column::EventId.eq(open.event_id))
-        .filter(order::Column::DisputedAt.is_not_null())
-        .into_tuple()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect();
-    let tickets = rows
-        .into_iter()
-        .map(|(t, tier)| ManifestTicket {
-            ticket_id: t.id,
-            token_version: t.token_version,
-            state: match t.status {
-                TicketStatus::Valid if disputed.contains(&t.order_id) => ManifestState::Blocked,
-                TicketStatus::Valid => ManifestState::Valid,
-                TicketStatus::Revoked => ManifestState::Revoked,
-                TicketStatus::Held | TicketStatus::Released => ManifestState::Unpaid,
-            },
-            attendee_name: t.attendee_name,
-            tier: tier.map(|t| t.name).unwrap_or_default(),
-            swag_size: t.swag_size,
-            swag_cut: t.swag_cut,
-            dietary: t.dietary,
-            admitted_at: admissions.get(&t.id).copied(),
-            updated_at: t.updated_at,
-        })
-        .collect();
-    Ok((open, tickets, generated_at))
 }
