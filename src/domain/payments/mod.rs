@@ -14,6 +14,7 @@
 
 mod by_hand;
 pub mod effects;
+mod refund_facts;
 pub mod refunds;
 mod start;
 mod stripe_events;

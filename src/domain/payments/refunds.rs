@@ -22,7 +22,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Payments, clip, effects::RefundEffect};
+use super::{Payments, clip, refund_facts::converge};
 use crate::{
     domain::{
         DomainError, audit, desk, now,
@@ -91,29 +91,37 @@ pub async fn request(
         .filter(ticket::Column::OrderId.eq(model.id))
         .all(db)
         .await?;
+    let plan = plan(&model, &tickets, &input)?;
+    if plan.by_card && !payments.enabled() {
+        return Err(DomainError::PaymentsNotConfigured);
+    }
+    let row = record(db, staff, &model, &plan, attempt).await?;
+    if !plan.by_card {
+        return Ok(row);
+    }
+    submit(db, payments, row.id).await
+}
+
+/// A refund that passed every rule, before anything is written.
+struct Plan {
+    amount: i64,
+    reason: String,
+    /// The tickets it revokes.
+    revoke: Vec<Uuid>,
+    /// Money goes back through Stripe (else it was handed back, or free).
+    by_card: bool,
+}
+
+/// Checks what an organizer asks for against the order: which tickets, how
+/// much (never more than paid minus earlier refunds), why.
+fn plan(
+    model: &order::Model,
+    tickets: &[ticket::Model],
+    input: &RefundInput,
+) -> Result<Plan, DomainError> {
     let mut errors = FieldErrors::new();
     let reason = errors.text("reason", &input.reason, 1, 500, false);
-    let mut chosen = Vec::new();
-    for (i, id) in input.tickets.iter().enumerate() {
-        match tickets.iter().find(|t| t.id == *id) {
-            None => errors.add(
-                format!("tickets[{i}]"),
-                "unknown_ticket",
-                "is not a ticket of this order",
-            ),
-            Some(t) if t.status != TicketStatus::Valid => errors.add(
-                format!("tickets[{i}]"),
-                "ticket_not_refundable",
-                "is not a valid ticket (already revoked or never paid)",
-            ),
-            Some(t) if chosen.iter().any(|c: &&ticket::Model| c.id == t.id) => errors.add(
-                format!("tickets[{i}]"),
-                "duplicate_ticket",
-                "is listed twice",
-            ),
-            Some(t) => chosen.push(t),
-        }
-    }
+    let chosen = chosen_tickets(&mut errors, tickets, &input.tickets);
     let refundable = model.amount_paid - model.amount_refunded;
     let whole = input.tickets.is_empty() && input.amount.is_none();
     let amount = input.amount.unwrap_or(if input.tickets.is_empty() {
@@ -156,24 +164,67 @@ pub async fn request(
             "this order has no money left to refund and no valid tickets",
         ));
     }
-    let by_card = amount > 0 && model.payment_intent_id.is_some();
-    if by_card && !payments.enabled() {
-        return Err(DomainError::PaymentsNotConfigured);
+    Ok(Plan {
+        amount,
+        reason,
+        revoke,
+        by_card: amount > 0 && model.payment_intent_id.is_some(),
+    })
+}
+
+/// The order's tickets named by `ids`: valid ones, each once.
+fn chosen_tickets<'a>(
+    errors: &mut FieldErrors,
+    tickets: &'a [ticket::Model],
+    ids: &[Uuid],
+) -> Vec<&'a ticket::Model> {
+    let mut chosen: Vec<&ticket::Model> = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        match tickets.iter().find(|t| t.id == *id) {
+            None => errors.add(
+                format!("tickets[{i}]"),
+                "unknown_ticket",
+                "is not a ticket of this order",
+            ),
+            Some(t) if t.status != TicketStatus::Valid => errors.add(
+                format!("tickets[{i}]"),
+                "ticket_not_refundable",
+                "is not a valid ticket (already revoked or never paid)",
+            ),
+            Some(t) if chosen.iter().any(|c| c.id == t.id) => errors.add(
+                format!("tickets[{i}]"),
+                "duplicate_ticket",
+                "is listed twice",
+            ),
+            Some(t) => chosen.push(t),
+        }
     }
+    chosen
+}
+
+/// Counts the refund on the order (conditionally: never past what was
+/// paid), records it and audits it, in one transaction. A refund without a
+/// card is done at once (its tickets revoked); one by card waits for Stripe.
+async fn record(
+    db: &DatabaseConnection,
+    staff: &Staff,
+    model: &order::Model,
+    plan: &Plan,
+    attempt: Option<&Attempt>,
+) -> Result<refund::Model, DomainError> {
     let at = now();
     let refund_id = Uuid::now_v7();
     let txn = db.begin().await?;
-    // Counted before Stripe is called: never more than paid minus refunds.
     let counted = order::Entity::update_many()
         .col_expr(
             order::Column::AmountRefunded,
-            Expr::col(order::Column::AmountRefunded).add(amount),
+            Expr::col(order::Column::AmountRefunded).add(plan.amount),
         )
         .col_expr(order::Column::UpdatedAt, Expr::value(at))
         .filter(order::Column::Id.eq(model.id))
         .filter(
             Expr::col(order::Column::AmountRefunded)
-                .add(amount)
+                .add(plan.amount)
                 .lte(Expr::col(order::Column::AmountPaid)),
         )
         .exec(&txn)
@@ -185,24 +236,21 @@ pub async fn request(
             "another refund was made meanwhile; less is left to refund now",
         ));
     }
+    let (status, source) = if plan.by_card {
+        (RefundStatus::Requested, RefundSource::Organizer)
+    } else {
+        (RefundStatus::Succeeded, RefundSource::Manual)
+    };
     let row = refund::ActiveModel {
         id: Set(refund_id),
         order_id: Set(model.id),
         stripe_refund_id: Set(None),
-        amount: Set(amount),
+        amount: Set(plan.amount),
         currency: Set(model.currency.clone()),
-        reason: Set(reason.clone()),
-        status: Set(if by_card {
-            RefundStatus::Requested
-        } else {
-            RefundStatus::Succeeded
-        }),
-        source: Set(if by_card {
-            RefundSource::Organizer
-        } else {
-            RefundSource::Manual
-        }),
-        ticket_ids: Set(serde_json::json!(revoke)),
+        reason: Set(plan.reason.clone()),
+        status: Set(status),
+        source: Set(source),
+        ticket_ids: Set(serde_json::json!(plan.revoke)),
         staff_id: Set(Some(staff.id)),
         failure: Set(None),
         created_at: Set(at),
@@ -211,8 +259,8 @@ pub async fn request(
     }
     .insert(&txn)
     .await?;
-    if !by_card {
-        revoke_tickets(&txn, model.id, &revoke, model.amount_paid == 0).await?;
+    if !plan.by_card {
+        revoke_tickets(&txn, model.id, &plan.revoke, model.amount_paid == 0).await?;
     }
     audit::record(
         &txn,
@@ -221,16 +269,13 @@ pub async fn request(
         "order.refunded",
         &model.code,
         serde_json::json!({
-            "refund": refund_id, "amount": amount, "currency": model.currency,
-            "tickets": revoke, "reason": reason, "by_card": by_card,
+            "refund": refund_id, "amount": plan.amount, "currency": model.currency,
+            "tickets": plan.revoke, "reason": plan.reason, "by_card": plan.by_card,
         }),
     )
     .await?;
     txn.commit().await?;
-    if !by_card {
-        return Ok(row);
-    }
-    submit(db, payments, refund_id).await
+    Ok(row)
 }
 
 /// Sends a `requested` refund to Stripe and records the answer. Stripe
@@ -306,7 +351,7 @@ pub async fn submit(
 }
 
 /// Records Stripe's acceptance (or later news) of one of our refunds.
-async fn accept(
+pub(super) async fn accept(
     txn: &DatabaseTransaction,
     row: &refund::Model,
     stripe_id: &str,
@@ -341,7 +386,7 @@ async fn accept(
 
 /// A refund that did not happen: its amount is refundable again and the
 /// order is flagged for the organizer.
-async fn fail(
+pub(super) async fn fail(
     txn: &DatabaseTransaction,
     row: &refund::Model,
     why: &str,
@@ -379,7 +424,7 @@ async fn fail(
 /// Revokes refunded tickets (their seats return at once); when none is left
 /// valid, the order is closed: `refunded`, or `cancelled` when no money was
 /// involved.
-async fn revoke_tickets(
+pub(super) async fn revoke_tickets(
     txn: &DatabaseTransaction,
     order_id: Uuid,
     ids: &[Uuid],
@@ -405,172 +450,6 @@ async fn revoke_tickets(
         };
         // Only a paid order closes here: a cancelled one stays cancelled.
         transitions::move_order_from(txn, order_id, &[OrderState::Paid], to, at, |u| u).await?;
-    }
-    Ok(())
-}
-
-/// A charge refunded in full (from anywhere): every ticket is revoked and
-/// the order is `refunded`. Returns whether anything changed.
-pub(super) async fn close_fully_refunded(
-    txn: &DatabaseTransaction,
-    order_id: Uuid,
-) -> Result<bool, DomainError> {
-    let valid: Vec<Uuid> = ticket::Entity::find()
-        .select_only()
-        .column(ticket::Column::Id)
-        .filter(ticket::Column::OrderId.eq(order_id))
-        .filter(ticket::Column::Status.eq(TicketStatus::Valid))
-        .into_tuple()
-        .all(txn)
-        .await?;
-    let state = order::Entity::find_by_id(order_id)
-        .select_only()
-        .column(order::Column::State)
-        .into_tuple::<OrderState>()
-        .one(txn)
-        .await?;
-    if valid.is_empty() && state != Some(OrderState::Paid) {
-        return Ok(false);
-    }
-    revoke_tickets(txn, order_id, &valid, false).await?;
-    Ok(true)
-}
-
-/// A refund as a webhook reports it.
-pub(super) struct Reported<'a> {
-    pub stripe_id: &'a str,
-    pub ours: Option<Uuid>,
-    pub amount: i64,
-    pub currency: &'a str,
-    pub status: RefundStatus,
-    pub failure: Option<&'a str>,
-}
-
-/// Applies `refund.created/updated/failed` (and `charge.refund.updated`):
-/// ours are matched by Stripe id or by the id in the metadata; others were
-/// made in Stripe's dashboard and are recorded as such.
-pub(super) async fn reconcile(
-    txn: &DatabaseTransaction,
-    order: &order::Model,
-    reported: Reported<'_>,
-) -> Result<RefundEffect, DomainError> {
-    let mut existing = refund::Entity::find()
-        .filter(refund::Column::StripeRefundId.eq(reported.stripe_id))
-        .one(txn)
-        .await?;
-    if existing.is_none()
-        && let Some(ours) = reported.ours
-    {
-        existing = refund::Entity::find_by_id(ours)
-            .filter(refund::Column::OrderId.eq(order.id))
-            .one(txn)
-            .await?;
-    }
-    if let Some(row) = existing {
-        let before = row.status;
-        let updated = accept(
-            txn,
-            &row,
-            reported.stripe_id,
-            reported.status,
-            reported.failure,
-        )
-        .await?;
-        let after = updated.status;
-        return Ok(if before == after {
-            RefundEffect::Unchanged(after)
-        } else {
-            RefundEffect::Moved {
-                from: before,
-                to: after,
-            }
-        });
-    }
-    // Made outside tessera (the dashboard).
-    if reported.status.is_final_failure() {
-        return Ok(RefundEffect::OutsideFailed(reported.status));
-    }
-    // Recorded as Stripe reports it, even when it arrives before the payment
-    // it refunds: what the order shows is derived from the facts.
-    let at = now();
-    let amount = Ord::max(reported.amount, 0);
-    refund::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        order_id: Set(order.id),
-        stripe_refund_id: Set(Some(reported.stripe_id.to_owned())),
-        amount: Set(amount),
-        currency: Set(reported.currency.to_uppercase()),
-        reason: Set("refunded in Stripe's dashboard".to_owned()),
-        status: Set(reported.status),
-        source: Set(RefundSource::Stripe),
-        ticket_ids: Set(serde_json::json!([])),
-        staff_id: Set(None),
-        failure: Set(None),
-        created_at: Set(at),
-        updated_at: Set(at),
-        idempotency_ref: Set(None),
-    }
-    .insert(txn)
-    .await?;
-    Ok(RefundEffect::OutsideRecorded)
-}
-
-/// What an order's refunds add up to, from the facts: the refunds that did
-/// not fail (ours and the dashboard's), or the charge's refunded total as
-/// Stripe reported it, whichever is more (the charge's total includes every
-/// refund of it).
-fn refunded_total(order: &order::Model, rows: &[refund::Model]) -> i64 {
-    let counted: i64 = rows
-        .iter()
-        .filter(|r| !r.status.is_final_failure())
-        .map(|r| r.amount)
-        .sum();
-    Ord::max(counted, order.charge_refunded)
-}
-
-/// Derives an order's refunded amount and closure from the recorded facts,
-/// so that Stripe's events, applied in any order, end in one state: the
-/// amount shown is what was refunded, up to what was paid; an order refunded
-/// in full is closed (`refunded`, its tickets revoked). Returns whether this
-/// call closed it.
-pub(super) async fn converge(
-    txn: &DatabaseTransaction,
-    order_id: Uuid,
-) -> Result<bool, DomainError> {
-    let Some(order) = order::Entity::find_by_id(order_id).one(txn).await? else {
-        return Ok(false);
-    };
-    let rows = of_order(txn, order_id).await?;
-    let refunded = refunded_total(&order, &rows);
-    let shown = Ord::min(refunded, order.amount_paid);
-    if shown != order.amount_refunded {
-        order::Entity::update_many()
-            .col_expr(order::Column::AmountRefunded, Expr::value(shown))
-            .col_expr(order::Column::UpdatedAt, Expr::value(now()))
-            .filter(order::Column::Id.eq(order_id))
-            .exec(txn)
-            .await?;
-    }
-    if order.amount_paid > 0 && refunded >= order.amount_paid {
-        return close_fully_refunded(txn, order_id).await;
-    }
-    Ok(false)
-}
-
-/// Records the charge's refunded total as Stripe reports it (totals only
-/// grow, so an older report never lowers it).
-pub(super) async fn note_charge_refunded(
-    txn: &DatabaseTransaction,
-    order: &order::Model,
-    amount_refunded: i64,
-) -> Result<(), DomainError> {
-    if amount_refunded > order.charge_refunded {
-        order::Entity::update_many()
-            .col_expr(order::Column::ChargeRefunded, Expr::value(amount_refunded))
-            .col_expr(order::Column::UpdatedAt, Expr::value(now()))
-            .filter(order::Column::Id.eq(order.id))
-            .exec(txn)
-            .await?;
     }
     Ok(())
 }

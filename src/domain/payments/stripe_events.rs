@@ -89,7 +89,7 @@ pub async fn apply(
             let mut applied = effect(&txn, notice, order).await?;
             // Whatever the event was, the order's refund figures and closure
             // follow from all the facts recorded so far.
-            applied.fully_refunded = refunds::converge(&txn, order.id).await?;
+            applied.fully_refunded = refund_facts::converge(&txn, order.id).await?;
             applied
         }
     };
@@ -159,7 +159,7 @@ async fn effect(
         Notice::ChargeRefunded {
             amount_refunded, ..
         } => {
-            refunds::note_charge_refunded(txn, order, *amount_refunded).await?;
+            refund_facts::note_charge_refunded(txn, order, *amount_refunded).await?;
             Ok(Applied::of(Effect::ChargeRefunded(*amount_refunded)))
         }
         Notice::Refund {
@@ -170,10 +170,10 @@ async fn effect(
             status,
             failure,
             ..
-        } => refunds::reconcile(
+        } => refund_facts::reconcile(
             txn,
             order,
-            refunds::Reported {
+            refund_facts::Reported {
                 stripe_id,
                 ours: *ours,
                 amount: *amount,
