@@ -5,6 +5,7 @@ pub mod events;
 pub mod keys;
 pub mod orders;
 pub mod payments;
+mod report_bodies;
 pub mod reports;
 pub mod tiers;
 pub mod tokens;

@@ -218,45 +218,48 @@ fn check_lines(
     lines
 }
 
-/// Builds the rows of an order from its checked lines.
-#[allow(clippy::too_many_arguments)]
-fn build(
-    event: &Event,
-    email: &str,
-    lines: Vec<Line>,
-    voucher: Option<&Voucher>,
+/// Who an order is for and how it is held, besides its lines.
+struct Draft<'a> {
+    event: &'a Event,
+    email: String,
+    voucher: Option<&'a Voucher>,
+    /// A hash of the buyer's address, for the hold limits.
     client_key: String,
     hold: chrono::Duration,
-    comp: Option<(&Staff, String)>,
+    /// An organizer's comp, with the reason.
+    comp: Option<(&'a Staff, String)>,
     at: DateTime<Utc>,
-) -> Result<(Placement, String), DomainError> {
+}
+
+/// Builds the rows of an order from its checked lines.
+fn build(draft: Draft<'_>, lines: Vec<Line>) -> Result<(Placement, String), DomainError> {
     let token = generate_token()?;
     let prices: Vec<LinePrice> = lines.iter().map(|l| l.price).collect();
     let (subtotal, discount, total) = pricing::totals(&prices);
     let paid = total == 0;
-    let expires_at = (!paid).then(|| at + hold);
-    let order_id = Uuid::now_v7();
+    let at = draft.at;
+    let expires_at = (!paid).then(|| at + draft.hold);
     let order = order::Model {
-        id: order_id,
-        event_id: event.id,
+        id: Uuid::now_v7(),
+        event_id: draft.event.id,
         code: generate_code()?,
-        email: email.to_owned(),
+        email: draft.email,
         token_hash: hash_secret(&token),
         state: if paid {
             OrderState::Paid
         } else {
             OrderState::Pending
         },
-        currency: event.currency.clone(),
+        currency: draft.event.currency.clone(),
         subtotal,
         discount,
         total,
         ticket_count: i32::try_from(lines.len()).unwrap_or(i32::MAX),
-        voucher_id: voucher.map(|v| v.id),
+        voucher_id: draft.voucher.map(|v| v.id),
         expires_at,
-        client_key,
-        comp_reason: comp.as_ref().map(|(_, reason)| reason.clone()),
-        created_by_staff: comp.as_ref().map(|(staff, _)| staff.id),
+        client_key: draft.client_key,
+        comp_reason: draft.comp.as_ref().map(|(_, reason)| reason.clone()),
+        created_by_staff: draft.comp.as_ref().map(|(staff, _)| staff.id),
         created_at: at,
         updated_at: at,
         paid_at: paid.then_some(at),
@@ -282,35 +285,43 @@ fn build(
     };
     let tickets = lines
         .into_iter()
-        .map(|line| ticket::Model {
-            id: Uuid::now_v7(),
-            order_id,
-            event_id: event.id,
-            tier_id: line.tier_id,
-            status,
-            hold_expires_at: expires_at,
-            attendee_name: line.name,
-            attendee_email: line.email,
-            swag_size: line.swag.as_ref().map(|(size, _)| size.clone()),
-            swag_cut: line.swag.and_then(|(_, cut)| cut),
-            dietary: line.dietary,
-            notes: line.notes,
-            unit_price: line.price.unit_price,
-            discount: line.price.discount,
-            price: line.price.price,
-            voucher_id: line.voucher_id,
-            token_version: 1,
-            created_at: at,
-            updated_at: at,
-        })
+        .map(|line| ticket_row(&order, line, status))
         .collect();
     let placement = Placement {
         order,
         tickets,
-        voucher: voucher.map(|v| (v.id, v.usage_limit)),
-        limited: comp.is_none(),
+        voucher: draft.voucher.map(|v| (v.id, v.usage_limit)),
+        limited: draft.comp.is_none(),
     };
     Ok((placement, token))
+}
+
+fn ticket_row(order: &order::Model, line: Line, status: TicketStatus) -> ticket::Model {
+    let (swag_size, swag_cut) = match line.swag {
+        Some((size, cut)) => (Some(size), cut),
+        None => (None, None),
+    };
+    ticket::Model {
+        id: Uuid::now_v7(),
+        order_id: order.id,
+        event_id: order.event_id,
+        tier_id: line.tier_id,
+        status,
+        hold_expires_at: order.expires_at,
+        attendee_name: line.name,
+        attendee_email: line.email,
+        swag_size,
+        swag_cut,
+        dietary: line.dietary,
+        notes: line.notes,
+        unit_price: line.price.unit_price,
+        discount: line.price.discount,
+        price: line.price.price,
+        voucher_id: line.voucher_id,
+        token_version: 1,
+        created_at: order.created_at,
+        updated_at: order.created_at,
+    }
 }
 
 /// Turns the inventory's answer into the order or the reason it was refused.
@@ -456,16 +467,16 @@ pub async fn place(
     }
     let email = buyer.map(Email::into_string).unwrap_or_default();
     let hold = inventory.limits().hold;
-    let (placement, token) = build(
-        &event,
-        &email,
-        lines,
-        voucher.as_ref(),
+    let draft = Draft {
+        event: &event,
+        email,
+        voucher: voucher.as_ref(),
         client_key,
         hold,
-        None,
+        comp: None,
         at,
-    )?;
+    };
+    let (placement, token) = build(draft, lines)?;
     let mut placement = placement;
     placement.order.idempotency_ref = request.attempt.map(|a| a.reference);
     let order = settle(&event, &tiers, inventory.place(placement).await?)?;
@@ -540,16 +551,16 @@ pub async fn comp(
     let lines = check_lines(&rules, &request.tickets, &mut errors);
     errors.finish(())?;
     let email = buyer.map(Email::into_string).unwrap_or_default();
-    let (placement, token) = build(
-        &event,
-        &email,
-        lines,
-        None,
-        "staff".to_owned(),
-        inventory.limits().hold,
-        Some((staff, reason.clone())),
+    let draft = Draft {
+        event: &event,
+        email,
+        voucher: None,
+        client_key: "staff".to_owned(),
+        hold: inventory.limits().hold,
+        comp: Some((staff, reason.clone())),
         at,
-    )?;
+    };
+    let (placement, token) = build(draft, lines)?;
     let order = settle(&event, &tiers, inventory.place(placement).await?)?;
     crate::domain::audit::record(
         db,
