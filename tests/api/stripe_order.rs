@@ -280,3 +280,195 @@ fn invariant_8_stripe_events_in_any_order_end_in_one_state_on_sqlite() {
 fn invariant_8_stripe_events_in_any_order_end_in_one_state_on_postgres() {
     invariant_8_stripe_events_in_any_order_end_in_one_state(Backend::Postgres);
 }
+
+/// One step of a payment's life: a Stripe event, a second payment through
+/// another intent, or the hold running out (time passes, the sweeper runs).
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Stripe(Event),
+    OtherPayment,
+    Lapse,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    use RefundStatus::*;
+    prop_oneof![
+        3 => Just(Step::Stripe(Event::Paid)),
+        1 => Just(Step::Stripe(Event::Declined)),
+        1 => Just(Step::OtherPayment),
+        1 => Just(Step::Lapse),
+        2 => (prop_oneof![Just("re_a"), Just("re_b")], prop_oneof![Just(30i64), Just(100)], prop_oneof![Just(Pending), Just(Succeeded), Just(Failed)])
+            .prop_map(|(id, pct, status)| Step::Stripe(Event::Refund(id, pct, status))),
+        1 => prop_oneof![Just(30i64), Just(100)].prop_map(|pct| Step::Stripe(Event::ChargeRefunded(pct))),
+        1 => Just(Step::Stripe(Event::DisputeOpened)),
+        1 => prop_oneof![Just(DisputeStatus::Won), Just(DisputeStatus::Lost)].prop_map(|s| Step::Stripe(Event::DisputeClosed(s))),
+    ]
+}
+
+/// Whether `to` can be reached from `from` by allowed moves (or is `from`).
+fn reachable<T: Copy + PartialEq + 'static>(
+    from: T,
+    to: T,
+    sources: impl Fn(T) -> &'static [T],
+    all: &[T],
+) -> bool {
+    let mut seen = vec![from];
+    let mut frontier = vec![from];
+    while let Some(at) = frontier.pop() {
+        for &next in all {
+            if !seen.contains(&next) && sources(next).contains(&at) {
+                seen.push(next);
+                frontier.push(next);
+            }
+        }
+    }
+    seen.contains(&to)
+}
+
+async fn snapshot(app: &TestApp, placed: &Placed) -> (OrderState, i64, Vec<TicketStatus>) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let order = order_row(app, &placed.code).await;
+    let tickets = entity::ticket::Entity::find()
+        .filter(entity::ticket::Column::OrderId.eq(order.id))
+        .order_by_asc(entity::ticket::Column::Id)
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.status)
+        .collect();
+    (order.state, order.amount_paid, tickets)
+}
+
+/// Plays `steps` on a fresh order and checks after each one that the order
+/// and its tickets only moved forward and the order was never paid twice.
+async fn play(app: &TestApp, tier: &str, steps: &[Step]) -> Result<(), String> {
+    use tessera::domain::transitions::{order_sources, ticket_sources};
+    let placed = place(app, "machine", tier, &["Ada", "Grace"]).await;
+    let payments = Payments::default();
+    let mut before = snapshot(app, &placed).await;
+    for (n, step) in steps.iter().enumerate() {
+        match *step {
+            Step::Stripe(event) => {
+                app.on_its_clock(payments::apply(&app.db, &payments, bind(event, n, &placed)))
+                    .await
+                    .map_err(|e| format!("{step:?}: {e}"))?;
+            }
+            Step::OtherPayment => {
+                let mut other = bind(Event::Paid, n, &placed);
+                if let Notice::Paid { refs, .. } = &mut other.notice {
+                    refs.payment_intent = Some(format!("pi_other_{n}"));
+                    refs.order_id = placed.id.parse().ok();
+                }
+                app.on_its_clock(payments::apply(&app.db, &payments, other))
+                    .await
+                    .map_err(|e| format!("{step:?}: {e}"))?;
+            }
+            Step::Lapse => {
+                app.let_holds_end();
+                app.on_its_clock(tessera::jobs::sweep(&app.db, &payments))
+                    .await;
+            }
+        }
+        let after = snapshot(app, &placed).await;
+        if !reachable(before.0, after.0, order_sources, OrderState::ALL) {
+            return Err(format!(
+                "after {:?}: the order went from {} back to {}",
+                &steps[..=n],
+                before.0,
+                after.0
+            ));
+        }
+        for (b, a) in before.2.iter().zip(&after.2) {
+            if !reachable(*b, *a, ticket_sources, TicketStatus::ALL) {
+                return Err(format!(
+                    "after {:?}: a ticket went from {b} back to {a}",
+                    &steps[..=n]
+                ));
+            }
+        }
+        if after.1 < before.1 || after.1 > TOTAL {
+            return Err(format!(
+                "after {:?}: paid {} then {} of {TOTAL}",
+                &steps[..=n],
+                before.1,
+                after.1
+            ));
+        }
+        before = after;
+    }
+    Ok(())
+}
+
+fn no_sequence_moves_an_order_backwards_or_pays_it_twice(backend: Backend) {
+    use tessera::domain::transitions::{order_sources, ticket_sources};
+    // The checker itself tells forward from backward.
+    assert!(reachable(
+        OrderState::Pending,
+        OrderState::Refunded,
+        order_sources,
+        OrderState::ALL
+    ));
+    assert!(!reachable(
+        OrderState::Paid,
+        OrderState::Pending,
+        order_sources,
+        OrderState::ALL
+    ));
+    assert!(!reachable(
+        OrderState::Refunded,
+        OrderState::Paid,
+        order_sources,
+        OrderState::ALL
+    ));
+    assert!(!reachable(
+        TicketStatus::Revoked,
+        TicketStatus::Valid,
+        ticket_sources,
+        TicketStatus::ALL
+    ));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(app) = runtime.block_on(spawn_app(backend)) else {
+        return;
+    };
+    // Far enough away that the time let pass never ends the sales.
+    let starts = chrono::Utc::now() + chrono::Duration::days(20);
+    let event = serde_json::json!({"starts_at": starts.to_rfc3339(), "ends_at": (starts + chrono::Duration::days(1)).to_rfc3339()});
+    let tier = runtime.block_on(app.shop(
+        "machine",
+        event,
+        &[serde_json::json!({"name": "Regular", "price": 4900, "capacity": 100_000})],
+    ))[0]
+        .clone();
+    let cases = if backend == Backend::Sqlite { 40 } else { 20 };
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&proptest::collection::vec(step(), 1..8), |steps| {
+            runtime
+                .block_on(play(&app, &tier, &steps))
+                .map_err(TestCaseError::fail)
+        })
+        .unwrap();
+}
+
+#[test]
+fn no_sequence_moves_an_order_backwards_or_pays_it_twice_on_sqlite() {
+    no_sequence_moves_an_order_backwards_or_pays_it_twice(Backend::Sqlite);
+}
+
+#[test]
+#[cfg_attr(
+    not(tessera_postgres),
+    ignore = "set TEST_DATABASE_URL to run it on PostgreSQL"
+)]
+fn no_sequence_moves_an_order_backwards_or_pays_it_twice_on_postgres() {
+    no_sequence_moves_an_order_backwards_or_pays_it_twice(Backend::Postgres);
+}

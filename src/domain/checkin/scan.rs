@@ -289,7 +289,7 @@ async fn decide(
         swag_cut: ticket.swag_cut.clone(),
         dietary: ticket.dietary.clone(),
     });
-    outcome.result = judge(&ticket, &claims, list, seen.scanned_at)?;
+    outcome.result = judge(&ticket, &claims, list, seen.scanned_at);
     if outcome.result != ScanResult::Admitted {
         record(db, &outcome, &seen, Some(ticket.id)).await?;
         return Ok(outcome);
@@ -325,8 +325,8 @@ fn judge(
     claims: &tokens::Claims,
     list: &CheckinList,
     at: DateTime<Utc>,
-) -> Result<ScanResult, DomainError> {
-    Ok(match (ticket.status, ticket.order_state) {
+) -> ScanResult {
+    match (ticket.status, ticket.order_state) {
         (TicketStatus::Revoked, _) => ScanResult::Revoked,
         (TicketStatus::Valid, OrderState::Paid) => {
             if ticket.order_disputed_at.is_some() {
@@ -347,7 +347,7 @@ fn judge(
             ScanResult::Revoked
         }
         _ => ScanResult::Unpaid,
-    })
+    }
 }
 
 /// Admits a ticket at most once per list: the primary key of the admission
@@ -555,4 +555,124 @@ async fn replay(
         conflict: false,
         kind: list.kind,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The scan decision over every combination of ticket status, order
+    //! state, dispute, token version, list tiers and list window.
+
+    use chrono::Duration;
+
+    use super::*;
+
+    fn claims(ver: i32) -> tokens::Claims {
+        tokens::Claims {
+            iss: "tessera".into(),
+            aud: "conf".into(),
+            sub: String::new(),
+            tier: String::new(),
+            ver,
+            iat: 0,
+            nbf: 0,
+            exp: i64::MAX,
+        }
+    }
+
+    #[test]
+    fn a_ticket_is_admitted_exactly_when_every_rule_allows_it() {
+        let at = Utc::now();
+        let tier = Uuid::now_v7();
+        let other_tier = Uuid::now_v7();
+        // Opens and closes relative to the scan: no window, open now,
+        // opens later, closed already.
+        let windows = [
+            (None, None, true),
+            (
+                Some(at - Duration::hours(1)),
+                Some(at + Duration::hours(1)),
+                true,
+            ),
+            (Some(at + Duration::minutes(1)), None, false),
+            (None, Some(at), false),
+        ];
+        let mut admitted = 0;
+        let mut cases = 0;
+        for &status in TicketStatus::ALL {
+            for &order_state in OrderState::ALL {
+                for disputed in [false, true] {
+                    for current_version in [true, false] {
+                        for on_list in [true, false] {
+                            for (opens_at, closes_at, open) in windows {
+                                cases += 1;
+                                let ticket = ScanRow {
+                                    id: Uuid::now_v7(),
+                                    event_id: Uuid::now_v7(),
+                                    tier_id: tier,
+                                    status,
+                                    token_version: 3,
+                                    attendee_name: "Ada".into(),
+                                    swag_size: None,
+                                    swag_cut: None,
+                                    dietary: None,
+                                    tier_name: "Day".into(),
+                                    order_state,
+                                    order_disputed_at: disputed.then_some(at),
+                                };
+                                let list = CheckinList {
+                                    id: Uuid::now_v7(),
+                                    event_id: ticket.event_id,
+                                    name: "Door".into(),
+                                    kind: ListKind::Entry,
+                                    tiers: vec![if on_list { tier } else { other_tier }],
+                                    opens_at,
+                                    closes_at,
+                                    archived_at: None,
+                                    created_at: at,
+                                    updated_at: at,
+                                };
+                                let token = claims(if current_version { 3 } else { 2 });
+                                let result = judge(&ticket, &token, &list, at);
+                                let paid = status == TicketStatus::Valid
+                                    && order_state == OrderState::Paid;
+                                let case = format!(
+                                    "{status}/{order_state} disputed={disputed} current={current_version} on_list={on_list} open={open}: {result}"
+                                );
+                                // Safety: only a paid, undisputed, current ticket of
+                                // the list, inside its window, gets in.
+                                assert_eq!(
+                                    result == ScanResult::Admitted,
+                                    paid && !disputed && current_version && on_list && open,
+                                    "{case}"
+                                );
+                                // A revoked ticket says so, whatever else holds.
+                                if status == TicketStatus::Revoked {
+                                    assert_eq!(result, ScanResult::Revoked, "{case}");
+                                }
+                                // Not paid: revoked (cancelled or refunded after
+                                // payment) or unpaid, never a list or window answer.
+                                if !paid {
+                                    assert!(
+                                        matches!(result, ScanResult::Revoked | ScanResult::Unpaid),
+                                        "{case}"
+                                    );
+                                }
+                                // A dispute sends the attendee to the help desk
+                                // before any other answer about a paid ticket.
+                                if paid && disputed {
+                                    assert_eq!(result, ScanResult::Disputed, "{case}");
+                                }
+                                if paid && !disputed && !current_version {
+                                    assert_eq!(result, ScanResult::Superseded, "{case}");
+                                }
+                                admitted += usize::from(result == ScanResult::Admitted);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(cases, 4 * 5 * 2 * 2 * 2 * 4);
+        assert_eq!(admitted, 2, "one ticket state, two open windows");
+    }
 }
