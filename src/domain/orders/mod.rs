@@ -292,6 +292,28 @@ pub fn match_dietary<'a>(options: &'a [String], choice: &str) -> Option<&'a Stri
         .find(|o| o.eq_ignore_ascii_case(choice.trim()))
 }
 
+/// Whether a ticket may change to this size and cut: it is its own already,
+/// the chart does not count its stock, or some is left. Call under the event
+/// lock, like a placement: two attendees taking the last shirt at once
+/// cannot both get it.
+async fn has_stock_for(
+    txn: &sea_orm::DatabaseTransaction,
+    event: &Event,
+    current: &ticket::Model,
+    (size, cut): (&str, Option<&str>),
+    at: DateTime<Utc>,
+) -> Result<bool, DomainError> {
+    let unchanged =
+        current.swag_size.as_deref() == Some(size) && current.swag_cut.as_deref() == cut;
+    let stock = match_swag(&event.swag_sizes, size, cut).and_then(|c| c.stock);
+    let Some(stock) = stock.filter(|_| !unchanged) else {
+        return Ok(true);
+    };
+    let taken = inventory::taken(txn, event.id, at).await?;
+    let key = (size.to_lowercase(), cut.map(str::to_lowercase));
+    Ok(taken.by_swag.get(&key).copied().unwrap_or(0) < i64::from(stock))
+}
+
 /// The attendee changes a ticket's details, until the event's edit deadline.
 /// A new swag size must have stock left; a new name or email makes the old
 /// check-in token stop working.
@@ -373,16 +395,7 @@ pub async fn update_ticket(
             None => current.swag_cut.as_deref(),
         };
         if let Some((size, cut)) = fields.swag(&mut errors, size, cut) {
-            let unchanged =
-                current.swag_size.as_deref() == Some(size.as_str()) && current.swag_cut == cut;
-            let stock = match_swag(&event.swag_sizes, &size, cut.as_deref()).and_then(|c| c.stock);
-            if !unchanged && let Some(stock) = stock {
-                // Under the event lock (taken above), like a placement: two
-                // attendees taking the last shirt at once cannot both get it.
-                let taken = inventory::taken(&txn, event.id, at).await?;
-                let key = (size.to_lowercase(), cut.as_ref().map(|c| c.to_lowercase()));
-                sold_out = taken.by_swag.get(&key).copied().unwrap_or(0) >= i64::from(stock);
-            }
+            sold_out = !has_stock_for(&txn, &event, &current, (&size, cut.as_deref()), at).await?;
             active.swag_size = Set(Some(size));
             active.swag_cut = Set(cut);
         }

@@ -96,14 +96,6 @@ fn check_lines(
     requests: &[TicketRequest],
     errors: &mut FieldErrors,
 ) -> Vec<Line> {
-    let Rules {
-        event,
-        tiers,
-        voucher,
-        buyer,
-        mode,
-        at,
-    } = *rules;
     if requests.is_empty() {
         errors.add("tickets", "required", "an order needs at least one ticket");
     } else if requests.len() > MAX_TICKETS_PER_ORDER {
@@ -116,106 +108,147 @@ fn check_lines(
     let mut lines = Vec::with_capacity(requests.len());
     let mut per_tier: HashMap<Uuid, Vec<usize>> = HashMap::new();
     for (i, request) in requests.iter().enumerate() {
-        let field = |name: &str| format!("tickets[{i}].{name}");
-        let tier = tiers
-            .iter()
-            .find(|t| t.id == request.tier_id && t.archived_at.is_none());
-        let unlocked = voucher.is_some_and(|v| v.unlocks_tier(request.tier_id));
-        let Some(tier) = tier.filter(|t| mode == Mode::Comp || !t.hidden || unlocked) else {
+        if let Some(line) = check_line(rules, i, request, errors) {
+            per_tier.entry(line.tier_id).or_default().push(i);
+            lines.push(line);
+        }
+    }
+    if rules.mode == Mode::Buyer {
+        check_quantities(rules.tiers, &per_tier, errors);
+        if let Some(voucher) = rules.voucher
+            && !lines.is_empty()
+            && lines.iter().all(|l| l.voucher_id.is_none())
+        {
             errors.add(
-                field("tier_id"),
-                "unknown_tier",
-                "no tier of this event on sale has this id",
+                "voucher",
+                "invalid_voucher",
+                format!(
+                    "{} does not apply to any ticket in this order",
+                    voucher.code
+                ),
             );
-            continue;
-        };
-        if mode == Mode::Buyer {
-            let venue = Venue {
-                capacity: event.capacity,
-                ends_at: event.ends_at,
-            };
-            let state = availability(tier, venue, Taken::default(), at).state;
-            if matches!(state, SaleState::Upcoming | SaleState::Ended) {
-                errors.add(
-                    field("tier_id"),
-                    "not_on_sale",
-                    format!("{} is not on sale now", tier.name),
-                );
-                continue;
-            }
         }
-        per_tier.entry(tier.id).or_default().push(i);
-
-        let fields = TicketFields {
-            event,
-            tier,
-            prefix: format!("tickets[{i}]."),
-        };
-        let name = fields.name(errors, &request.attendee_name);
-        let email = match request.attendee_email.as_deref() {
-            Some(email) => fields.email(errors, email).unwrap_or_default(),
-            None => buyer.map(|b| b.as_str().to_owned()).unwrap_or_default(),
-        };
-        let swag = fields.swag(
-            errors,
-            request.swag_size.as_deref(),
-            request.swag_cut.as_deref(),
-        );
-        let dietary = fields.dietary(errors, request.dietary.as_deref());
-        let notes = fields.notes(errors, request.notes.as_deref().unwrap_or(""));
-        let (price, voucher_id) = match mode {
-            Mode::Comp => (pricing::line(tier.price, Discount::Percent(100)), None),
-            Mode::Buyer => {
-                let discount = voucher.map_or(Discount::None, |v| v.discount_for(tier.id));
-                let applies = voucher
-                    .filter(|_| unlocked || discount != Discount::None)
-                    .map(|v| v.id);
-                (pricing::line(tier.price, discount), applies)
-            }
-        };
-        lines.push(Line {
-            tier_id: tier.id,
-            name,
-            email,
-            swag,
-            dietary,
-            notes,
-            price,
-            voucher_id,
-        });
-    }
-    if mode == Mode::Buyer {
-        for (tier_id, indices) in &per_tier {
-            if let Some(tier) = tiers.iter().find(|t| t.id == *tier_id) {
-                let n = i32::try_from(indices.len()).unwrap_or(i32::MAX);
-                if n < tier.min_per_order || n > tier.max_per_order {
-                    errors.add(
-                        format!("tickets[{}].tier_id", indices[0]),
-                        "quantity_out_of_range",
-                        format!(
-                            "{} is sold {} to {} per order; this order has {n}",
-                            tier.name, tier.min_per_order, tier.max_per_order
-                        ),
-                    );
-                }
-            }
-        }
-    }
-    if let Some(voucher) = voucher
-        && mode == Mode::Buyer
-        && !lines.is_empty()
-        && lines.iter().all(|l| l.voucher_id.is_none())
-    {
-        errors.add(
-            "voucher",
-            "invalid_voucher",
-            format!(
-                "{} does not apply to any ticket in this order",
-                voucher.code
-            ),
-        );
     }
     lines
+}
+
+/// The tier a line asks for, if this buyer may buy it now.
+fn tier_of<'a>(
+    rules: &Rules<'a>,
+    i: usize,
+    request: &TicketRequest,
+    errors: &mut FieldErrors,
+) -> Option<&'a tier::Model> {
+    let field = format!("tickets[{i}].tier_id");
+    let unlocked = rules
+        .voucher
+        .is_some_and(|v| v.unlocks_tier(request.tier_id));
+    let Some(tier) = rules
+        .tiers
+        .iter()
+        .find(|t| t.id == request.tier_id && t.archived_at.is_none())
+        .filter(|t| rules.mode == Mode::Comp || !t.hidden || unlocked)
+    else {
+        errors.add(
+            field,
+            "unknown_tier",
+            "no tier of this event on sale has this id",
+        );
+        return None;
+    };
+    if rules.mode == Mode::Buyer {
+        let venue = Venue {
+            capacity: rules.event.capacity,
+            ends_at: rules.event.ends_at,
+        };
+        let state = availability(tier, venue, Taken::default(), rules.at).state;
+        if matches!(state, SaleState::Upcoming | SaleState::Ended) {
+            errors.add(
+                field,
+                "not_on_sale",
+                format!("{} is not on sale now", tier.name),
+            );
+            return None;
+        }
+    }
+    Some(tier)
+}
+
+/// One ticket line: its tier, its attendee's fields, its price.
+fn check_line(
+    rules: &Rules<'_>,
+    i: usize,
+    request: &TicketRequest,
+    errors: &mut FieldErrors,
+) -> Option<Line> {
+    let tier = tier_of(rules, i, request, errors)?;
+    let fields = TicketFields {
+        event: rules.event,
+        tier,
+        prefix: format!("tickets[{i}]."),
+    };
+    let name = fields.name(errors, &request.attendee_name);
+    let email = match request.attendee_email.as_deref() {
+        Some(email) => fields.email(errors, email).unwrap_or_default(),
+        None => rules
+            .buyer
+            .map(|b| b.as_str().to_owned())
+            .unwrap_or_default(),
+    };
+    let swag = fields.swag(
+        errors,
+        request.swag_size.as_deref(),
+        request.swag_cut.as_deref(),
+    );
+    let dietary = fields.dietary(errors, request.dietary.as_deref());
+    let notes = fields.notes(errors, request.notes.as_deref().unwrap_or(""));
+    let (price, voucher_id) = match rules.mode {
+        Mode::Comp => (pricing::line(tier.price, Discount::Percent(100)), None),
+        Mode::Buyer => {
+            let unlocked = rules.voucher.is_some_and(|v| v.unlocks_tier(tier.id));
+            let discount = rules
+                .voucher
+                .map_or(Discount::None, |v| v.discount_for(tier.id));
+            let applies = rules
+                .voucher
+                .filter(|_| unlocked || discount != Discount::None)
+                .map(|v| v.id);
+            (pricing::line(tier.price, discount), applies)
+        }
+    };
+    Some(Line {
+        tier_id: tier.id,
+        name,
+        email,
+        swag,
+        dietary,
+        notes,
+        price,
+        voucher_id,
+    })
+}
+
+/// Each tier's tickets per order within its minimum and maximum.
+fn check_quantities(
+    tiers: &[tier::Model],
+    per_tier: &HashMap<Uuid, Vec<usize>>,
+    errors: &mut FieldErrors,
+) {
+    for (tier_id, indices) in per_tier {
+        if let Some(tier) = tiers.iter().find(|t| t.id == *tier_id) {
+            let n = i32::try_from(indices.len()).unwrap_or(i32::MAX);
+            if n < tier.min_per_order || n > tier.max_per_order {
+                errors.add(
+                    format!("tickets[{}].tier_id", indices[0]),
+                    "quantity_out_of_range",
+                    format!(
+                        "{} is sold {} to {} per order; this order has {n}",
+                        tier.name, tier.min_per_order, tier.max_per_order
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// Who an order is for and how it is held, besides its lines.

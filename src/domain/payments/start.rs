@@ -94,88 +94,13 @@ pub async fn start(
         hold_expires_at: model.expires_at,
     };
     match flow {
-        Flow::Intent => {
-            if model.checkout_session_id.is_some() {
-                return Err(method_fixed("Stripe Checkout"));
-            }
-            let intent = match &model.payment_intent_id {
-                Some(id) => gateway.retrieve_intent(id.clone()).await,
-                None => {
-                    gateway
-                        .create_intent(intent_request(order, "payment"))
-                        .await
-                }
-            }
-            .map_err(unavailable)?;
-            if model.payment_intent_id.is_none() {
-                let recorded = order::Entity::update_many()
-                    .col_expr(
-                        order::Column::PaymentIntentId,
-                        Expr::value(Some(intent.id.clone())),
-                    )
-                    .col_expr(order::Column::UpdatedAt, Expr::value(now()))
-                    .filter(order::Column::Id.eq(model.id))
-                    .filter(order::Column::PaymentIntentId.is_null())
-                    .filter(order::Column::CheckoutSessionId.is_null())
-                    .exec(db)
-                    .await?
-                    .rows_affected;
-                if recorded == 0 && !recorded_as(db, model.id, Started::Intent(&intent.id)).await? {
-                    // A concurrent request started a Checkout Session.
-                    let key = format!("order:{}:cancel", model.id);
-                    if let Err(err) = gateway.cancel_intent(intent.id.clone(), key).await {
-                        tracing::warn!(order = %model.id, error = %err, "surplus payment intent not cancelled");
-                    }
-                    return Err(method_fixed("Stripe Checkout"));
-                }
-            }
-            start.intent_id = Some(intent.id);
-            start.client_secret = intent.client_secret;
-        }
+        Flow::Intent => start_intent(db, gateway, order, &mut start).await?,
         Flow::Checkout {
             success_url,
             cancel_url,
         } => {
             let (success_url, cancel_url) = payments.return_urls(&success_url, &cancel_url, "")?;
-            if model.checkout_session_id.is_none() && model.payment_intent_id.is_some() {
-                return Err(method_fixed("a card payment (PaymentIntent)"));
-            }
-            let session = match &model.checkout_session_id {
-                // Resumed: the session made first, with its return URLs.
-                Some(id) => gateway.retrieve_checkout(id.clone()).await,
-                None => {
-                    gateway
-                        .create_checkout(checkout_request(order, &success_url, &cancel_url))
-                        .await
-                }
-            }
-            .map_err(unavailable)?;
-            if model.checkout_session_id.is_none() {
-                let recorded = order::Entity::update_many()
-                    .col_expr(
-                        order::Column::CheckoutSessionId,
-                        Expr::value(Some(session.id.clone())),
-                    )
-                    .col_expr(order::Column::UpdatedAt, Expr::value(now()))
-                    .filter(order::Column::Id.eq(model.id))
-                    .filter(order::Column::CheckoutSessionId.is_null())
-                    .filter(order::Column::PaymentIntentId.is_null())
-                    .exec(db)
-                    .await?
-                    .rows_affected;
-                if recorded == 0
-                    && !recorded_as(db, model.id, Started::Checkout(&session.id)).await?
-                {
-                    // A concurrent request started a PaymentIntent.
-                    let key = format!("order:{}:expire-checkout", model.id);
-                    if let Err(err) = gateway.expire_checkout(session.id.clone(), key).await {
-                        tracing::warn!(order = %model.id, error = %err, "surplus checkout session not expired");
-                    }
-                    return Err(method_fixed("a card payment (PaymentIntent)"));
-                }
-            }
-            start.checkout_url = session.url;
-            start.intent_id = session.payment_intent;
+            start_checkout(db, gateway, order, &success_url, &cancel_url, &mut start).await?;
             start.flow = Flow::Checkout {
                 success_url,
                 cancel_url,
@@ -183,6 +108,105 @@ pub async fn start(
         }
     }
     Ok(start)
+}
+
+/// Creates (or resumes) the order's PaymentIntent and records it, unless a
+/// concurrent request started a Checkout Session first.
+async fn start_intent(
+    db: &impl ConnectionTrait,
+    gateway: &dyn PaymentGateway,
+    order: &Order,
+    start: &mut PaymentStart,
+) -> Result<(), DomainError> {
+    let model = &order.model;
+    if model.checkout_session_id.is_some() {
+        return Err(method_fixed("Stripe Checkout"));
+    }
+    let intent = match &model.payment_intent_id {
+        Some(id) => gateway.retrieve_intent(id.clone()).await,
+        None => {
+            gateway
+                .create_intent(intent_request(order, "payment"))
+                .await
+        }
+    }
+    .map_err(unavailable)?;
+    if model.payment_intent_id.is_none() {
+        let recorded = order::Entity::update_many()
+            .col_expr(
+                order::Column::PaymentIntentId,
+                Expr::value(Some(intent.id.clone())),
+            )
+            .col_expr(order::Column::UpdatedAt, Expr::value(now()))
+            .filter(order::Column::Id.eq(model.id))
+            .filter(order::Column::PaymentIntentId.is_null())
+            .filter(order::Column::CheckoutSessionId.is_null())
+            .exec(db)
+            .await?
+            .rows_affected;
+        if recorded == 0 && !recorded_as(db, model.id, Started::Intent(&intent.id)).await? {
+            // A concurrent request started a Checkout Session.
+            let key = format!("order:{}:cancel", model.id);
+            if let Err(err) = gateway.cancel_intent(intent.id.clone(), key).await {
+                tracing::warn!(order = %model.id, error = %err, "surplus payment intent not cancelled");
+            }
+            return Err(method_fixed("Stripe Checkout"));
+        }
+    }
+    start.intent_id = Some(intent.id);
+    start.client_secret = intent.client_secret;
+    Ok(())
+}
+
+/// Creates (or resumes) the order's Checkout Session and records it,
+/// unless a concurrent request started a PaymentIntent first.
+async fn start_checkout(
+    db: &impl ConnectionTrait,
+    gateway: &dyn PaymentGateway,
+    order: &Order,
+    success_url: &str,
+    cancel_url: &str,
+    start: &mut PaymentStart,
+) -> Result<(), DomainError> {
+    let model = &order.model;
+    if model.checkout_session_id.is_none() && model.payment_intent_id.is_some() {
+        return Err(method_fixed("a card payment (PaymentIntent)"));
+    }
+    let session = match &model.checkout_session_id {
+        // Resumed: the session made first, with its return URLs.
+        Some(id) => gateway.retrieve_checkout(id.clone()).await,
+        None => {
+            gateway
+                .create_checkout(checkout_request(order, success_url, cancel_url))
+                .await
+        }
+    }
+    .map_err(unavailable)?;
+    if model.checkout_session_id.is_none() {
+        let recorded = order::Entity::update_many()
+            .col_expr(
+                order::Column::CheckoutSessionId,
+                Expr::value(Some(session.id.clone())),
+            )
+            .col_expr(order::Column::UpdatedAt, Expr::value(now()))
+            .filter(order::Column::Id.eq(model.id))
+            .filter(order::Column::CheckoutSessionId.is_null())
+            .filter(order::Column::PaymentIntentId.is_null())
+            .exec(db)
+            .await?
+            .rows_affected;
+        if recorded == 0 && !recorded_as(db, model.id, Started::Checkout(&session.id)).await? {
+            // A concurrent request started a PaymentIntent.
+            let key = format!("order:{}:expire-checkout", model.id);
+            if let Err(err) = gateway.expire_checkout(session.id.clone(), key).await {
+                tracing::warn!(order = %model.id, error = %err, "surplus checkout session not expired");
+            }
+            return Err(method_fixed("a card payment (PaymentIntent)"));
+        }
+    }
+    start.checkout_url = session.url;
+    start.intent_id = session.payment_intent;
+    Ok(())
 }
 
 /// Starts the payment of an order just placed. When that fails (Stripe
