@@ -121,6 +121,7 @@ impl Drop for Slot {
     }
 }
 
+// Long on purpose: the accept loop and its shutdown read best in one piece.
 /// Serves `endpoint` on `listener` until `shutdown` completes, then lets
 /// in-flight requests finish for up to `grace`.
 pub async fn serve<E>(

@@ -15,6 +15,7 @@ use super::{
 
 pub const DEMO_SLUG: &str = "demo-conf";
 
+// Long on purpose: the demo event is data, written out in one place.
 /// Creates and publishes the sample conference unless an event with its slug
 /// exists. Returns whether it was created.
 pub async fn ensure_demo_event(db: &DatabaseConnection) -> Result<bool, DomainError> {

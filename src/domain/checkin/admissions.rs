@@ -84,6 +84,7 @@ impl Admissions {
     }
 }
 
+// Long on purpose: one SQL statement, built and read back in one place.
 /// Writes a batch in one statement: the earliest scan of each ticket is
 /// inserted as its admission unless one exists, and every scan is recorded
 /// as `admitted` or `already_checked_in`. Answers, per scan id, `None` when

@@ -232,6 +232,7 @@ struct Sighting<'a> {
     offline: bool,
 }
 
+// A little long: each refusal is recorded where it is decided, in order.
 async fn decide(
     door: &Door<'_>,
     open: &OpenList,
@@ -350,6 +351,8 @@ fn judge(
     }
 }
 
+// Long on purpose: the offline takeover (earliest scan wins) is one guarded
+// sequence of statements that must be read together.
 /// Admits a ticket at most once per list: the primary key of the admission
 /// decides between devices scanning at the same instant. For offline scans
 /// the earliest scan wins, even when it arrives last.

@@ -275,33 +275,7 @@ pub async fn update(
             "the currency cannot change once the event has been published",
         );
     }
-    let input = EventInput {
-        slug: current.slug.clone(),
-        name: patch.name.unwrap_or(current.name),
-        description: Some(patch.description.unwrap_or(current.description)),
-        timezone: patch.timezone.unwrap_or(current.timezone),
-        starts_at: patch.starts_at.unwrap_or(current.starts_at),
-        ends_at: patch.ends_at.unwrap_or(current.ends_at),
-        venue: patch.venue.unwrap_or(current.venue),
-        currency: patch.currency.unwrap_or(current.currency),
-        capacity: patch.capacity.unwrap_or(current.capacity.map(i64::from)),
-        swag_sizes: match patch.swag_sizes {
-            Some(sizes) => sizes,
-            None => current
-                .swag_sizes
-                .into_iter()
-                .map(|s| SwagSizeInput {
-                    size: s.size,
-                    cut: s.cut,
-                    stock: s.stock.map(i64::from),
-                })
-                .collect(),
-        },
-        dietary_options: patch.dietary_options.unwrap_or(current.dietary_options),
-        attendee_edit_deadline: patch
-            .attendee_edit_deadline
-            .unwrap_or(current.attendee_edit_deadline),
-    };
+    let input = patched(current, patch);
     let valid = match validate(input) {
         Ok(valid) => errors.finish(valid)?,
         Err(mut more) => {
@@ -312,20 +286,7 @@ pub async fn update(
         }
     };
     if valid.swag_sizes.is_empty() {
-        let swag_tiers = model
-            .find_related(tier::Entity)
-            .filter(tier::Column::IncludesSwag.eq(true))
-            .filter(tier::Column::ArchivedAt.is_null())
-            .count(db)
-            .await?;
-        if swag_tiers > 0 {
-            return Err(FieldErrors::single(
-                "swag_sizes",
-                "required_by_tiers",
-                "tiers that include swag need at least one size",
-            )
-            .into());
-        }
+        ensure_no_swag_tiers(db, &model).await?;
     }
 
     let txn = db.begin().await?;
@@ -350,6 +311,59 @@ pub async fn update(
     let updated = active.update(&txn).await?;
     txn.commit().await?;
     Event::from_model(updated)
+}
+
+/// The event as it would be with `patch` applied.
+fn patched(current: Event, patch: EventPatch) -> EventInput {
+    EventInput {
+        slug: current.slug,
+        name: patch.name.unwrap_or(current.name),
+        description: Some(patch.description.unwrap_or(current.description)),
+        timezone: patch.timezone.unwrap_or(current.timezone),
+        starts_at: patch.starts_at.unwrap_or(current.starts_at),
+        ends_at: patch.ends_at.unwrap_or(current.ends_at),
+        venue: patch.venue.unwrap_or(current.venue),
+        currency: patch.currency.unwrap_or(current.currency),
+        capacity: patch.capacity.unwrap_or(current.capacity.map(i64::from)),
+        swag_sizes: match patch.swag_sizes {
+            Some(sizes) => sizes,
+            None => current
+                .swag_sizes
+                .into_iter()
+                .map(|s| SwagSizeInput {
+                    size: s.size,
+                    cut: s.cut,
+                    stock: s.stock.map(i64::from),
+                })
+                .collect(),
+        },
+        dietary_options: patch.dietary_options.unwrap_or(current.dietary_options),
+        attendee_edit_deadline: patch
+            .attendee_edit_deadline
+            .unwrap_or(current.attendee_edit_deadline),
+    }
+}
+
+/// An empty size chart is refused while tiers that include swag remain.
+async fn ensure_no_swag_tiers(
+    db: &DatabaseConnection,
+    model: &event::Model,
+) -> Result<(), DomainError> {
+    let swag_tiers = model
+        .find_related(tier::Entity)
+        .filter(tier::Column::IncludesSwag.eq(true))
+        .filter(tier::Column::ArchivedAt.is_null())
+        .count(db)
+        .await?;
+    if swag_tiers > 0 {
+        return Err(FieldErrors::single(
+            "swag_sizes",
+            "required_by_tiers",
+            "tiers that include swag need at least one size",
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// The event's current capacity and swag stock, to tell which limits a

@@ -86,6 +86,8 @@ impl Ledger {
     }
 }
 
+// Long on purpose: the limits in the order they apply (tier, venue, swag
+// stock, voucher, hold caps); split apart, that order would be hidden.
 /// Whether `placement` fits in what `ledger` says is left; the refusal when
 /// not. Pure: the caller applies an admission ([`Ledger::admit`]).
 pub(super) fn judge(

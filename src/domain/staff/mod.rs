@@ -361,6 +361,7 @@ async fn scoped_event_ids(
         .await?)
 }
 
+// A little long: the scope rules of a new token, checked in one place.
 /// Creates a token. `created_by` is the staff member doing it (None from the
 /// command line).
 pub async fn create(
