@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{
-    order, refund,
+    order,
     state::{DisputeStatus, OrderFlag, RefundSource, RefundStatus},
     stripe_event, ticket,
 };

@@ -9,14 +9,14 @@ use entity::{
     ticket,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
     prelude::Expr,
 };
 use uuid::Uuid;
 
 use super::{
     effects::RefundEffect,
-    refunds::{accept, of_order, revoke_tickets},
+    refunds::{NewRefund, accept, of_order, revoke_tickets},
 };
 use crate::domain::{DomainError, now};
 
@@ -105,22 +105,19 @@ pub(super) async fn reconcile(
     // it refunds: what the order shows is derived from the facts.
     let at = now();
     let amount = Ord::max(reported.amount, 0);
-    refund::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        order_id: Set(order.id),
-        stripe_refund_id: Set(Some(reported.stripe_id.to_owned())),
-        amount: Set(amount),
-        currency: Set(reported.currency.to_uppercase()),
-        reason: Set("refunded in Stripe's dashboard".to_owned()),
-        status: Set(reported.status),
-        source: Set(RefundSource::Stripe),
-        ticket_ids: Set(serde_json::json!([])),
-        staff_id: Set(None),
-        failure: Set(None),
-        created_at: Set(at),
-        updated_at: Set(at),
-        idempotency_ref: Set(None),
+    NewRefund {
+        order_id: order.id,
+        amount,
+        currency: reported.currency.to_uppercase(),
+        reason: "refunded in Stripe's dashboard".to_owned(),
+        status: reported.status,
+        source: RefundSource::Stripe,
+        stripe_refund_id: Some(reported.stripe_id.to_owned()),
+        tickets: Vec::new(),
+        staff_id: None,
+        idempotency_ref: None,
     }
+    .row(Uuid::now_v7(), at)
     .insert(txn)
     .await?;
     Ok(RefundEffect::OutsideRecorded)

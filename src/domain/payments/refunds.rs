@@ -49,6 +49,41 @@ pub struct RefundInput {
     pub reason: String,
 }
 
+/// A refund about to be recorded; every row is made by [`NewRefund::row`].
+pub(super) struct NewRefund {
+    pub order_id: Uuid,
+    pub amount: i64,
+    pub currency: String,
+    pub reason: String,
+    pub status: RefundStatus,
+    pub source: RefundSource,
+    pub stripe_refund_id: Option<String>,
+    pub tickets: Vec<Uuid>,
+    pub staff_id: Option<Uuid>,
+    pub idempotency_ref: Option<String>,
+}
+
+impl NewRefund {
+    pub(super) fn row(self, id: Uuid, at: chrono::DateTime<chrono::Utc>) -> refund::ActiveModel {
+        refund::ActiveModel {
+            id: Set(id),
+            order_id: Set(self.order_id),
+            stripe_refund_id: Set(self.stripe_refund_id),
+            amount: Set(self.amount),
+            currency: Set(self.currency),
+            reason: Set(self.reason),
+            status: Set(self.status),
+            source: Set(self.source),
+            ticket_ids: Set(serde_json::json!(self.tickets)),
+            staff_id: Set(self.staff_id),
+            failure: Set(None),
+            created_at: Set(at),
+            updated_at: Set(at),
+            idempotency_ref: Set(self.idempotency_ref),
+        }
+    }
+}
+
 /// Reads the ticket ids a refund revokes.
 pub fn ticket_ids(row: &refund::Model) -> Vec<Uuid> {
     serde_json::from_value(row.ticket_ids.clone()).unwrap_or_default()
@@ -241,22 +276,19 @@ async fn record(
     } else {
         (RefundStatus::Succeeded, RefundSource::Manual)
     };
-    let row = refund::ActiveModel {
-        id: Set(refund_id),
-        order_id: Set(model.id),
-        stripe_refund_id: Set(None),
-        amount: Set(plan.amount),
-        currency: Set(model.currency.clone()),
-        reason: Set(plan.reason.clone()),
-        status: Set(status),
-        source: Set(source),
-        ticket_ids: Set(serde_json::json!(plan.revoke)),
-        staff_id: Set(Some(staff.id)),
-        failure: Set(None),
-        created_at: Set(at),
-        updated_at: Set(at),
-        idempotency_ref: Set(attempt.map(|a| a.reference.clone())),
+    let row = NewRefund {
+        order_id: model.id,
+        amount: plan.amount,
+        currency: model.currency.clone(),
+        reason: plan.reason.clone(),
+        status,
+        source,
+        stripe_refund_id: None,
+        tickets: plan.revoke.clone(),
+        staff_id: Some(staff.id),
+        idempotency_ref: attempt.map(|a| a.reference.clone()),
     }
+    .row(refund_id, at)
     .insert(&txn)
     .await?;
     if !plan.by_card {

@@ -398,22 +398,19 @@ async fn late_refund(
         )));
     }
     let refund_id = Uuid::now_v7();
-    refund::ActiveModel {
-        id: Set(refund_id),
-        order_id: Set(order.id),
-        stripe_refund_id: Set(None),
-        amount: Set(amount),
-        currency: Set(order.currency.clone()),
-        reason: Set(words),
-        status: Set(RefundStatus::Requested),
-        source: Set(RefundSource::LatePayment),
-        ticket_ids: Set(serde_json::json!([])),
-        staff_id: Set(None),
-        failure: Set(None),
-        created_at: Set(at),
-        updated_at: Set(at),
-        idempotency_ref: Set(None),
+    refunds::NewRefund {
+        order_id: order.id,
+        amount,
+        currency: order.currency.clone(),
+        reason: words,
+        status: RefundStatus::Requested,
+        source: RefundSource::LatePayment,
+        stripe_refund_id: None,
+        tickets: Vec::new(),
+        staff_id: None,
+        idempotency_ref: None,
     }
+    .row(refund_id, at)
     .insert(txn)
     .await?;
     Ok(Applied {
