@@ -430,3 +430,33 @@ db_test! {
             .assert_problem(401, "unauthorized");
     }
 }
+
+db_test! {
+    async fn a_device_scanning_a_ticket_twice_is_no_conflict(app) {
+        let d = door(&app, "twice").await;
+        let token = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+        let at = |minutes: i64| (chrono::Utc::now() - chrono::Duration::minutes(minutes)).to_rfc3339();
+        // One tablet, offline, scanned the same ticket twice.
+        let batch = json!({"list_id": d.list, "device": "door-1", "scans": [
+            {"scan_id": uuid::Uuid::now_v7(), "token": token, "scanned_at": at(10)},
+            {"scan_id": uuid::Uuid::now_v7(), "token": token, "scanned_at": at(9)}
+        ]});
+        let synced = app.post("/api/v1/checkin/sync", &app.admin, batch).await;
+        assert_eq!(synced.status, StatusCode::OK, "{}", synced.body);
+        let results = synced.body["results"].as_array().unwrap();
+        assert_eq!((results[0]["result"].clone(), results[0]["conflict"].clone()), (json!("admitted"), json!(false)));
+        assert_eq!((results[1]["result"].clone(), results[1]["conflict"].clone()), (json!("already_checked_in"), json!(false)), "{}", synced.body);
+        // The same tablet uploads an even earlier scan of it later: still its own.
+        let earlier = json!({"list_id": d.list, "device": "door-1", "scans": [
+            {"scan_id": uuid::Uuid::now_v7(), "token": token, "scanned_at": at(20)}
+        ]});
+        let again = app.post("/api/v1/checkin/sync", &app.admin, earlier).await;
+        assert_eq!(again.body["results"][0]["conflict"], json!(false), "{}", again.body);
+        // Another tablet is a conflict.
+        let other = json!({"list_id": d.list, "device": "door-2", "scans": [
+            {"scan_id": uuid::Uuid::now_v7(), "token": token, "scanned_at": at(5)}
+        ]});
+        let other = app.post("/api/v1/checkin/sync", &app.admin, other).await;
+        assert_eq!((other.body["results"][0]["result"].clone(), other.body["results"][0]["conflict"].clone()), (json!("already_checked_in"), json!(true)));
+    }
+}

@@ -422,7 +422,8 @@ async fn admit(
                 .filter(checkin_scan::Column::Id.eq(existing.scan_id))
                 .exec(db)
                 .await?;
-            outcome.conflict = true;
+            // A conflict is between devices; a tablet's own repeat is none.
+            outcome.conflict = existing.device != device;
             outcome.admission = Some(Admission {
                 at: existing.scanned_at,
                 device: existing.device,
@@ -434,7 +435,7 @@ async fn admit(
             .await?
             .ok_or(DomainError::NotFound("admission"))?;
         outcome.result = ScanResult::AlreadyCheckedIn;
-        outcome.conflict = true;
+        outcome.conflict = winner.device != device;
         outcome.admission = Some(Admission {
             at: winner.scanned_at,
             device: winner.device,
@@ -442,7 +443,7 @@ async fn admit(
         return Ok(());
     }
     outcome.result = ScanResult::AlreadyCheckedIn;
-    outcome.conflict = offline;
+    outcome.conflict = offline && existing.device != device;
     outcome.admission = Some(Admission {
         at: existing.scanned_at,
         device: existing.device,
