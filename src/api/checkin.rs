@@ -57,6 +57,9 @@ pub struct ScanAnswer {
     /// `entry` or `swag`: at the swag desk, `admitted` means "hand over this
     /// size" and `already_checked_in` means "already collected".
     pub list_kind: ListKind,
+    /// The event scanned for (its slug), so the scanner can show which.
+    pub event_slug: String,
+    pub event_name: String,
     /// Present whenever the token named a ticket of this event.
     #[oai(nullable)]
     pub attendee: Option<ScannedAttendee>,
@@ -75,6 +78,8 @@ impl From<ScanOutcome> for ScanAnswer {
             scan_id: outcome.scan_id,
             result: outcome.result,
             list_kind: outcome.kind,
+            event_slug: outcome.event_slug,
+            event_name: outcome.event_name,
             attendee: outcome.attendee.map(|a| ScannedAttendee {
                 ticket_id: a.ticket_id,
                 name: a.name,
@@ -141,6 +146,8 @@ pub struct SyncAnswer {
 pub struct ScannerList {
     pub id: Uuid,
     pub event: Uuid,
+    pub event_slug: String,
+    pub event_name: String,
     pub name: String,
     pub kind: ListKind,
     /// Tier ids admitted; empty means every tier.
@@ -151,11 +158,13 @@ pub struct ScannerList {
     pub closes_at: Option<DateTime<Utc>>,
 }
 
-impl From<CheckinList> for ScannerList {
-    fn from(list: CheckinList) -> Self {
+impl ScannerList {
+    fn of(list: CheckinList, event_slug: String, event_name: String) -> Self {
         Self {
             id: list.id,
             event: list.event_id,
+            event_slug,
+            event_name,
             name: list.name,
             kind: list.kind,
             tiers: list.tiers,
@@ -195,8 +204,9 @@ pub struct Manifest {
     pub jwks: JwkSet,
     /// The tickets that changed since `since` (all of them without it).
     pub tickets: Vec<ManifestEntry>,
-    /// Pass as `since` next time.
-    pub cursor: DateTime<Utc>,
+    /// Pass as `since` next time, as it is: a UTC time ending in `Z`, so it
+    /// needs no encoding in a URL.
+    pub cursor: String,
 }
 
 pub struct CheckinApi;
@@ -294,7 +304,12 @@ impl CheckinApi {
         auth: StaffAuth,
     ) -> ApiResult<Found<Vec<ScannerList>>> {
         let lists = crate::domain::checkin::lists::for_scanner(&state.db, &auth.0).await?;
-        Ok(Found(lists.into_iter().map(Into::into).collect()))
+        Ok(Found(
+            lists
+                .into_iter()
+                .map(|(list, event)| ScannerList::of(list, event.slug, event.name))
+                .collect(),
+        ))
     }
 
     /// Get an offline manifest
@@ -319,7 +334,7 @@ impl CheckinApi {
         let (open, tickets, cursor) =
             scan::manifest(&state.db, &state.scanning, &auth.0, id.0, since.0).await?;
         Ok(Found(Manifest {
-            list: open.list.into(),
+            list: ScannerList::of(open.list, open.slug, open.event_name),
             jwks: super::tickets::jwk_set(&state.db).await?,
             tickets: tickets
                 .into_iter()
@@ -335,7 +350,7 @@ impl CheckinApi {
                     admitted_at: t.admitted_at,
                 })
                 .collect(),
-            cursor,
+            cursor: cursor.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         }))
     }
 }

@@ -460,3 +460,25 @@ db_test! {
         assert_eq!((other.body["results"][0]["result"].clone(), other.body["results"][0]["conflict"].clone()), (json!("already_checked_in"), json!(true)));
     }
 }
+
+db_test! {
+    async fn scanners_see_the_event_and_get_a_cursor_they_can_pass_back(app) {
+        let d = door(&app, "named").await;
+        let event = app.get("/api/v1/admin/events/named", Some(&app.admin)).await;
+        let name = event.body["name"].clone();
+        assert!(name.is_string(), "{}", event.body);
+        let token = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+        let scanned = scan(&app, &app.admin, &d.list, &token, "door-1").await;
+        assert_eq!((scanned.body["event_slug"].clone(), scanned.body["event_name"].clone()), (json!("named"), name.clone()), "{}", scanned.body);
+        let lists = app.get("/api/v1/checkin/lists", Some(&app.admin)).await;
+        let ours = lists.body.as_array().unwrap().iter().find(|l| l["id"] == json!(d.list)).unwrap().clone();
+        assert_eq!((ours["event_slug"].clone(), ours["event_name"].clone()), (json!("named"), name), "{ours}");
+        // The cursor goes back into a URL as it is, with no encoding.
+        let path = format!("/api/v1/checkin/lists/{}/manifest", d.list);
+        let full = app.get(&path, Some(&app.admin)).await;
+        let cursor = full.body["cursor"].as_str().unwrap().to_owned();
+        assert!(cursor.ends_with('Z') && !cursor.contains('+'), "{cursor}");
+        let delta = app.get(&format!("{path}?since={cursor}"), Some(&app.admin)).await;
+        assert_eq!(delta.status, StatusCode::OK, "{}", delta.body);
+    }
+}

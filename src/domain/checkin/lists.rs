@@ -5,7 +5,7 @@ use std::collections::HashSet;
 pub use entity::state::ListKind;
 
 use chrono::{DateTime, Utc};
-use entity::{checkin_list, checkin_scan, tier};
+use entity::{checkin_list, checkin_scan, event, tier};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, ModelTrait, PaginatorTrait,
     QueryFilter, QueryOrder, Set,
@@ -262,16 +262,25 @@ pub async fn delete(
 pub async fn for_scanner(
     db: &DatabaseConnection,
     staff: &Staff,
-) -> Result<Vec<CheckinList>, DomainError> {
+) -> Result<Vec<(CheckinList, event::Model)>, DomainError> {
     let mut query = checkin_list::Entity::find().filter(checkin_list::Column::ArchivedAt.is_null());
     if let crate::domain::staff::Scope::Events(ids) = &staff.scope {
         query = query.filter(checkin_list::Column::EventId.is_in(ids.iter().copied()));
     }
-    query
-        .order_by_asc(checkin_list::Column::Id)
+    let lists = query.order_by_asc(checkin_list::Column::Id).all(db).await?;
+    let ids: Vec<Uuid> = lists.iter().map(|l| l.event_id).collect();
+    let events: std::collections::HashMap<Uuid, event::Model> = event::Entity::find()
+        .filter(event::Column::Id.is_in(ids))
         .all(db)
         .await?
         .into_iter()
-        .map(CheckinList::from_model)
+        .map(|e| (e.id, e))
+        .collect();
+    lists
+        .into_iter()
+        .filter_map(|l| {
+            let event = events.get(&l.event_id)?.clone();
+            Some(CheckinList::from_model(l).map(|list| (list, event)))
+        })
         .collect()
 }

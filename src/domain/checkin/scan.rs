@@ -55,6 +55,9 @@ pub struct ScanOutcome {
     /// An offline scan that admitted a ticket another device also admitted.
     pub conflict: bool,
     pub kind: ListKind,
+    /// The event scanned for, so the scanner can say which.
+    pub event_slug: String,
+    pub event_name: String,
 }
 
 /// One scan as a device reports it.
@@ -74,6 +77,7 @@ pub struct OpenList {
     pub list: CheckinList,
     pub event_id: Uuid,
     pub slug: String,
+    pub event_name: String,
 }
 
 /// What scanning keeps per instance. The lists it scans on, for a few
@@ -127,6 +131,7 @@ pub async fn open_list(
                 list: CheckinList::from_model(model)?,
                 event_id: event.id,
                 slug: event.slug,
+                event_name: event.name,
             };
             cache.put(&open);
             open
@@ -259,6 +264,8 @@ async fn decide(
         admission: None,
         conflict: false,
         kind: list.kind,
+        event_slug: open.slug.clone(),
+        event_name: open.event_name.clone(),
     };
     let verified = tokens::verify(door.keys, door.settings, input.token.trim(), &open.slug).await?;
     let claims = match verified {
@@ -494,14 +501,13 @@ pub async fn sync(
     mut scans: Vec<ScanInput>,
 ) -> Result<Vec<ScanOutcome>, DomainError> {
     let open = open_list(db, cache, staff, list_id).await?;
-    let list = &open.list;
     scans.sort_by_key(|s| s.scanned_at);
     let mut outcomes = Vec::with_capacity(scans.len());
     for input in scans {
         if let Some(id) = input.scan_id
             && let Some(seen) = checkin_scan::Entity::find_by_id(id).one(db).await?
         {
-            outcomes.push(replay(db, list, seen).await?);
+            outcomes.push(replay(db, &open, seen).await?);
             continue;
         }
         let door = Door {
@@ -519,9 +525,10 @@ pub async fn sync(
 /// The stored outcome of a scan already recorded.
 async fn replay(
     db: &DatabaseConnection,
-    list: &CheckinList,
+    open: &OpenList,
     seen: checkin_scan::Model,
 ) -> Result<ScanOutcome, DomainError> {
+    let list = &open.list;
     let result = seen.result;
     let mut attendee = None;
     let mut admission = None;
@@ -558,6 +565,8 @@ async fn replay(
         admission,
         conflict: false,
         kind: list.kind,
+        event_slug: open.slug.clone(),
+        event_name: open.event_name.clone(),
     })
 }
 
