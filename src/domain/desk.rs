@@ -131,7 +131,7 @@ pub async fn cancel(
     let mut errors = FieldErrors::new();
     let reason = errors.text("reason", reason, 1, 500, false);
     errors.finish(())?;
-    let from = effective_state(&model, now())?;
+    let from = effective_state(&model, now());
     let txn = db.begin().await?;
     let changed = match from {
         OrderState::Pending => orders::release(&txn, model.id, OrderState::Cancelled).await?,

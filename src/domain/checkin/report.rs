@@ -148,7 +148,7 @@ pub async fn attendee_token(
         .one(db)
         .await?
         .ok_or(DomainError::NotFound("ticket"))?;
-    let paid = effective_state(&order, now())? == OrderState::Paid;
+    let paid = effective_state(&order, now()) == OrderState::Paid;
     if !paid || ticket.status != TicketStatus::Valid {
         return Err(DomainError::conflict(
             "ticket_not_valid",

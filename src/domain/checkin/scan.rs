@@ -502,6 +502,13 @@ pub async fn sync(
 ) -> Result<Vec<ScanOutcome>, DomainError> {
     let open = open_list(db, cache, staff, list_id).await?;
     scans.sort_by_key(|s| s.scanned_at);
+    let door = Door {
+        db,
+        keys,
+        settings,
+        scanning: cache,
+        staff,
+    };
     let mut outcomes = Vec::with_capacity(scans.len());
     for input in scans {
         if let Some(id) = input.scan_id
@@ -510,13 +517,6 @@ pub async fn sync(
             outcomes.push(replay(db, &open, seen).await?);
             continue;
         }
-        let door = Door {
-            db,
-            keys,
-            settings,
-            scanning: cache,
-            staff,
-        };
         outcomes.push(decide(&door, &open, input, true).await?);
     }
     Ok(outcomes)

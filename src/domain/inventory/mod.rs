@@ -93,7 +93,6 @@ pub enum Decision {
 /// The placement workers of this instance, one per event with traffic.
 #[derive(Clone)]
 pub struct Inventory {
-    limits: HoldLimits,
     batcher: Batcher<Placements>,
 }
 
@@ -120,7 +119,6 @@ impl Batch for Placements {
 impl Inventory {
     pub fn new(db: DatabaseConnection, limits: HoldLimits) -> Self {
         Self {
-            limits,
             batcher: Batcher::new(
                 Placements { db, limits },
                 Policy {
@@ -132,7 +130,7 @@ impl Inventory {
     }
 
     pub fn limits(&self) -> HoldLimits {
-        self.limits
+        self.batcher.batch().limits
     }
 
     /// Decides one placement: inserted, or refused with the reason.

@@ -59,19 +59,12 @@ pub struct Order {
 
 /// The state of a stored order at `at`: a pending order past its hold is
 /// expired, whether or not the sweeper has marked it yet.
-pub fn effective_state(model: &order::Model, at: DateTime<Utc>) -> Result<OrderState, DomainError> {
-    Ok(counting::order_state_at(model.state, model.expires_at, at))
+pub fn effective_state(model: &order::Model, at: DateTime<Utc>) -> OrderState {
+    counting::order_state_at(model.state, model.expires_at, at)
 }
 
-fn effective_ticket_status(
-    model: &ticket::Model,
-    at: DateTime<Utc>,
-) -> Result<TicketStatus, DomainError> {
-    Ok(counting::ticket_status_at(
-        model.status,
-        model.hold_expires_at,
-        at,
-    ))
+fn effective_ticket_status(model: &ticket::Model, at: DateTime<Utc>) -> TicketStatus {
+    counting::ticket_status_at(model.status, model.hold_expires_at, at)
 }
 
 /// Loads an order's tickets and tier names.
@@ -114,7 +107,7 @@ pub(crate) async fn assemble_all(
         std::collections::HashMap::new();
     for (ticket, tier) in rows {
         by_order.entry(ticket.order_id).or_default().push(Ticket {
-            status: effective_ticket_status(&ticket, at)?,
+            status: effective_ticket_status(&ticket, at),
             tier_name: tier.map(|t| t.name).unwrap_or_default(),
             model: ticket,
         });
@@ -127,7 +120,7 @@ pub(crate) async fn assemble_all(
                 .cloned()
                 .ok_or(DomainError::NotFound("event"))?;
             Ok(Order {
-                state: effective_state(&model, at)?,
+                state: effective_state(&model, at),
                 tickets: by_order.remove(&model.id).unwrap_or_default(),
                 event_slug,
                 model,
@@ -228,7 +221,7 @@ pub async fn cancel(
     token: Option<&str>,
 ) -> Result<Order, DomainError> {
     let model = find_by_token(db, code, token).await?;
-    match effective_state(&model, now())? {
+    match effective_state(&model, now()) {
         OrderState::Pending => {
             if !release(db, model.id, OrderState::Cancelled).await? {
                 // Paid or expired in the meantime: say what it is now.
@@ -236,7 +229,7 @@ pub async fn cancel(
                     .one(db)
                     .await?
                     .ok_or(DomainError::NotFound("order"))?;
-                return Err(not_cancellable(effective_state(&current, now())?));
+                return Err(not_cancellable(effective_state(&current, now())));
             }
         }
         OrderState::Cancelled => {}
@@ -351,7 +344,7 @@ pub async fn update_ticket(
         .await?
         .ok_or(DomainError::NotFound("ticket"))?;
     if !matches!(
-        effective_ticket_status(&current, at)?,
+        effective_ticket_status(&current, at),
         TicketStatus::Held | TicketStatus::Valid
     ) {
         return Err(DomainError::conflict(

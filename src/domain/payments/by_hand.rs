@@ -26,7 +26,7 @@ pub async fn mark_paid(
         .await?
         .ok_or(DomainError::NotFound("order"))?;
     match current.state {
-        OrderState::Pending if !lapsed(&current, now())? => {}
+        OrderState::Pending if !lapsed(&current, now()) => {}
         OrderState::Pending | OrderState::Expired => {
             if let Some(what) = reacquire(&txn, &current).await? {
                 return Err(DomainError::conflict(

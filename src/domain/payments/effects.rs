@@ -72,8 +72,8 @@ pub enum Gone {
 }
 
 impl Gone {
-    /// What a refused re-placement says is gone; `None` when it was not a
-    /// matter of stock (a hold limit cannot refuse a re-placement).
+    /// What a refused re-placement says is gone (a hold limit never refuses
+    /// one: re-placements are not limited; it reads as tickets).
     pub fn of(refusal: &Refusal) -> Self {
         match refusal {
             Refusal::SwagSoldOut { .. } => Gone::SwagSize,

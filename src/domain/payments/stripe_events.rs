@@ -285,8 +285,8 @@ fn with_payment_refs(
 }
 
 /// Whether the order's hold has lapsed (expired, or pending past its time).
-pub(super) fn lapsed(order: &order::Model, at: DateTime<Utc>) -> Result<bool, DomainError> {
-    Ok(orders::effective_state(order, at)? == OrderState::Expired)
+pub(super) fn lapsed(order: &order::Model, at: DateTime<Utc>) -> bool {
+    orders::effective_state(order, at) == OrderState::Expired
 }
 
 /// Takes the seats of a lapsed order back if they are free; `Ok(None)`
@@ -348,7 +348,7 @@ async fn paid(
             .await?;
             Ok(Applied::of(Effect::DoublePayment))
         }
-        OrderState::Pending if !lapsed(order, now())? => {
+        OrderState::Pending if !lapsed(order, now()) => {
             settle_paid(txn, order, amount, refs).await?;
             Ok(Applied::of(Effect::Paid))
         }

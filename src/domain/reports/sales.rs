@@ -105,7 +105,7 @@ pub async fn sales(
     }
     let mut states: HashMap<OrderState, u64> = HashMap::new();
     for order in orders.values() {
-        *states.entry(effective_state(order, at)?).or_default() += 1;
+        *states.entry(effective_state(order, at)).or_default() += 1;
     }
     Ok(Sales {
         currency: event.currency,
