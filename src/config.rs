@@ -176,6 +176,13 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(0..=720))]
     pub checkin_grace_hours: u32,
 
+    /// How many seconds ahead of the server's clock an offline scan may be
+    /// dated before the scanning device's clock is taken to be wrong
+    /// (`clock_skew`).
+    #[arg(long, env = "TESSERA_CHECKIN_CLOCK_SKEW_SECONDS", default_value_t = 300, global = true,
+          value_parser = clap::value_parser!(u32).range(0..=86_400))]
+    pub checkin_clock_skew_seconds: u32,
+
     /// Browser origins of the front ends allowed to call the API (CORS),
     /// comma-separated, e.g. `https://tickets.example.org`. Empty: only
     /// same-origin pages (such as /docs) and non-browser clients.
@@ -356,6 +363,7 @@ impl Settings {
         crate::domain::checkin::tokens::TokenSettings {
             issuer: self.token_issuer.clone(),
             grace: chrono::Duration::hours(i64::from(self.checkin_grace_hours)),
+            clock_skew: chrono::Duration::seconds(i64::from(self.checkin_clock_skew_seconds)),
         }
     }
 

@@ -119,16 +119,9 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
         .await?;
     let mut tokens_list = Vec::with_capacity(tickets.len());
     for ticket in &tickets {
-        let (token, _) = tokens::issue(
-            &keys,
-            &token_settings,
-            "doors",
-            event.starts_at,
-            event.ends_at,
-            ticket,
-        )
-        .await
-        .map_err(err)?;
+        let (token, _) = tokens::issue(&keys, &token_settings, "doors", event.ends_at, ticket)
+            .await
+            .map_err(err)?;
         tokens_list.push(token);
     }
 

@@ -245,17 +245,26 @@ state_enum! {
         WrongEvent = "wrong_event",
         /// The ticket's tier is not admitted by this list.
         NotOnList = "not_on_list",
-        /// The list is not open at this time.
+        /// The list's own window (`opens_at`/`closes_at`) is not open at
+        /// this time.
         OutsideWindow = "outside_window",
         /// Not a token we signed (malformed, tampered, unknown or retired key).
         InvalidToken = "invalid_token",
-        /// The token's validity ended.
+        /// The event is over: past its end and the grace after it (as the
+        /// event is dated now), or past the token's own outer bound.
         Expired = "expired",
-        /// The token is not valid yet.
+        /// The doors are not open yet: before the event's start less the
+        /// grace (as the event is dated now).
         NotYetValid = "not_yet_valid",
         /// The payment is disputed with the card issuer: send the attendee to
         /// the help desk.
         Disputed = "disputed",
+        /// An offline scan dated after its upload (beyond the allowed skew)
+        /// or before its list could admit: the device's clock is wrong. Not
+        /// an admission; see `server_time`.
+        ClockSkew = "clock_skew",
+        /// At a swag desk: this ticket's tier includes no swag.
+        NoSwag = "no_swag",
     }
 }
 

@@ -15,7 +15,7 @@ use super::{Tag, auth::StaffAuth, body::JsonBody, tickets::JwkSet, types::Found}
 use crate::{
     domain::{
         checkin::{
-            lists::CheckinList,
+            lists::{CheckinList, DoorWindow},
             scan::{self, ScanInput, ScanOutcome, ScanResult},
         },
         validation::FieldErrors,
@@ -70,6 +70,9 @@ pub struct ScanAnswer {
     /// Offline only: another device admitted this ticket too; the earliest
     /// scan stands.
     pub conflict: bool,
+    /// The server's clock when it decided the scan: a device answered
+    /// `clock_skew` should set its clock by it.
+    pub server_time: DateTime<Utc>,
 }
 
 impl From<ScanOutcome> for ScanAnswer {
@@ -93,6 +96,7 @@ impl From<ScanOutcome> for ScanAnswer {
                 device: a.device,
             }),
             conflict: outcome.conflict,
+            server_time: outcome.server_time,
         }
     }
 }
@@ -156,11 +160,20 @@ pub struct ScannerList {
     pub opens_at: Option<DateTime<Utc>>,
     #[oai(nullable)]
     pub closes_at: Option<DateTime<Utc>>,
+    /// When the list admits from: its own `opens_at`, or the event's start
+    /// less the grace, as the event is dated now. Offline scanners judge
+    /// time by this and `admits_until`, never by the token.
+    pub admits_from: DateTime<Utc>,
+    /// Admits until just before this: its own `closes_at`, or the event's end
+    /// plus the grace.
+    pub admits_until: DateTime<Utc>,
 }
 
 impl ScannerList {
-    fn of(list: CheckinList, event_slug: String, event_name: String) -> Self {
+    fn of(list: CheckinList, window: DoorWindow, event_slug: String, event_name: String) -> Self {
         Self {
+            admits_from: window.opens,
+            admits_until: window.closes,
             id: list.id,
             event: list.event_id,
             event_slug,
@@ -307,7 +320,10 @@ impl CheckinApi {
         Ok(Found(
             lists
                 .into_iter()
-                .map(|(list, event)| ScannerList::of(list, event.slug, event.name))
+                .map(|(list, event)| {
+                    let window = list.window(event.starts_at, event.ends_at, state.tokens.grace);
+                    ScannerList::of(list, window, event.slug, event.name)
+                })
                 .collect(),
         ))
     }
@@ -334,7 +350,12 @@ impl CheckinApi {
         let (open, tickets, cursor) =
             scan::manifest(&state.db, &state.scanning, &auth.0, id.0, since.0).await?;
         Ok(Found(Manifest {
-            list: ScannerList::of(open.list, open.slug, open.event_name),
+            list: ScannerList::of(
+                open.list.clone(),
+                open.window(&state.tokens),
+                open.slug,
+                open.event_name,
+            ),
             jwks: super::tickets::jwk_set(&state.db).await?,
             tickets: tickets
                 .into_iter()

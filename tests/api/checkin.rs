@@ -482,3 +482,110 @@ db_test! {
         assert_eq!(delta.status, StatusCode::OK, "{}", delta.body);
     }
 }
+
+/// Moves an event: it starts `from` hours from now and lasts `hours`.
+async fn move_event(app: &TestApp, slug: &str, from: i64, hours: i64) {
+    let starts = chrono::Utc::now() + chrono::Duration::hours(from);
+    let ends = starts + chrono::Duration::hours(hours);
+    let moved = app
+        .patch(
+            &format!("/api/v1/admin/events/{slug}"),
+            &app.admin,
+            json!({"starts_at": starts.to_rfc3339(), "ends_at": ends.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+}
+
+db_test! {
+    async fn moving_the_event_moves_the_door_not_the_tickets(app) {
+        let d = door(&app, "moved").await;
+        let volunteer = app.token(Role::Volunteer, &["moved"]).await;
+        let token = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+
+        // Postponed by ten days: the doors (48 h before the start) are not open yet.
+        move_event(&app, "moved", 240, 24).await;
+        app.let_time_pass(chrono::Duration::seconds(6)); // past the scanners' list cache
+        let early = scan(&app, &volunteer, &d.list, &token, "door-1").await;
+        assert_eq!(early.body["result"], "not_yet_valid", "{}", early.body);
+        assert_eq!(early.body["attendee"]["name"], "Ada", "a refusal still names the attendee: {}", early.body);
+        // The manifest tells offline scanners the same window.
+        let manifest = app.get(&format!("/api/v1/checkin/lists/{}/manifest", d.list), Some(&volunteer)).await;
+        let opens: chrono::DateTime<chrono::Utc> = manifest.body["list"]["admits_from"].as_str().unwrap().parse().unwrap();
+        let expected = chrono::Utc::now() + chrono::Duration::hours(240 - 48);
+        assert!((opens - expected).num_seconds().abs() < 60, "{}", manifest.body["list"]);
+
+        // Brought forward so that it ended three days ago: over.
+        move_event(&app, "moved", -96, 24).await;
+        app.let_time_pass(chrono::Duration::seconds(6));
+        let late = scan(&app, &volunteer, &d.list, &token, "door-1").await;
+        assert_eq!(late.body["result"], "expired", "{}", late.body);
+        assert_eq!(late.body["attendee"]["name"], "Ada", "{}", late.body);
+
+        // Under way now: the token fetched before any move gets in.
+        move_event(&app, "moved", -1, 24).await;
+        app.let_time_pass(chrono::Duration::seconds(6));
+        let admitted = scan(&app, &volunteer, &d.list, &token, "door-1").await;
+        assert_eq!(admitted.body["result"], "admitted", "{}", admitted.body);
+    }
+}
+
+db_test! {
+    async fn a_lists_own_window_rules_that_list(app) {
+        let d = door(&app, "badges").await;
+        let token = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+        // The event starts in a week; badge pick-up opened an hour ago.
+        move_event(&app, "badges", 168, 24).await;
+        let at = |hours: i64| (chrono::Utc::now() + chrono::Duration::hours(hours)).to_rfc3339();
+        let pickup = app
+            .post("/api/v1/admin/events/badges/checkin-lists", &app.admin, json!({"name": "Badge pick-up", "kind": "entry", "opens_at": at(-1), "closes_at": at(3)}))
+            .await;
+        let workshop = app
+            .post("/api/v1/admin/events/badges/checkin-lists", &app.admin, json!({"name": "Workshop", "kind": "entry", "opens_at": at(2)}))
+            .await;
+        let pickup = pickup.body["id"].as_str().unwrap().to_owned();
+        let workshop = workshop.body["id"].as_str().unwrap().to_owned();
+        assert_eq!(scan(&app, &app.admin, &pickup, &token, "desk").await.body["result"], "admitted");
+        let closed = scan(&app, &app.admin, &workshop, &token, "room").await;
+        assert_eq!((closed.body["result"].clone(), closed.body["attendee"]["name"].clone()), (json!("outside_window"), json!("Ada")));
+        // The entrance has no window of its own: the event's, with the grace.
+        assert_eq!(scan(&app, &app.admin, &d.list, &token, "door").await.body["result"], "not_yet_valid");
+        let lists = app.get("/api/v1/checkin/lists", Some(&app.admin)).await;
+        let ours = lists.body.as_array().unwrap().iter().find(|l| l["id"] == json!(pickup)).unwrap().clone();
+        assert_eq!(ours["admits_from"].as_str().map(|s| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap().timestamp()),
+            Some(ours["opens_at"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap().timestamp()), "{ours}");
+    }
+}
+
+db_test! {
+    async fn a_tablet_with_a_wrong_clock_admits_nobody_and_wins_nothing(app) {
+        let d = door(&app, "skew").await;
+        let token = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+        let sync = |device: &str, scanned_at: String| {
+            json!({"list_id": d.list, "device": device, "scans": [{"scan_id": uuid::Uuid::now_v7(), "token": token, "scanned_at": scanned_at}]})
+        };
+        // A tablet that believes it is 2020, and one a month ahead.
+        for (device, at) in [("door-1", "2020-01-01T09:00:00Z".to_owned()), ("door-2", (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339())] {
+            let synced = app.post("/api/v1/checkin/sync", &app.admin, sync(device, at)).await;
+            assert_eq!(synced.status, StatusCode::OK, "{}", synced.body);
+            let answer = &synced.body["results"][0];
+            assert_eq!(answer["result"], "clock_skew", "{device}: {}", synced.body);
+            assert_eq!(answer["attendee"]["name"], "Ada");
+            let server: chrono::DateTime<chrono::Utc> = answer["server_time"].as_str().unwrap().parse().unwrap();
+            assert!((chrono::Utc::now() - server).num_seconds().abs() < 30, "{}", synced.body);
+        }
+        // A few minutes fast is within the tolerance.
+        let slightly = app.post("/api/v1/checkin/sync", &app.admin, sync("door-3", (chrono::Utc::now() + chrono::Duration::minutes(3)).to_rfc3339())).await;
+        assert_eq!((slightly.body["results"][0]["result"].clone(), slightly.body["results"][0]["conflict"].clone()), (json!("admitted"), json!(false)), "{}", slightly.body);
+        // The 2020 tablet uploading again later still wins nothing.
+        let again = app.post("/api/v1/checkin/sync", &app.admin, sync("door-1", "2020-01-01T09:05:00Z".to_owned())).await;
+        assert_eq!(again.body["results"][0]["result"], "clock_skew");
+        let progress = app.get(&format!("/api/v1/admin/events/skew/checkin-lists/{}/progress", d.list), Some(&app.admin)).await;
+        assert_eq!(progress.body["admitted"], 1);
+        let hours: Vec<_> = progress.body["by_hour"].as_array().unwrap().iter().map(|h| h["hour"].as_str().unwrap_or_default().to_owned()).collect();
+        assert!(hours.iter().all(|h| !h.starts_with("2020")), "{hours:?}");
+        let log = app.get(&format!("/api/v1/admin/events/skew/checkin-lists/{}/scans?result=admitted", d.list), Some(&app.admin)).await;
+        let devices: Vec<_> = log.body["items"].as_array().unwrap().iter().map(|s| s["device"].clone()).collect();
+        assert_eq!(devices, [json!("door-3")]);
+    }
+}

@@ -226,7 +226,6 @@ async fn mix(app: &TestApp) -> (String, String, String, String) {
             &tessera::domain::keys::KeyRing::new(app.db.clone()),
             &tessera::domain::checkin::tokens::TokenSettings::default(),
             "figures",
-            starts,
             starts + chrono::Duration::days(1),
             &model,
         )

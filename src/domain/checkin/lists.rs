@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-pub use entity::state::ListKind;
+pub use entity::state::{ListKind, ScanResult};
 
 use chrono::{DateTime, Utc};
 use entity::{checkin_list, checkin_scan, event, tier};
@@ -55,9 +55,53 @@ impl CheckinList {
         self.tiers.is_empty() || self.tiers.contains(&tier)
     }
 
-    pub fn open_at(&self, at: DateTime<Utc>) -> bool {
-        self.opens_at.is_none_or(|opens| at >= opens)
-            && self.closes_at.is_none_or(|closes| at < closes)
+    /// When this list admits, for an event on these dates: the list's own
+    /// bounds where it has them (badge pick-up the evening before, a
+    /// workshop room), otherwise the event's current dates widened by
+    /// `grace`. Read at every scan, so moving the event moves the door.
+    pub fn window(
+        &self,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        grace: chrono::Duration,
+    ) -> DoorWindow {
+        DoorWindow {
+            opens: self.opens_at.unwrap_or(starts_at - grace),
+            closes: self.closes_at.unwrap_or(ends_at + grace),
+            own_opening: self.opens_at.is_some(),
+            own_closing: self.closes_at.is_some(),
+        }
+    }
+}
+
+/// When a list admits: from `opens` until just before `closes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DoorWindow {
+    pub opens: DateTime<Utc>,
+    pub closes: DateTime<Utc>,
+    own_opening: bool,
+    own_closing: bool,
+}
+
+impl DoorWindow {
+    /// Why a scan at `at` is refused for its time, if it is: outside the
+    /// list's own window, or before or after the event's.
+    pub fn refusal_at(&self, at: DateTime<Utc>) -> Option<ScanResult> {
+        if at < self.opens {
+            Some(if self.own_opening {
+                ScanResult::OutsideWindow
+            } else {
+                ScanResult::NotYetValid
+            })
+        } else if at >= self.closes {
+            Some(if self.own_closing {
+                ScanResult::OutsideWindow
+            } else {
+                ScanResult::Expired
+            })
+        } else {
+            None
+        }
     }
 }
 

@@ -159,15 +159,7 @@ pub async fn attendee_token(
         .one(db)
         .await?
         .ok_or(DomainError::NotFound("event"))?;
-    tokens::issue(
-        keys,
-        settings,
-        &event.slug,
-        event.starts_at,
-        event.ends_at,
-        &ticket,
-    )
-    .await
+    tokens::issue(keys, settings, &event.slug, event.ends_at, &ticket).await
 }
 
 /// An organizer reissues a ticket's token: the old one stops working

@@ -14,7 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    lists::{CheckinList, ListKind},
+    lists::{CheckinList, DoorWindow, ListKind},
     tokens::{self, TokenRefusal, TokenSettings},
 };
 use crate::domain::{
@@ -58,6 +58,8 @@ pub struct ScanOutcome {
     /// The event scanned for, so the scanner can say which.
     pub event_slug: String,
     pub event_name: String,
+    /// The server's clock when it decided the scan.
+    pub server_time: DateTime<Utc>,
 }
 
 /// One scan as a device reports it.
@@ -78,6 +80,16 @@ pub struct OpenList {
     pub event_id: Uuid,
     pub slug: String,
     pub event_name: String,
+    /// The event's current dates, which the door's window follows.
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+impl OpenList {
+    pub fn window(&self, settings: &TokenSettings) -> DoorWindow {
+        self.list
+            .window(self.starts_at, self.ends_at, settings.grace)
+    }
 }
 
 /// What scanning keeps per instance. The lists it scans on, for a few
@@ -86,25 +98,31 @@ pub struct OpenList {
 /// workers that write admissions in batches on PostgreSQL.
 #[derive(Clone, Default)]
 pub struct Scanning {
-    entries: std::sync::Arc<std::sync::RwLock<HashMap<Uuid, (std::time::Instant, OpenList)>>>,
+    entries: std::sync::Arc<std::sync::RwLock<HashMap<Uuid, Cached>>>,
     admissions: super::admissions::Admissions,
 }
 
-pub const LIST_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// A list and when it was read.
+type Cached = (DateTime<Utc>, OpenList);
+
+/// How long a change to a list or its event's dates takes to reach scanners
+/// (by the service's clock, so tests can let it pass).
+pub const LIST_CACHE_TTL: chrono::Duration = chrono::Duration::seconds(5);
 
 impl Scanning {
     fn get(&self, id: Uuid) -> Option<OpenList> {
         let entries = self.entries.read().ok()?;
         let (at, open) = entries.get(&id)?;
-        (at.elapsed() < LIST_CACHE_TTL).then(|| open.clone())
+        (now() - *at < LIST_CACHE_TTL).then(|| open.clone())
     }
 
     fn put(&self, open: &OpenList) {
         if let Ok(mut entries) = self.entries.write() {
+            let at = now();
             if entries.len() > 1_000 {
-                entries.retain(|_, (at, _)| at.elapsed() < LIST_CACHE_TTL);
+                entries.retain(|_, (cached, _)| at - *cached < LIST_CACHE_TTL);
             }
-            entries.insert(open.list.id, (std::time::Instant::now(), open.clone()));
+            entries.insert(open.list.id, (at, open.clone()));
         }
     }
 }
@@ -132,6 +150,8 @@ pub async fn open_list(
                 event_id: event.id,
                 slug: event.slug,
                 event_name: event.name,
+                starts_at: event.starts_at,
+                ends_at: event.ends_at,
             };
             cache.put(&open);
             open
@@ -266,6 +286,7 @@ async fn decide(
         kind: list.kind,
         event_slug: open.slug.clone(),
         event_name: open.event_name.clone(),
+        server_time: recorded_at,
     };
     let verified = tokens::verify(door.keys, door.settings, input.token.trim(), &open.slug).await?;
     let claims = match verified {
@@ -273,8 +294,6 @@ async fn decide(
         Err(refusal) => {
             outcome.result = match refusal {
                 TokenRefusal::Invalid => ScanResult::InvalidToken,
-                TokenRefusal::Expired => ScanResult::Expired,
-                TokenRefusal::NotYetValid => ScanResult::NotYetValid,
                 TokenRefusal::WrongEvent => ScanResult::WrongEvent,
             };
             record(db, &outcome, &seen, None).await?;
@@ -297,7 +316,12 @@ async fn decide(
         swag_cut: ticket.swag_cut.clone(),
         dietary: ticket.dietary.clone(),
     });
-    outcome.result = judge(&ticket, &claims, list, seen.scanned_at);
+    let window = open.window(door.settings);
+    outcome.result = if offline && !plausible(&seen, &window, door.settings) {
+        ScanResult::ClockSkew
+    } else {
+        judge(&ticket, &claims, list, &window, seen.scanned_at)
+    };
     if outcome.result != ScanResult::Admitted {
         record(db, &outcome, &seen, Some(ticket.id)).await?;
         return Ok(outcome);
@@ -327,11 +351,20 @@ async fn decide(
     Ok(outcome)
 }
 
-/// Everything but the once-per-list rule.
+/// Whether an offline scan's time can be true: not later than the upload
+/// (give or take the allowed skew), not before its list could admit. A scan
+/// dated otherwise says the device's clock is wrong, and is not admitted:
+/// the earliest-scan rule only ever compares plausible times.
+fn plausible(seen: &Sighting<'_>, window: &DoorWindow, settings: &TokenSettings) -> bool {
+    seen.scanned_at <= seen.recorded_at + settings.clock_skew && seen.scanned_at >= window.opens
+}
+
+/// Everything but the once-per-list rule, for a scan at `at`.
 fn judge(
     ticket: &ScanRow,
     claims: &tokens::Claims,
     list: &CheckinList,
+    window: &DoorWindow,
     at: DateTime<Utc>,
 ) -> ScanResult {
     match (ticket.status, ticket.order_state) {
@@ -343,8 +376,14 @@ fn judge(
                 ScanResult::Superseded
             } else if !list.admits_tier(ticket.tier_id) {
                 ScanResult::NotOnList
-            } else if !list.open_at(at) {
-                ScanResult::OutsideWindow
+            } else if let Some(expired) = claims.expired_at(at) {
+                if expired {
+                    ScanResult::Expired
+                } else {
+                    ScanResult::NotYetValid
+                }
+            } else if let Some(refusal) = window.refusal_at(at) {
+                refusal
             } else {
                 ScanResult::Admitted
             }
@@ -567,6 +606,7 @@ async fn replay(
         kind: list.kind,
         event_slug: open.slug.clone(),
         event_name: open.event_name.clone(),
+        server_time: seen.recorded_at,
     })
 }
 
@@ -645,7 +685,12 @@ mod tests {
                                     updated_at: at,
                                 };
                                 let token = claims(if current_version { 3 } else { 2 });
-                                let result = judge(&ticket, &token, &list, at);
+                                let window = list.window(
+                                    at - Duration::hours(1),
+                                    at + Duration::hours(1),
+                                    Duration::zero(),
+                                );
+                                let result = judge(&ticket, &token, &list, &window, at);
                                 let paid = status == TicketStatus::Valid
                                     && order_state == OrderState::Paid;
                                 let case = format!(

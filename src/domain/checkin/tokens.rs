@@ -14,13 +14,17 @@ use uuid::Uuid;
 
 use crate::domain::{DomainError, keys::KeyRing};
 
-/// How tokens are issued.
+/// How tokens are issued and the door judges time.
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
     /// The `iss` claim.
     pub issuer: String,
-    /// How long before the event starts and after it ends a token is valid.
+    /// How long before the event starts and after it ends its doors admit
+    /// (on lists without their own window).
     pub grace: Duration,
+    /// How far ahead of the server's clock an offline scan may be dated
+    /// before its device's clock is taken to be wrong.
+    pub clock_skew: Duration,
 }
 
 impl Default for TokenSettings {
@@ -28,9 +32,16 @@ impl Default for TokenSettings {
         Self {
             issuer: "tessera".into(),
             grace: Duration::hours(48),
+            clock_skew: Duration::minutes(5),
         }
     }
 }
+
+/// How long past the end of its event (as dated when it was issued) a token
+/// stays valid as a signed claim. The door decides on the event's current
+/// dates; this outer bound only keeps a token from living forever, and is
+/// long enough for an event to be postponed without its tickets breaking.
+pub const OUTER_BOUND: Duration = Duration::days(365);
 
 /// The claims of a check-in token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,34 +70,28 @@ pub fn expand(compact: &str) -> Option<Uuid> {
     Uuid::from_slice(&bytes).ok()
 }
 
-/// The validity window of tokens for an event.
-pub fn window(
-    settings: &TokenSettings,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
-) -> (DateTime<Utc>, DateTime<Utc>) {
-    (starts_at - settings.grace, ends_at + settings.grace)
-}
-
-/// Signs the token of a ticket.
+/// Signs the token of a ticket: valid from a day before now (so that an
+/// offline tablet whose clock is slow never refuses a token fetched at the
+/// door) until `OUTER_BOUND` after the event's end. When it admits is the
+/// door's business.
 pub async fn issue(
     keys: &KeyRing,
     settings: &TokenSettings,
     event_slug: &str,
-    starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
     ticket: &ticket::Model,
 ) -> Result<(String, DateTime<Utc>), DomainError> {
     let (kid, key) = keys.signer().await?;
-    let (nbf, exp) = window(settings, starts_at, ends_at);
+    let now = crate::domain::now();
+    let exp = ends_at.max(now) + settings.grace + OUTER_BOUND;
     let claims = Claims {
         iss: settings.issuer.clone(),
         aud: event_slug.to_owned(),
         sub: compact(ticket.id),
         tier: compact(ticket.tier_id),
         ver: ticket.token_version,
-        iat: crate::domain::now().timestamp(),
-        nbf: nbf.timestamp(),
+        iat: now.timestamp(),
+        nbf: (now - Duration::days(1)).timestamp(),
         exp: exp.timestamp(),
     };
     let mut header = Header::new(Algorithm::EdDSA);
@@ -101,10 +106,23 @@ pub async fn issue(
 pub enum TokenRefusal {
     /// Malformed, tampered with, signed by an unknown or retired key.
     Invalid,
-    Expired,
-    NotYetValid,
     /// Signed by us, for another event.
     WrongEvent,
+}
+
+impl Claims {
+    /// Whether the token's own `nbf`/`exp` rule out a scan at `at` (60 s
+    /// leeway): `Some(false)` not yet valid, `Some(true)` expired.
+    pub fn expired_at(&self, at: DateTime<Utc>) -> Option<bool> {
+        let at = at.timestamp();
+        if self.exp.saturating_add(LEEWAY) < at {
+            Some(true)
+        } else if self.nbf.saturating_sub(LEEWAY) > at {
+            Some(false)
+        } else {
+            None
+        }
+    }
 }
 
 /// The part of a JWT header that verification reads.
@@ -124,7 +142,9 @@ const LEEWAY: i64 = 60;
 /// signatures), because the door checks thousands per minute and the JWT
 /// library rebuilds the key on every call. The checks are the JWT ones:
 /// EdDSA only, a known kid, the signature over `header.payload`, then `exp`
-/// and `nbf` (60 s leeway), `iss`, and `aud` (the event's slug).
+/// and `iss`, and `aud` (the event's slug). The token's `nbf` and `exp` are
+/// judged with the ticket (`Claims::expired_at`), so that a refusal for its
+/// time can still say whose ticket it is.
 pub async fn verify(
     keys: &KeyRing,
     settings: &TokenSettings,
@@ -169,12 +189,7 @@ pub async fn verify(
     else {
         return invalid;
     };
-    let now = crate::domain::now().timestamp();
-    Ok(if claims.exp + LEEWAY < now {
-        Err(TokenRefusal::Expired)
-    } else if claims.nbf - LEEWAY > now {
-        Err(TokenRefusal::NotYetValid)
-    } else if claims.iss != settings.issuer {
+    Ok(if claims.iss != settings.issuer {
         Err(TokenRefusal::Invalid)
     } else if claims.aud != slug {
         Err(TokenRefusal::WrongEvent)
