@@ -21,6 +21,15 @@ pub struct Model {
     pub recorded_at: DateTimeUtc,
     pub staff_id: Option<Uuid>,
     pub offline: bool,
+    /// What the device was told: another device admitted the ticket too.
+    pub conflict: bool,
+    /// What the device was told: the other admission (the first one for
+    /// `already_checked_in`, the displaced or winning one in a conflict).
+    /// Kept for offline scans, whose re-uploads answer it again.
+    pub first_scanned_at: Option<DateTimeUtc>,
+    pub first_device: Option<String>,
+    /// Admitted by hand by a volunteer (the attendee had no QR code).
+    pub manual: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,6 +4,7 @@
 pub mod app_meta;
 pub mod audit_log;
 pub mod checkin;
+pub mod checkin_change;
 pub mod checkin_list;
 pub mod checkin_scan;
 pub mod event;

@@ -388,3 +388,13 @@ mod tests {
         assert_eq!(back, Some(OrderFlag::LatePaymentRefunded));
     }
 }
+
+state_enum! {
+    /// A change to an admission after the fact, recorded as its own row.
+    pub enum ChangeKind {
+        /// An earlier offline scan took the admission over.
+        Displaced = "displaced",
+        /// An organizer undid the admission (made by mistake).
+        Undone = "undone",
+    }
+}

@@ -304,12 +304,9 @@ db_test! {
         assert_eq!(first["first_admission"]["device"], "door-1");
         assert_eq!(synced.body["results"][1]["result"], "invalid_token");
 
-        // The earlier scan now stands; the online scan became a duplicate.
+        // The earlier scan now stands.
         let again = scan(&app, &app.admin, &d.list, &token, "door-3").await;
         assert_eq!(again.body["first_admission"]["device"], "door-2");
-        let log = app.get(&format!("/api/v1/admin/events/offline/checkin-lists/{}/scans?result=admitted", d.list), Some(&app.admin)).await;
-        let admitted: Vec<_> = log.body["items"].as_array().unwrap().iter().map(|s| (s["device"].clone(), s["offline"].clone())).collect();
-        assert_eq!(admitted, [(json!("door-2"), json!(true))]);
 
         // Uploading the same batch again changes nothing.
         let before = app.get(&format!("/api/v1/admin/events/offline/checkin-lists/{}/scans", d.list), Some(&app.admin)).await;
@@ -587,5 +584,63 @@ db_test! {
         let log = app.get(&format!("/api/v1/admin/events/skew/checkin-lists/{}/scans?result=admitted", d.list), Some(&app.admin)).await;
         let devices: Vec<_> = log.body["items"].as_array().unwrap().iter().map(|s| s["device"].clone()).collect();
         assert_eq!(devices, [json!("door-3")]);
+    }
+}
+
+db_test! {
+    async fn a_replay_answers_what_the_first_upload_decided_in_request_order(app) {
+        let d = door(&app, "replay").await;
+        let token = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+        assert_eq!(scan(&app, &app.admin, &d.list, &token, "door-1").await.body["result"], "admitted");
+        let at = |minutes: i64| (chrono::Utc::now() - chrono::Duration::minutes(minutes)).to_rfc3339();
+        // Door 2 uploads its later scan first in the request, its earlier one second.
+        let (later, earlier) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let batch = json!({"list_id": d.list, "device": "door-2", "scans": [
+            {"scan_id": later, "token": token, "scanned_at": at(1)},
+            {"scan_id": earlier, "token": token, "scanned_at": at(10)}
+        ]});
+        let first = app.post("/api/v1/checkin/sync", &app.admin, batch.clone()).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+        let results = first.body["results"].as_array().unwrap();
+        let ids: Vec<_> = results.iter().map(|r| r["scan_id"].clone()).collect();
+        assert_eq!(ids, [json!(later), json!(earlier)], "results in request order");
+        // The earlier scan displaced door 1: a conflict, naming door 1.
+        assert_eq!((results[1]["result"].clone(), results[1]["conflict"].clone(), results[1]["first_admission"]["device"].clone()),
+            (json!("admitted"), json!(true), json!("door-1")), "{}", first.body);
+        assert_eq!((results[0]["result"].clone(), results[0]["conflict"].clone()), (json!("already_checked_in"), json!(false)));
+        // The tablet timed out and uploads again: the very same answer.
+        let again = app.post("/api/v1/checkin/sync", &app.admin, batch).await;
+        assert_eq!(again.body, first.body);
+    }
+}
+
+db_test! {
+    async fn the_scan_log_keeps_what_each_device_was_told(app) {
+        let d = door(&app, "told").await;
+        let token = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+        let online = scan(&app, &app.admin, &d.list, &token, "door-1").await;
+        assert_eq!(online.body["result"], "admitted");
+        let offline_id = uuid::Uuid::now_v7();
+        let earlier = (chrono::Utc::now() - chrono::Duration::minutes(10)).to_rfc3339();
+        let batch = json!({"list_id": d.list, "device": "door-2", "scans": [{"scan_id": offline_id, "token": token, "scanned_at": earlier}]});
+        assert_eq!(app.post("/api/v1/checkin/sync", &app.admin, batch).await.body["results"][0]["result"], "admitted");
+
+        let log = app.get(&format!("/api/v1/admin/events/told/checkin-lists/{}/scans", d.list), Some(&app.admin)).await;
+        assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+        let items = log.body["items"].as_array().unwrap();
+        let door_1 = items.iter().find(|s| s["device"] == "door-1").unwrap();
+        // Door 1 was told `admitted`, and the log still says so, with who displaced it.
+        assert_eq!(door_1["result"], "admitted", "{door_1}");
+        assert_eq!((door_1["displaced_by"]["scan_id"].clone(), door_1["displaced_by"]["device"].clone()), (json!(offline_id), json!("door-2")), "{door_1}");
+        let door_2 = items.iter().find(|s| s["device"] == "door-2").unwrap();
+        assert!(door_2["displaced_by"].is_null(), "{door_2}");
+        assert_eq!(door_2["conflict"], true);
+        // Names, not only ticket ids.
+        assert!(items.iter().all(|s| s["attendee_name"] == "Ada"), "{}", log.body);
+        // Both admissions are in the log as told; the admission stands for door 2.
+        let admitted = app.get(&format!("/api/v1/admin/events/told/checkin-lists/{}/scans?result=admitted", d.list), Some(&app.admin)).await;
+        assert_eq!(admitted.body["items"].as_array().unwrap().len(), 2);
+        let progress = app.get(&format!("/api/v1/admin/events/told/checkin-lists/{}/progress", d.list), Some(&app.admin)).await;
+        assert_eq!(progress.body["admitted"], 1);
     }
 }

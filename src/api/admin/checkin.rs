@@ -134,6 +134,43 @@ pub struct ScanLogEntry {
     pub recorded_at: DateTime<Utc>,
     /// Uploaded later from an offline device.
     pub offline: bool,
+    /// Admitted by hand by a volunteer (no QR code).
+    pub manual: bool,
+    /// The attendee, when the scan identified a ticket.
+    #[oai(nullable)]
+    pub attendee_name: Option<String>,
+    /// Offline: the device was told another device admitted this ticket too.
+    pub conflict: bool,
+    /// This admission was later taken over by an earlier offline scan; the
+    /// result stays what the device was told.
+    #[oai(nullable)]
+    pub displaced_by: Option<DisplacedBy>,
+    /// This admission was undone by an organizer.
+    #[oai(nullable)]
+    pub undone: Option<UndoneBody>,
+}
+
+/// The earlier offline scan that took an admission over.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct DisplacedBy {
+    pub scan_id: Uuid,
+    pub device: String,
+    pub scanned_at: DateTime<Utc>,
+    /// When the server learned of it.
+    pub at: DateTime<Utc>,
+}
+
+/// An organizer's undoing of an admission.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct UndoneBody {
+    pub at: DateTime<Utc>,
+    /// The staff token that undid it.
+    #[oai(nullable)]
+    pub staff_id: Option<Uuid>,
+    #[oai(nullable)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -368,14 +405,31 @@ impl CheckinAdminApi {
             items: page
                 .items
                 .into_iter()
-                .map(|s| ScanLogEntry {
-                    scan_id: s.id,
-                    ticket_id: s.ticket_id,
-                    device: s.device,
-                    result: s.result,
-                    scanned_at: s.scanned_at,
-                    recorded_at: s.recorded_at,
-                    offline: s.offline,
+                .map(|logged| {
+                    let s = logged.scan;
+                    ScanLogEntry {
+                        scan_id: s.id,
+                        ticket_id: s.ticket_id,
+                        device: s.device,
+                        result: s.result,
+                        scanned_at: s.scanned_at,
+                        recorded_at: s.recorded_at,
+                        offline: s.offline,
+                        manual: s.manual,
+                        attendee_name: logged.attendee_name,
+                        conflict: s.conflict,
+                        displaced_by: logged.displaced_by.map(|d| DisplacedBy {
+                            scan_id: d.scan_id,
+                            device: d.device,
+                            scanned_at: d.scanned_at,
+                            at: d.at,
+                        }),
+                        undone: logged.undone.map(|u| UndoneBody {
+                            at: u.at,
+                            staff_id: u.staff_id,
+                            reason: u.reason,
+                        }),
+                    }
                 })
                 .collect(),
             next_cursor: page.next_cursor,

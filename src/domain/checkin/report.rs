@@ -1,10 +1,10 @@
 //! The organizers' view: progress per list and the scan log; and the
 //! attendee's token, and its reissue.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use entity::{checkin, checkin_scan, event, order, ticket};
+use entity::{checkin, checkin_change, checkin_scan, event, order, state::ChangeKind, ticket};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, TransactionTrait, prelude::Expr,
@@ -86,6 +86,33 @@ pub struct ScanFilter {
     pub ticket: Option<Uuid>,
 }
 
+/// A scan as the log shows it: what its device was told, whose ticket it
+/// was, and what happened to its admission since.
+#[derive(Debug, Clone)]
+pub struct LoggedScan {
+    pub scan: checkin_scan::Model,
+    pub attendee_name: Option<String>,
+    pub displaced_by: Option<Displacement>,
+    pub undone: Option<Undoing>,
+}
+
+/// The earlier offline scan that took an admission over.
+#[derive(Debug, Clone)]
+pub struct Displacement {
+    pub scan_id: Uuid,
+    pub device: String,
+    pub scanned_at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+}
+
+/// An organizer's undoing of an admission.
+#[derive(Debug, Clone)]
+pub struct Undoing {
+    pub at: DateTime<Utc>,
+    pub staff_id: Option<Uuid>,
+    pub reason: Option<String>,
+}
+
 /// A list's scans, newest first.
 pub async fn scans(
     db: &DatabaseConnection,
@@ -95,12 +122,12 @@ pub async fn scans(
     filter: ScanFilter,
     cursor: Option<&str>,
     limit: Option<u64>,
-) -> Result<Page<checkin_scan::Model>, DomainError> {
+) -> Result<Page<LoggedScan>, DomainError> {
     let (_, list) = lists::find_managed(db, staff, slug, list_id).await?;
     let limit = page::limit(limit)?;
     let mut query = checkin_scan::Entity::find().filter(checkin_scan::Column::ListId.eq(list.id));
     if let Some(result) = filter.result {
-        query = query.filter(checkin_scan::Column::Result.eq(result.as_str()));
+        query = query.filter(checkin_scan::Column::Result.eq(result));
     }
     if let Some(device) = filter.device {
         query = query.filter(checkin_scan::Column::Device.eq(device));
@@ -126,10 +153,86 @@ pub async fn scans(
         .limit(limit + 1)
         .all(db)
         .await?;
-    Ok(page::paginate(rows, limit, |s| TimeCursor {
+    let page = page::paginate(rows, limit, |s| TimeCursor {
         at: s.scanned_at,
         id: s.id,
-    }))
+    });
+    Ok(Page {
+        items: annotate(db, page.items).await?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// Adds the names and the later changes to a page of scans: three queries a
+/// page, whatever its size.
+async fn annotate(
+    db: &DatabaseConnection,
+    scans: Vec<checkin_scan::Model>,
+) -> Result<Vec<LoggedScan>, DomainError> {
+    let ticket_ids: Vec<Uuid> = scans.iter().filter_map(|s| s.ticket_id).collect();
+    let names: HashMap<Uuid, String> = ticket::Entity::find()
+        .select_only()
+        .columns([ticket::Column::Id, ticket::Column::AttendeeName])
+        .filter(ticket::Column::Id.is_in(ticket_ids))
+        .into_tuple::<(Uuid, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let changes = checkin_change::Entity::find()
+        .filter(checkin_change::Column::ScanId.is_in(scans.iter().map(|s| s.id)))
+        .order_by_asc(checkin_change::Column::At)
+        .all(db)
+        .await?;
+    let by_ids: Vec<Uuid> = changes.iter().filter_map(|c| c.by_scan_id).collect();
+    let by: HashMap<Uuid, checkin_scan::Model> = if by_ids.is_empty() {
+        HashMap::new()
+    } else {
+        checkin_scan::Entity::find()
+            .filter(checkin_scan::Column::Id.is_in(by_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect()
+    };
+    Ok(scans
+        .into_iter()
+        .map(|scan| {
+            let mine = changes.iter().filter(|c| c.scan_id == scan.id);
+            let mut displaced_by = None;
+            let mut undone = None;
+            for change in mine {
+                match change.kind {
+                    ChangeKind::Displaced => {
+                        displaced_by =
+                            change
+                                .by_scan_id
+                                .and_then(|id| by.get(&id))
+                                .map(|s| Displacement {
+                                    scan_id: s.id,
+                                    device: s.device.clone(),
+                                    scanned_at: s.scanned_at,
+                                    at: change.at,
+                                });
+                    }
+                    ChangeKind::Undone => {
+                        undone = Some(Undoing {
+                            at: change.at,
+                            staff_id: change.staff_id,
+                            reason: change.reason.clone(),
+                        });
+                    }
+                }
+            }
+            LoggedScan {
+                attendee_name: scan.ticket_id.and_then(|id| names.get(&id).cloned()),
+                displaced_by,
+                undone,
+                scan,
+            }
+        })
+        .collect())
 }
 
 /// The check-in token of a ticket, for its attendee: only while the ticket is

@@ -6,10 +6,13 @@ pub use super::manifest::{ManifestTicket, manifest};
 pub use entity::state::{ManifestState, ScanResult};
 
 use chrono::{DateTime, Utc};
-use entity::{checkin, checkin_list, checkin_scan, event, order, ticket, tier};
+use entity::{
+    checkin, checkin_change, checkin_list, checkin_scan, event, order, state::ChangeKind, ticket,
+    tier,
+};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, Set, TransactionTrait, sea_query::OnConflict,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    FromQueryResult, QueryFilter, QuerySelect, Set, TransactionTrait, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -255,6 +258,8 @@ struct Sighting<'a> {
     recorded_at: DateTime<Utc>,
     staff: &'a Staff,
     offline: bool,
+    /// Admitted by hand, without a token.
+    manual: bool,
 }
 
 // A little long: each refusal is recorded where it is decided, in order.
@@ -276,6 +281,7 @@ async fn decide(
         recorded_at,
         staff: door.staff,
         offline,
+        manual: false,
     };
     let mut outcome = ScanOutcome {
         scan_id: input.scan_id.unwrap_or_else(Uuid::now_v7),
@@ -459,15 +465,21 @@ async fn admit(
             .await?
             .rows_affected;
         if moved == 1 {
-            // The displaced scan becomes a duplicate of this one.
-            checkin_scan::Entity::update_many()
-                .col_expr(
-                    checkin_scan::Column::Result,
-                    sea_orm::prelude::Expr::value(ScanResult::AlreadyCheckedIn),
-                )
-                .filter(checkin_scan::Column::Id.eq(existing.scan_id))
-                .exec(db)
-                .await?;
+            // The displaced scan keeps what its device was told; that it was
+            // displaced is a fact of its own.
+            checkin_change::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                list_id: Set(list.id),
+                ticket_id: Set(ticket),
+                scan_id: Set(existing.scan_id),
+                kind: Set(ChangeKind::Displaced),
+                by_scan_id: Set(Some(outcome.scan_id)),
+                staff_id: Set(None),
+                reason: Set(None),
+                at: Set(seen.recorded_at),
+            }
+            .insert(db)
+            .await?;
             // A conflict is between devices; a tablet's own repeat is none.
             outcome.conflict = existing.device != device;
             outcome.admission = Some(Admission {
@@ -514,6 +526,10 @@ async fn record(
         recorded_at: Set(seen.recorded_at),
         staff_id: Set(Some(seen.staff.id).filter(|id| !id.is_nil())),
         offline: Set(seen.offline),
+        conflict: Set(outcome.conflict),
+        first_scanned_at: Set(outcome.admission.as_ref().map(|a| a.at)),
+        first_device: Set(outcome.admission.as_ref().map(|a| a.device.clone())),
+        manual: Set(seen.manual),
     };
     checkin_scan::Entity::insert(row)
         .on_conflict(
@@ -540,7 +556,6 @@ pub async fn sync(
     mut scans: Vec<ScanInput>,
 ) -> Result<Vec<ScanOutcome>, DomainError> {
     let open = open_list(db, cache, staff, list_id).await?;
-    scans.sort_by_key(|s| s.scanned_at);
     let door = Door {
         db,
         keys,
@@ -548,17 +563,30 @@ pub async fn sync(
         scanning: cache,
         staff,
     };
-    let mut outcomes = Vec::with_capacity(scans.len());
-    for input in scans {
-        if let Some(id) = input.scan_id
-            && let Some(seen) = checkin_scan::Entity::find_by_id(id).one(db).await?
-        {
-            outcomes.push(replay(db, &open, seen).await?);
-            continue;
-        }
-        outcomes.push(decide(&door, &open, input, true).await?);
+    // Decided in the order they happened, answered in the order asked.
+    let mut order: Vec<usize> = (0..scans.len()).collect();
+    order.sort_by_key(|&i| scans[i].scanned_at);
+    let mut outcomes: Vec<Option<ScanOutcome>> = vec![None; scans.len()];
+    for i in order {
+        let input = std::mem::replace(
+            &mut scans[i],
+            ScanInput {
+                token: String::new(),
+                device: String::new(),
+                scan_id: None,
+                scanned_at: None,
+            },
+        );
+        let outcome = match input.scan_id {
+            Some(id) => match checkin_scan::Entity::find_by_id(id).one(db).await? {
+                Some(seen) => replay(db, &open, seen).await?,
+                None => decide(&door, &open, input, true).await?,
+            },
+            None => decide(&door, &open, input, true).await?,
+        };
+        outcomes[i] = Some(outcome);
     }
-    Ok(outcomes)
+    Ok(outcomes.into_iter().flatten().collect())
 }
 
 /// The stored outcome of a scan already recorded.
@@ -567,43 +595,33 @@ async fn replay(
     open: &OpenList,
     seen: checkin_scan::Model,
 ) -> Result<ScanOutcome, DomainError> {
-    let list = &open.list;
-    let result = seen.result;
     let mut attendee = None;
-    let mut admission = None;
-    if let Some(ticket_id) = seen.ticket_id {
-        if let Some((ticket, tier)) = ticket::Entity::find_by_id(ticket_id)
+    if let Some(ticket_id) = seen.ticket_id
+        && let Some((ticket, tier)) = ticket::Entity::find_by_id(ticket_id)
             .find_also_related(tier::Entity)
             .one(db)
             .await?
-        {
-            attendee = Some(Attendee {
-                ticket_id: ticket.id,
-                name: ticket.attendee_name,
-                tier: tier.map(|t| t.name).unwrap_or_default(),
-                swag_size: ticket.swag_size,
-                swag_cut: ticket.swag_cut,
-                dietary: ticket.dietary,
-            });
-        }
-        if result == ScanResult::AlreadyCheckedIn
-            && let Some(first) = checkin::Entity::find_by_id((list.id, ticket_id))
-                .one(db)
-                .await?
-        {
-            admission = Some(Admission {
-                at: first.scanned_at,
-                device: first.device,
-            });
-        }
+    {
+        attendee = Some(Attendee {
+            ticket_id: ticket.id,
+            name: ticket.attendee_name,
+            tier: tier.map(|t| t.name).unwrap_or_default(),
+            swag_size: ticket.swag_size,
+            swag_cut: ticket.swag_cut,
+            dietary: ticket.dietary,
+        });
     }
+    let admission = seen
+        .first_scanned_at
+        .zip(seen.first_device)
+        .map(|(at, device)| Admission { at, device });
     Ok(ScanOutcome {
         scan_id: seen.id,
-        result,
+        result: seen.result,
         attendee,
         admission,
-        conflict: false,
-        kind: list.kind,
+        conflict: seen.conflict,
+        kind: open.list.kind,
         event_slug: open.slug.clone(),
         event_name: open.event_name.clone(),
         server_time: seen.recorded_at,
