@@ -12,6 +12,7 @@ use crate::helpers::{Answer, TestApp, ticket};
 /// A published event with one free tier (so tickets are valid at once), a
 /// paid tier, an entry list for every tier, and one valid ticket.
 struct Door {
+    free_tier: String,
     paid_tier: String,
     list: String,
     code: String,
@@ -50,6 +51,7 @@ async fn door(app: &TestApp, slug: &str) -> Door {
         .await;
     assert_eq!(order.status, StatusCode::CREATED, "{}", order.body);
     Door {
+        free_tier: tiers[0].clone(),
         paid_tier: tiers[1].clone(),
         list: list.body["id"].as_str().unwrap().to_owned(),
         code: order.body["code"].as_str().unwrap().to_owned(),
@@ -642,5 +644,60 @@ db_test! {
         assert_eq!(admitted.body["items"].as_array().unwrap().len(), 2);
         let progress = app.get(&format!("/api/v1/admin/events/told/checkin-lists/{}/progress", d.list), Some(&app.admin)).await;
         assert_eq!(progress.body["admitted"], 1);
+    }
+}
+
+db_test! {
+    async fn a_swag_desk_counts_shirts_not_people(app) {
+        let d = door(&app, "shirts").await;
+        let free_tier = d.free_tier.clone();
+        let comp = |tier: &str, name: &str, size: Option<&str>| {
+            let mut t = ticket(tier, name);
+            if let Some(size) = size {
+                t["swag_size"] = json!(size);
+                t["swag_cut"] = json!("straight");
+            }
+            json!({"email": format!("{}@example.org", name.to_lowercase()), "reason": "Crew", "tickets": [t]})
+        };
+        let cleo = app.post("/api/v1/admin/events/shirts/comps", &app.admin, comp(&free_tier, "Cleo", Some("M"))).await;
+        assert_eq!(cleo.status, StatusCode::CREATED, "{}", cleo.body);
+        // Bob's tier includes no swag.
+        let bob = app.post("/api/v1/admin/events/shirts/comps", &app.admin, comp(&d.paid_tier, "Bob", None)).await;
+        assert_eq!(bob.status, StatusCode::CREATED, "{}", bob.body);
+        let bob_token = token_of(&app, bob.body["code"].as_str().unwrap(), bob.body["order_token"].as_str().unwrap(), bob.body["tickets"][0]["id"].as_str().unwrap())
+            .await.body["token"].as_str().unwrap().to_owned();
+        let ada_token = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+
+        let desk = app.post("/api/v1/admin/events/shirts/checkin-lists", &app.admin, json!({"name": "Swag desk", "kind": "swag"})).await;
+        let desk = desk.body["id"].as_str().unwrap().to_owned();
+        let progress_path = format!("/api/v1/admin/events/shirts/checkin-lists/{desk}/progress");
+        let progress = app.get(&progress_path, Some(&app.admin)).await;
+        assert_eq!((progress.body["expected"].clone(), progress.body["admitted"].clone()), (json!(2), json!(0)), "{}", progress.body);
+        let sizes = |body: &Value| -> Vec<(String, String, u64, u64)> {
+            body["sizes"].as_array().unwrap().iter()
+                .map(|s| (s["size"].as_str().unwrap().to_owned(), s["cut"].as_str().unwrap_or_default().to_owned(), s["expected"].as_u64().unwrap(), s["handed_over"].as_u64().unwrap()))
+                .collect()
+        };
+        assert_eq!(sizes(&progress.body), [("M".into(), "fitted".into(), 1, 0), ("M".into(), "straight".into(), 1, 0)]);
+
+        // Bob gets no shirt, and the desk says why, by name.
+        let no = scan(&app, &app.admin, &desk, &bob_token, "desk").await;
+        assert_eq!((no.body["result"].clone(), no.body["attendee"]["name"].clone()), (json!("no_swag"), json!("Bob")), "{}", no.body);
+        // Listing his tier explicitly does not make a shirt appear either.
+        let both = app.post("/api/v1/admin/events/shirts/checkin-lists", &app.admin, json!({"name": "Desk 2", "kind": "swag", "tiers": [free_tier, d.paid_tier]})).await;
+        assert_eq!(scan(&app, &app.admin, both.body["id"].as_str().unwrap(), &bob_token, "desk").await.body["result"], "no_swag");
+
+        assert_eq!(scan(&app, &app.admin, &desk, &ada_token, "desk").await.body["result"], "admitted");
+        let progress = app.get(&progress_path, Some(&app.admin)).await;
+        assert_eq!(progress.body["admitted"], 1);
+        assert_eq!(sizes(&progress.body), [("M".into(), "fitted".into(), 1, 1), ("M".into(), "straight".into(), 1, 0)]);
+        // The offline desk knows only the shirts.
+        let manifest = app.get(&format!("/api/v1/checkin/lists/{desk}/manifest"), Some(&app.admin)).await;
+        let names: Vec<_> = manifest.body["tickets"].as_array().unwrap().iter().map(|t| t["attendee_name"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(!names.contains(&"Bob".to_owned()));
+        // The entrance counts people.
+        let door = app.get(&format!("/api/v1/admin/events/shirts/checkin-lists/{}/progress", d.list), Some(&app.admin)).await;
+        assert_eq!(door.body["expected"], 3);
     }
 }

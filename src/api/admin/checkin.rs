@@ -116,9 +116,25 @@ pub struct HourCount {
 pub struct ProgressBody {
     pub list: ListBody,
     pub admitted: u64,
-    /// Valid tickets of the tiers the list admits.
+    /// Valid tickets of the tiers the list admits; at a swag desk, only
+    /// those whose tier includes swag.
     pub expected: u64,
     pub by_hour: Vec<HourCount>,
+    /// At a swag desk: shirts per size and cut, to hand over and handed
+    /// over. Empty for entry lists.
+    pub sizes: Vec<SizeCount>,
+}
+
+/// Shirts of one size and cut at a swag desk.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct SizeCount {
+    pub size: String,
+    #[oai(nullable)]
+    pub cut: Option<String>,
+    /// Valid tickets with this size and cut.
+    pub expected: u64,
+    pub handed_over: u64,
 }
 
 /// One recorded scan.
@@ -354,6 +370,16 @@ impl CheckinAdminApi {
                 .by_hour
                 .into_iter()
                 .map(|(hour, admitted)| HourCount { hour, admitted })
+                .collect(),
+            sizes: p
+                .sizes
+                .into_iter()
+                .map(|s| SizeCount {
+                    size: s.size,
+                    cut: s.cut,
+                    expected: s.expected,
+                    handed_over: s.handed_over,
+                })
                 .collect(),
         }))
     }

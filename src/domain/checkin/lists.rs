@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use entity::{checkin_list, checkin_scan, event, tier};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, ModelTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, Set,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -53,6 +53,32 @@ impl CheckinList {
 
     pub fn admits_tier(&self, tier: Uuid) -> bool {
         self.tiers.is_empty() || self.tiers.contains(&tier)
+    }
+
+    /// The tiers whose tickets this list expects: an entry list its tiers
+    /// (`None`: every tier); a swag desk only those of its tiers that
+    /// include swag, since it counts shirts, not people.
+    pub async fn covered_tiers(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+    ) -> Result<Option<Vec<Uuid>>, DomainError> {
+        match self.kind {
+            ListKind::Entry if self.tiers.is_empty() => Ok(None),
+            ListKind::Entry => Ok(Some(self.tiers.clone())),
+            ListKind::Swag => {
+                let swag: Vec<Uuid> = tier::Entity::find()
+                    .select_only()
+                    .column(tier::Column::Id)
+                    .filter(tier::Column::EventId.eq(self.event_id))
+                    .filter(tier::Column::IncludesSwag.eq(true))
+                    .into_tuple()
+                    .all(db)
+                    .await?;
+                Ok(Some(
+                    swag.into_iter().filter(|t| self.admits_tier(*t)).collect(),
+                ))
+            }
+        }
     }
 
     /// When this list admits, for an event on these dates: the list's own

@@ -45,8 +45,8 @@ pub async fn manifest(
     let mut query = ticket::Entity::find()
         .find_also_related(tier::Entity)
         .filter(ticket::Column::EventId.eq(open.event_id));
-    if !list.tiers.is_empty() {
-        query = query.filter(ticket::Column::TierId.is_in(list.tiers.clone()));
+    if let Some(tiers) = list.covered_tiers(db).await? {
+        query = query.filter(ticket::Column::TierId.is_in(tiers));
     }
     if let Some(from) = from {
         let admitted_since: Vec<Uuid> = checkin_scan::Entity::find()

@@ -12,7 +12,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    lists::{self, CheckinList},
+    lists::{self, CheckinList, ListKind},
     scan::ScanResult,
     tokens::{self, TokenSettings},
 };
@@ -34,6 +34,18 @@ pub struct Progress {
     pub expected: u64,
     /// Admissions per hour (UTC, start of the hour).
     pub by_hour: Vec<(DateTime<Utc>, u64)>,
+    /// At a swag desk: shirts to hand over and handed over, per size and
+    /// cut (empty for entry lists).
+    pub sizes: Vec<SizeProgress>,
+}
+
+/// Shirts of one size and cut at a swag desk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizeProgress {
+    pub size: String,
+    pub cut: Option<String>,
+    pub expected: u64,
+    pub handed_over: u64,
 }
 
 pub async fn progress(
@@ -54,9 +66,13 @@ pub(crate) async fn progress_of(
     let mut expected = ticket::Entity::find()
         .filter(ticket::Column::EventId.eq(list.event_id))
         .filter(ticket::Column::Status.eq(TicketStatus::Valid));
-    if !list.tiers.is_empty() {
-        expected = expected.filter(ticket::Column::TierId.is_in(list.tiers.clone()));
+    if let Some(tiers) = list.covered_tiers(db).await? {
+        expected = expected.filter(ticket::Column::TierId.is_in(tiers));
     }
+    let sizes = match list.kind {
+        ListKind::Entry => Vec::new(),
+        ListKind::Swag => sizes_of(db, &list, expected.clone()).await?,
+    };
     let expected = expected.count(db).await?;
     let times: Vec<DateTime<Utc>> = checkin::Entity::find()
         .select_only()
@@ -74,8 +90,58 @@ pub(crate) async fn progress_of(
         admitted: times.len() as u64,
         expected,
         by_hour: by_hour.into_iter().collect(),
+        sizes,
         list,
     })
+}
+
+/// Shirts per size and cut among `expected` tickets, and how many of them
+/// were handed over at the desk: two grouped queries.
+async fn sizes_of(
+    db: &DatabaseConnection,
+    list: &CheckinList,
+    expected: sea_orm::Select<ticket::Entity>,
+) -> Result<Vec<SizeProgress>, DomainError> {
+    let grouped = |query: sea_orm::Select<ticket::Entity>| {
+        query
+            .select_only()
+            .column(ticket::Column::SwagSize)
+            .column(ticket::Column::SwagCut)
+            .column_as(ticket::Column::Id.count(), "n")
+            .filter(ticket::Column::SwagSize.is_not_null())
+            .group_by(ticket::Column::SwagSize)
+            .group_by(ticket::Column::SwagCut)
+            .into_tuple::<(String, Option<String>, i64)>()
+    };
+    let handed: Vec<(String, Option<String>, i64)> = grouped(
+        expected.clone().filter(
+            ticket::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(checkin::Column::TicketId)
+                    .from(checkin::Entity)
+                    .and_where(checkin::Column::ListId.eq(list.id))
+                    .to_owned(),
+            ),
+        ),
+    )
+    .all(db)
+    .await?;
+    let mut sizes: Vec<SizeProgress> = grouped(expected)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|(size, cut, n)| SizeProgress {
+            handed_over: handed
+                .iter()
+                .find(|(s, c, _)| *s == size && *c == cut)
+                .map_or(0, |(_, _, n)| u64::try_from(*n).unwrap_or(0)),
+            expected: u64::try_from(n).unwrap_or(0),
+            size,
+            cut,
+        })
+        .collect();
+    sizes.sort_by(|a, b| (&a.size, &a.cut).cmp(&(&b.size, &b.cut)));
+    Ok(sizes)
 }
 
 /// Which scans to list.

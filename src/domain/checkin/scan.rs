@@ -191,6 +191,7 @@ struct ScanRow {
     swag_cut: Option<String>,
     dietary: Option<String>,
     tier_name: String,
+    includes_swag: bool,
     order_state: OrderState,
     order_disputed_at: Option<DateTime<Utc>>,
 }
@@ -210,6 +211,7 @@ async fn scan_row(db: &DatabaseConnection, id: Uuid) -> Result<Option<ScanRow>, 
             ticket::Column::Dietary,
         ])
         .column_as(tier::Column::Name, "tier_name")
+        .column_as(tier::Column::IncludesSwag, "includes_swag")
         .column_as(order::Column::State, "order_state")
         .column_as(order::Column::DisputedAt, "order_disputed_at")
         .inner_join(tier::Entity)
@@ -382,6 +384,8 @@ fn judge(
                 ScanResult::Superseded
             } else if !list.admits_tier(ticket.tier_id) {
                 ScanResult::NotOnList
+            } else if list.kind == ListKind::Swag && !ticket.includes_swag {
+                ScanResult::NoSwag
             } else if let Some(expired) = claims.expired_at(at) {
                 if expired {
                     ScanResult::Expired
@@ -687,6 +691,7 @@ mod tests {
                                     swag_cut: None,
                                     dietary: None,
                                     tier_name: "Day".into(),
+                                    includes_swag: false,
                                     order_state,
                                     order_disputed_at: disputed.then_some(at),
                                 };
