@@ -345,6 +345,19 @@ state_enum! {
     }
 }
 
+impl ManifestState {
+    /// How the door treats a ticket with this status whose order is, or is
+    /// not, disputed.
+    pub fn of(status: TicketStatus, disputed: bool) -> Self {
+        match status {
+            TicketStatus::Valid if disputed => Self::Blocked,
+            TicketStatus::Valid => Self::Valid,
+            TicketStatus::Revoked => Self::Revoked,
+            TicketStatus::Held | TicketStatus::Released => Self::Unpaid,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@ use crate::{
     domain::{
         checkin::{
             lists::{CheckinList, DoorWindow},
+            manual,
             scan::{self, ScanInput, ScanOutcome, ScanResult},
         },
         validation::FieldErrors,
@@ -222,6 +223,44 @@ pub struct Manifest {
     pub cursor: String,
 }
 
+/// An attendee found at the door: what a volunteer needs, no email.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct DoorAttendeeBody {
+    pub ticket_id: Uuid,
+    pub name: String,
+    pub tier: String,
+    #[oai(nullable)]
+    pub swag_size: Option<String>,
+    #[oai(nullable)]
+    pub swag_cut: Option<String>,
+    pub state: ManifestState,
+    /// When they were admitted on this list, if they were.
+    #[oai(nullable)]
+    pub admitted_at: Option<DateTime<Utc>>,
+    /// e.g. `a***@e***.org`: enough to tell two people of one name apart.
+    pub email_hint: String,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct DoorAttendeePage {
+    pub items: Vec<DoorAttendeeBody>,
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+/// Admit an attendee by hand.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
+pub struct ManualAdmission {
+    /// From the list's attendee search.
+    pub ticket_id: Uuid,
+    /// A name for the device, e.g. `help-desk`.
+    pub device: String,
+}
+
 pub struct CheckinApi;
 
 #[OpenApi(prefix_path = "/api/v1/checkin", tag = "Tag::Checkin")]
@@ -373,6 +412,90 @@ impl CheckinApi {
                 .collect(),
             cursor: cursor.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         }))
+    }
+
+    /// Find an attendee on a list
+    ///
+    /// For the attendee whose phone died: part of a name, email or order
+    /// code (at least 2 characters, case-insensitive), among the tickets the
+    /// list covers, by name. Answers only what the door needs: no email but a
+    /// masked hint.
+    #[oai(
+        path = "/lists/:id/attendees",
+        method = "get",
+        operation_id = "scanner_find_attendees"
+    )]
+    async fn attendees(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        id: Path<Uuid>,
+        /// At least 2 characters.
+        q: Query<String>,
+        /// Page size, 1-200 (default 50).
+        limit: Query<Option<u64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Found<DoorAttendeePage>> {
+        let page = manual::search(
+            &state.db,
+            &state.scanning,
+            &auth.0,
+            id.0,
+            &q.0,
+            cursor.0.as_deref(),
+            limit.0,
+        )
+        .await?;
+        Ok(Found(DoorAttendeePage {
+            items: page
+                .items
+                .into_iter()
+                .map(|a| DoorAttendeeBody {
+                    ticket_id: a.ticket_id,
+                    name: a.name,
+                    tier: a.tier,
+                    swag_size: a.swag_size,
+                    swag_cut: a.swag_cut,
+                    state: a.state,
+                    admitted_at: a.admitted_at,
+                    email_hint: a.email_hint,
+                })
+                .collect(),
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// Admit an attendee by hand
+    ///
+    /// By ticket id, for an attendee without their QR code: the same rules
+    /// and the same once-per-list admission as a scan, recorded as manual.
+    #[oai(
+        path = "/lists/:id/admit",
+        method = "post",
+        operation_id = "scanner_admit_by_hand"
+    )]
+    async fn admit(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        id: Path<Uuid>,
+        body: JsonBody<ManualAdmission>,
+    ) -> ApiResult<Found<ScanAnswer>> {
+        let b = body.0;
+        check_device(&b.device)?;
+        let outcome = scan::admit_by_hand(
+            &state.db,
+            &state.keys,
+            &state.tokens,
+            &state.scanning,
+            &auth.0,
+            id.0,
+            b.ticket_id,
+            &b.device,
+        )
+        .await?;
+        Ok(Found(outcome.into()))
     }
 }
 

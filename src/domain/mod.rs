@@ -21,6 +21,7 @@ pub mod orders;
 pub mod page;
 pub mod payments;
 pub mod reports;
+pub mod search;
 pub mod staff;
 pub mod tiers;
 pub mod transitions;

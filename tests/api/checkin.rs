@@ -701,3 +701,80 @@ db_test! {
         assert_eq!(door.body["expected"], 3);
     }
 }
+
+db_test! {
+    async fn the_attendee_without_a_qr_is_found_and_admitted_once_and_an_organizer_can_undo_it(app) {
+        let d = door(&app, "manual").await;
+        let _ = door(&app, "manual-other").await;
+        let volunteer = app.token(Role::Volunteer, &["manual"]).await;
+        let stranger = app.token(Role::Volunteer, &["manual-other"]).await;
+        let adam = app
+            .post("/api/v1/admin/events/manual/comps", &app.admin, json!({"email": "adam@example.org", "reason": "Crew", "tickets": [ticket(&d.paid_tier, "Adam Smith")]}))
+            .await;
+        assert_eq!(adam.status, StatusCode::CREATED, "{}", adam.body);
+        let search = |q: &str| {
+            let path = format!("/api/v1/checkin/lists/{}/attendees?q={}", d.list, urlencode(q));
+            let (app, volunteer) = (&app, &volunteer);
+            async move { app.get(&path, Some(volunteer)).await }
+        };
+
+        search("a").await.assert_problem(422, "validation_failed");
+        let found = search("ADA").await;
+        assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+        let items = found.body["items"].as_array().unwrap();
+        let names: Vec<_> = items.iter().map(|i| i["name"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(names, ["Ada", "Adam Smith"]);
+        let ada = &items[0];
+        assert_eq!((ada["ticket_id"].clone(), ada["tier"].clone(), ada["swag_size"].clone(), ada["swag_cut"].clone(), ada["state"].clone()),
+            (json!(d.ticket), json!("Free"), json!("M"), json!("fitted"), json!("valid")));
+        assert!(ada["admitted_at"].is_null());
+        assert_eq!(ada["email_hint"], "a***@e***.org");
+        assert!(!found.body.to_string().contains("ada@example.org"), "no email beyond a hint: {}", found.body);
+        // By email and by order code.
+        assert_eq!(search("ada@exa").await.body["items"].as_array().unwrap().len(), 1);
+        let by_code = search(&d.code.to_lowercase()).await;
+        assert_eq!(by_code.body["items"][0]["ticket_id"], json!(d.ticket), "{}", by_code.body);
+        // Only scanners of the list's event.
+        app.get(&format!("/api/v1/checkin/lists/{}/attendees?q=ada", d.list), Some(&stranger)).await.assert_problem(403, "forbidden");
+
+        // Admitted by hand, once.
+        let admit = |ticket: &str, device: &str| {
+            let (path, body) = (format!("/api/v1/checkin/lists/{}/admit", d.list), json!({"ticket_id": ticket, "device": device}));
+            let (app, volunteer) = (&app, &volunteer);
+            async move { app.post(&path, volunteer, body).await }
+        };
+        let first = admit(&d.ticket, "desk-1").await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+        assert_eq!((first.body["result"].clone(), first.body["attendee"]["name"].clone()), (json!("admitted"), json!("Ada")));
+        let second = admit(&d.ticket, "desk-2").await;
+        assert_eq!((second.body["result"].clone(), second.body["first_admission"]["device"].clone()), (json!("already_checked_in"), json!("desk-1")));
+        let token = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+        assert_eq!(scan(&app, &volunteer, &d.list, &token, "door-1").await.body["result"], "already_checked_in");
+        assert!(search("ada").await.body["items"][0]["admitted_at"].is_string());
+        // A ticket of another event is not found by id.
+        admit(&uuid::Uuid::now_v7().to_string(), "desk-1").await.assert_problem(404, "not_found");
+
+        // An organizer undoes the admission made by mistake; the volunteer cannot.
+        let scan_id = first.body["scan_id"].as_str().unwrap().to_owned();
+        let undo_path = format!("/api/v1/admin/events/manual/checkin-lists/{}/checkins/{scan_id}/undo", d.list);
+        app.post(&undo_path, &volunteer, json!({"reason": "Wrong Ada"})).await.assert_problem(403, "forbidden");
+        let manifest_path = format!("/api/v1/checkin/lists/{}/manifest", d.list);
+        let cursor = app.get(&manifest_path, Some(&volunteer)).await.body["cursor"].as_str().unwrap().to_owned();
+        app.let_time_pass(chrono::Duration::seconds(10));
+        let undone = app.post(&undo_path, &app.admin, json!({"reason": "Wrong Ada"})).await;
+        assert_eq!(undone.status, StatusCode::OK, "{}", undone.body);
+        app.post(&undo_path, &app.admin, json!({"reason": "Again"})).await.assert_problem(409, "not_admitted");
+        let progress = app.get(&format!("/api/v1/admin/events/manual/checkin-lists/{}/progress", d.list), Some(&app.admin)).await;
+        assert_eq!(progress.body["admitted"], 0);
+        let log = app.get(&format!("/api/v1/admin/events/manual/checkin-lists/{}/scans", d.list), Some(&app.admin)).await;
+        let entry = log.body["items"].as_array().unwrap().iter().find(|s| s["scan_id"] == json!(scan_id)).unwrap().clone();
+        assert_eq!((entry["result"].clone(), entry["manual"].clone(), entry["undone"]["reason"].clone()), (json!("admitted"), json!(true), json!("Wrong Ada")), "{entry}");
+        let audit = app.get("/api/v1/admin/events/manual/audit", Some(&app.admin)).await;
+        assert_eq!(audit.body["items"][0]["action"], "checkin.undone", "{}", audit.body);
+        // The offline manifest hears of the undo; she can come in again.
+        let delta = app.get(&format!("{manifest_path}?since={cursor}"), Some(&volunteer)).await;
+        let ada = delta.body["tickets"].as_array().unwrap().iter().find(|t| t["ticket_id"] == json!(d.ticket)).cloned();
+        assert!(ada.is_some_and(|t| t["admitted_at"].is_null()), "{}", delta.body);
+        assert_eq!(scan(&app, &volunteer, &d.list, &token, "door-1").await.body["result"], "admitted");
+    }
+}

@@ -22,6 +22,7 @@ use crate::{
     },
     domain::checkin::{
         lists::{self, CheckinList, ListInput, ListKind, ListPatch},
+        manual,
         report::{self, ScanFilter},
         scan::ScanResult,
     },
@@ -195,6 +196,24 @@ pub struct ScanLogPage {
     pub items: Vec<ScanLogEntry>,
     #[oai(nullable)]
     pub next_cursor: Option<String>,
+}
+
+/// Why an admission is undone.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
+pub struct UndoRequest {
+    /// Kept in the scan log and the audit log (1-500 characters).
+    pub reason: String,
+}
+
+/// An admission undone: the ticket may be admitted on the list again.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct UndoneAdmission {
+    pub scan_id: Uuid,
+    pub ticket_id: Uuid,
+    pub undone_at: DateTime<Utc>,
 }
 
 /// The new token version of a reissued ticket.
@@ -459,6 +478,34 @@ impl CheckinAdminApi {
                 })
                 .collect(),
             next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// Undo an admission
+    ///
+    /// For an admission made by mistake: the ticket may be admitted on the
+    /// list again. The scan keeps its result; the log shows it `undone`.
+    /// Audited. 409 `not_admitted` when the scan's admission does not stand.
+    #[oai(
+        path = "/events/:slug/checkin-lists/:id/checkins/:scan_id/undo",
+        method = "post",
+        operation_id = "undo_checkin"
+    )]
+    async fn undo(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        id: Path<Uuid>,
+        scan_id: Path<Uuid>,
+        body: JsonBody<UndoRequest>,
+    ) -> ApiResult<Found<UndoneAdmission>> {
+        let undone =
+            manual::undo(&state.db, &auth.0, &slug, id.0, scan_id.0, &body.0.reason).await?;
+        Ok(Found(UndoneAdmission {
+            scan_id: undone.scan_id,
+            ticket_id: undone.ticket_id,
+            undone_at: undone.at,
         }))
     }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use entity::{checkin, checkin_scan, order, ticket, tier};
+use entity::{checkin, checkin_change, checkin_scan, order, ticket, tier};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
@@ -58,10 +58,20 @@ pub async fn manifest(
             .into_iter()
             .filter_map(|s| s.ticket_id)
             .collect();
+        // An admission undone or displaced since changes what the device knows.
+        let changed_since: Vec<Uuid> = checkin_change::Entity::find()
+            .select_only()
+            .column(checkin_change::Column::TicketId)
+            .filter(checkin_change::Column::ListId.eq(list.id))
+            .filter(checkin_change::Column::At.gte(from))
+            .into_tuple()
+            .all(db)
+            .await?;
         query = query.filter(
             sea_orm::Condition::any()
                 .add(ticket::Column::UpdatedAt.gte(from))
-                .add(ticket::Column::Id.is_in(admitted_since)),
+                .add(ticket::Column::Id.is_in(admitted_since))
+                .add(ticket::Column::Id.is_in(changed_since)),
         );
     } else {
         // A full manifest: only tickets that ever counted.
@@ -92,12 +102,7 @@ pub async fn manifest(
         .map(|(t, tier)| ManifestTicket {
             ticket_id: t.id,
             token_version: t.token_version,
-            state: match t.status {
-                TicketStatus::Valid if disputed.contains(&t.order_id) => ManifestState::Blocked,
-                TicketStatus::Valid => ManifestState::Valid,
-                TicketStatus::Revoked => ManifestState::Revoked,
-                TicketStatus::Held | TicketStatus::Released => ManifestState::Unpaid,
-            },
+            state: ManifestState::of(t.status, disputed.contains(&t.order_id)),
             attendee_name: t.attendee_name,
             tier: tier.map(|t| t.name).unwrap_or_default(),
             swag_size: t.swag_size,

@@ -4,6 +4,7 @@
 pub mod admissions;
 pub mod lists;
 pub mod manifest;
+pub mod manual;
 pub mod report;
 pub mod scan;
 pub mod tokens;

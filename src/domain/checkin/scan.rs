@@ -264,7 +264,6 @@ struct Sighting<'a> {
     manual: bool,
 }
 
-// A little long: each refusal is recorded where it is decided, in order.
 async fn decide(
     door: &Door<'_>,
     open: &OpenList,
@@ -272,10 +271,9 @@ async fn decide(
     offline: bool,
 ) -> Result<ScanOutcome, DomainError> {
     let db = door.db;
-    let list = &open.list;
     let recorded_at = now();
     let seen = Sighting {
-        list,
+        list: &open.list,
         device: input.device.trim().chars().take(100).collect(),
         scanned_at: input
             .scanned_at
@@ -285,17 +283,7 @@ async fn decide(
         offline,
         manual: false,
     };
-    let mut outcome = ScanOutcome {
-        scan_id: input.scan_id.unwrap_or_else(Uuid::now_v7),
-        result: ScanResult::InvalidToken,
-        attendee: None,
-        admission: None,
-        conflict: false,
-        kind: list.kind,
-        event_slug: open.slug.clone(),
-        event_name: open.event_name.clone(),
-        server_time: recorded_at,
-    };
+    let mut outcome = ScanOutcome::refused(open, input.scan_id, recorded_at);
     let verified = tokens::verify(door.keys, door.settings, input.token.trim(), &open.slug).await?;
     let claims = match verified {
         Ok(claims) => claims,
@@ -316,6 +304,38 @@ async fn decide(
         record(db, &outcome, &seen, None).await?;
         return Ok(outcome);
     };
+    conclude(door, open, &seen, outcome, &ticket, Some(&claims)).await
+}
+
+impl ScanOutcome {
+    /// A scan that identified no ticket (yet): `invalid_token`.
+    fn refused(open: &OpenList, scan_id: Option<Uuid>, at: DateTime<Utc>) -> Self {
+        Self {
+            scan_id: scan_id.unwrap_or_else(Uuid::now_v7),
+            result: ScanResult::InvalidToken,
+            attendee: None,
+            admission: None,
+            conflict: false,
+            kind: open.list.kind,
+            event_slug: open.slug.clone(),
+            event_name: open.event_name.clone(),
+            server_time: at,
+        }
+    }
+}
+
+/// Decides about an identified ticket, scanned (with the token's claims) or
+/// picked by hand (without), admits it at most once, and records the scan.
+async fn conclude(
+    door: &Door<'_>,
+    open: &OpenList,
+    seen: &Sighting<'_>,
+    mut outcome: ScanOutcome,
+    ticket: &ScanRow,
+    claims: Option<&tokens::Claims>,
+) -> Result<ScanOutcome, DomainError> {
+    let db = door.db;
+    let list = &open.list;
     outcome.attendee = Some(Attendee {
         ticket_id: ticket.id,
         name: ticket.attendee_name.clone(),
@@ -325,16 +345,21 @@ async fn decide(
         dietary: ticket.dietary.clone(),
     });
     let window = open.window(door.settings);
-    outcome.result = if offline && !plausible(&seen, &window, door.settings) {
+    outcome.result = if seen.offline && !plausible(seen, &window, door.settings) {
         ScanResult::ClockSkew
     } else {
-        judge(&ticket, &claims, list, &window, seen.scanned_at)
+        judge(ticket, claims, list, &window, seen.scanned_at)
     };
     if outcome.result != ScanResult::Admitted {
-        record(db, &outcome, &seen, Some(ticket.id)).await?;
+        record(db, &outcome, seen, Some(ticket.id)).await?;
         return Ok(outcome);
     }
-    if !offline && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+    // The door's rush, online, goes through the batched writer on
+    // PostgreSQL; offline uploads and manual admissions commit one by one.
+    if !seen.offline
+        && !seen.manual
+        && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
+    {
         let pending = super::admissions::Pending {
             list_id: list.id,
             event_id: list.event_id,
@@ -342,7 +367,7 @@ async fn decide(
             scan_id: outcome.scan_id,
             device: seen.device.clone(),
             scanned_at: seen.scanned_at,
-            recorded_at,
+            recorded_at: seen.recorded_at,
             staff_id: Some(door.staff.id).filter(|id| !id.is_nil()),
         };
         if let Some(first) = door.scanning.admissions.write(db, pending).await? {
@@ -353,10 +378,51 @@ async fn decide(
     }
     // The admission and its scan record commit together: one commit a scan.
     let txn = db.begin().await?;
-    admit(&txn, &mut outcome, &seen, ticket.id).await?;
-    record(&txn, &outcome, &seen, Some(ticket.id)).await?;
+    admit(&txn, &mut outcome, seen, ticket.id).await?;
+    record(&txn, &outcome, seen, Some(ticket.id)).await?;
     txn.commit().await?;
     Ok(outcome)
+}
+
+/// A volunteer admits an attendee who has no QR code, by ticket id (found
+/// with the list's attendee search): the same rules as a scan but the
+/// token's, the same once-per-list admission, recorded as `manual`.
+// The scanner's state, as for a scan, plus the ticket and the device.
+#[allow(clippy::too_many_arguments)]
+pub async fn admit_by_hand(
+    db: &DatabaseConnection,
+    keys: &KeyRing,
+    settings: &TokenSettings,
+    cache: &Scanning,
+    staff: &Staff,
+    list_id: Uuid,
+    ticket_id: Uuid,
+    device: &str,
+) -> Result<ScanOutcome, DomainError> {
+    let open = open_list(db, cache, staff, list_id).await?;
+    let ticket = scan_row(db, ticket_id)
+        .await?
+        .filter(|t| t.event_id == open.event_id)
+        .ok_or(DomainError::NotFound("ticket"))?;
+    let door = Door {
+        db,
+        keys,
+        settings,
+        scanning: cache,
+        staff,
+    };
+    let recorded_at = now();
+    let seen = Sighting {
+        list: &open.list,
+        device: device.trim().chars().take(100).collect(),
+        scanned_at: recorded_at,
+        recorded_at,
+        staff,
+        offline: false,
+        manual: true,
+    };
+    let outcome = ScanOutcome::refused(&open, None, recorded_at);
+    conclude(&door, &open, &seen, outcome, &ticket, None).await
 }
 
 /// Whether an offline scan's time can be true: not later than the upload
@@ -367,10 +433,11 @@ fn plausible(seen: &Sighting<'_>, window: &DoorWindow, settings: &TokenSettings)
     seen.scanned_at <= seen.recorded_at + settings.clock_skew && seen.scanned_at >= window.opens
 }
 
-/// Everything but the once-per-list rule, for a scan at `at`.
+/// Everything but the once-per-list rule, for a scan at `at`; `claims` are
+/// the scanned token's (none for an admission by hand).
 fn judge(
     ticket: &ScanRow,
-    claims: &tokens::Claims,
+    claims: Option<&tokens::Claims>,
     list: &CheckinList,
     window: &DoorWindow,
     at: DateTime<Utc>,
@@ -380,13 +447,13 @@ fn judge(
         (TicketStatus::Valid, OrderState::Paid) => {
             if ticket.order_disputed_at.is_some() {
                 ScanResult::Disputed
-            } else if claims.ver != ticket.token_version {
+            } else if claims.is_some_and(|c| c.ver != ticket.token_version) {
                 ScanResult::Superseded
             } else if !list.admits_tier(ticket.tier_id) {
                 ScanResult::NotOnList
             } else if list.kind == ListKind::Swag && !ticket.includes_swag {
                 ScanResult::NoSwag
-            } else if let Some(expired) = claims.expired_at(at) {
+            } else if let Some(expired) = claims.and_then(|c| c.expired_at(at)) {
                 if expired {
                     ScanResult::Expired
                 } else {
@@ -713,7 +780,7 @@ mod tests {
                                     at + Duration::hours(1),
                                     Duration::zero(),
                                 );
-                                let result = judge(&ticket, &token, &list, &window, at);
+                                let result = judge(&ticket, Some(&token), &list, &window, at);
                                 let paid = status == TicketStatus::Valid
                                     && order_state == OrderState::Paid;
                                 let case = format!(

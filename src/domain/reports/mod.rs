@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use entity::{checkin, checkin_list, event, order, state::TicketStatus, ticket, tier};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, prelude::Expr, sea_query::Func,
+    QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
@@ -18,6 +18,7 @@ use super::{
     checkin::lists::{CheckinList, ListKind},
     events::{self, Event, SwagSize},
     page::{self, Page, TimeCursor},
+    search::{attendee_matches, lower},
     staff::Staff,
 };
 
@@ -58,10 +59,6 @@ fn entry_admissions() -> sea_orm::sea_query::SelectStatement {
         .inner_join(checkin_list::Entity)
         .filter(checkin_list::Column::Kind.eq(ListKind::Entry))
         .into_query()
-}
-
-fn lower(column: impl sea_orm::sea_query::IntoColumnRef) -> Expr {
-    Expr::expr(Func::lower(Expr::col(column)))
 }
 
 fn attendee_query(event_id: Uuid, filter: &AttendeeFilter) -> sea_orm::Select<ticket::Entity> {
@@ -105,36 +102,9 @@ fn attendee_query(event_id: Uuid, filter: &AttendeeFilter) -> sea_orm::Select<ti
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        let pattern = contains_pattern(&search.to_lowercase());
-        let codes = order::Entity::find()
-            .select_only()
-            .column(order::Column::Id)
-            .filter(order::Column::EventId.eq(event_id))
-            .filter(lower((order::Entity, order::Column::Code)).like(pattern.clone()))
-            .into_query();
-        query = query.filter(
-            Condition::any()
-                .add(lower((ticket::Entity, ticket::Column::AttendeeName)).like(pattern.clone()))
-                .add(lower((ticket::Entity, ticket::Column::AttendeeEmail)).like(pattern))
-                .add(ticket::Column::OrderId.in_subquery(codes)),
-        );
+        query = query.filter(attendee_matches(event_id, search));
     }
     query
-}
-
-/// A `LIKE` pattern matching text that contains `needle` literally: `%`, `_`
-/// and the escape character itself match only themselves.
-fn contains_pattern(needle: &str) -> sea_orm::sea_query::LikeExpr {
-    let mut escaped = String::with_capacity(needle.len() + 2);
-    escaped.push('%');
-    for c in needle.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped.push('%');
-    sea_orm::sea_query::LikeExpr::new(escaped).escape('\\')
 }
 
 /// Fills in tier names, order codes and check-in times for a page of tickets.
