@@ -56,6 +56,11 @@ pub struct Args {
     /// Door rush: scanners in flight at once.
     #[arg(long, default_value_t = 32)]
     scanners: usize,
+
+    /// Door rush: volunteers searching attendees at once, after the rush
+    /// (a help desk has one or two).
+    #[arg(long, default_value_t = 2)]
+    searchers: usize,
     /// Database connections in the service's pool.
     #[arg(long, default_value_t = 16)]
     pool: u32,

@@ -13,6 +13,7 @@ mod m20261201_000001_add_staff_token_all_events;
 mod m20261201_000002_add_idempotency_leases;
 mod m20261201_000003_add_payment_facts;
 mod m20261201_000004_add_checkin_facts;
+mod m20261201_000005_add_ticket_search_text;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_add_idempotency_leases::Migration),
             Box::new(m20261201_000003_add_payment_facts::Migration),
             Box::new(m20261201_000004_add_checkin_facts::Migration),
+            Box::new(m20261201_000005_add_ticket_search_text::Migration),
         ]
     }
 }

@@ -65,7 +65,7 @@ pub async fn search(
         .find_also_related(tier::Entity)
         .filter(ticket::Column::EventId.eq(open.event_id))
         .filter(ticket::Column::Status.is_in([TicketStatus::Valid, TicketStatus::Revoked]))
-        .filter(attendee_matches(open.event_id, q));
+        .filter(attendee_matches(db, open.event_id, q).await?);
     if let Some(tiers) = open.list.covered_tiers(db).await? {
         query = query.filter(ticket::Column::TierId.is_in(tiers));
     }

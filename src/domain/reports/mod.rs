@@ -61,7 +61,11 @@ fn entry_admissions() -> sea_orm::sea_query::SelectStatement {
         .into_query()
 }
 
-fn attendee_query(event_id: Uuid, filter: &AttendeeFilter) -> sea_orm::Select<ticket::Entity> {
+async fn attendee_query(
+    db: &DatabaseConnection,
+    event_id: Uuid,
+    filter: &AttendeeFilter,
+) -> Result<sea_orm::Select<ticket::Entity>, DomainError> {
     let mut query = ticket::Entity::find()
         .filter(ticket::Column::EventId.eq(event_id))
         .filter(ticket::Column::Status.eq(TicketStatus::Valid));
@@ -102,9 +106,9 @@ fn attendee_query(event_id: Uuid, filter: &AttendeeFilter) -> sea_orm::Select<ti
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        query = query.filter(attendee_matches(event_id, search));
+        query = query.filter(attendee_matches(db, event_id, search).await?);
     }
-    query
+    Ok(query)
 }
 
 /// Fills in tier names, order codes and check-in times for a page of tickets.
@@ -173,7 +177,7 @@ pub async fn attendees(
 ) -> Result<Page<Attendee>, DomainError> {
     let event = events::find_managed(db, staff, slug).await?;
     let limit = page::limit(limit)?;
-    let mut query = attendee_query(event.id, &filter);
+    let mut query = attendee_query(db, event.id, &filter).await?;
     if let Some(cursor) = cursor {
         query = query.filter(ticket::Column::Id.gt(TimeCursor::decode(cursor)?.id));
     }
@@ -199,7 +203,7 @@ pub async fn attendee_batch(
     after: Option<Uuid>,
     size: u64,
 ) -> Result<Vec<Attendee>, DomainError> {
-    let mut query = attendee_query(event_id, filter);
+    let mut query = attendee_query(db, event_id, filter).await?;
     if let Some(after) = after {
         query = query.filter(ticket::Column::Id.gt(after));
     }
