@@ -413,3 +413,36 @@ db_test! {
         assert_eq!(report.status, StatusCode::OK);
     }
 }
+
+db_test! {
+    async fn a_rush_of_free_orders_through_one_front_end_is_never_refused_for_holds(app) {
+        // Free orders hold nothing: the hold caps (20 per address by default)
+        // must not count them, even 40 at once from one server's address.
+        let tiers = app
+            .shop("meetup", json!({}), &[
+                json!({"name": "RSVP", "price": 0, "capacity": 30}),
+                json!({"name": "Supporter", "price": 1000, "capacity": 100, "max_per_order": 10}),
+                json!({"name": "Second night", "price": 0, "capacity": 5}),
+            ])
+            .await;
+        let answers = app.rush("meetup", 40, |i| json!({"email": buyer(i), "tickets": [ticket(&tiers[0], "X")]})).await;
+        let mut statuses: Vec<u16> = answers.iter().map(|a| a.status.as_u16()).collect();
+        statuses.sort_unstable();
+        assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 30, "{statuses:?}");
+        for refused in answers.iter().filter(|a| a.status != StatusCode::CREATED) {
+            refused.assert_problem(409, "sold_out");
+        }
+        // With the address at its hold cap from unpaid orders, a free order
+        // still goes through.
+        for i in 0..2 {
+            let ten: Vec<_> = (0..10).map(|_| ticket(&tiers[1], "Y")).collect();
+            let held = app.order("meetup", json!({"email": format!("held{i}@example.org"), "tickets": ten})).await;
+            assert_eq!(held.status, StatusCode::CREATED, "{}", held.body);
+        }
+        app.order("meetup", json!({"email": "more@example.org", "tickets": [ticket(&tiers[1], "Z")]}))
+            .await
+            .assert_problem(429, "too_many_holds");
+        let free = app.order("meetup", json!({"email": "late@example.org", "tickets": [ticket(&tiers[2], "W")]})).await;
+        assert_eq!(free.status, StatusCode::CREATED, "{}", free.body);
+    }
+}

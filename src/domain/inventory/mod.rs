@@ -67,7 +67,8 @@ pub struct Placement {
     pub tickets: Vec<ticket::Model>,
     /// The voucher used and its usage limit.
     pub voucher: Option<(Uuid, Option<i32>)>,
-    /// Whether hold limits apply (buyers' pending orders; not comps).
+    /// Whether hold limits apply: a buyer's pending order, which holds its
+    /// tickets; not a free order or a comp, which hold nothing.
     pub limited: bool,
 }
 

@@ -324,7 +324,9 @@ fn build(draft: Draft<'_>, lines: Vec<Line>) -> Result<(Placement, String), Doma
         order,
         tickets,
         voucher: draft.voucher.map(|v| (v.id, v.usage_limit)),
-        limited: draft.comp.is_none(),
+        // Hold caps limit what a buyer holds: a free order (or a comp) is
+        // paid at once and holds nothing.
+        limited: !paid,
     };
     Ok((placement, token))
 }
