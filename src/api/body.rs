@@ -245,12 +245,36 @@ fn field_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     } else if backticked(&message, "unknown field `").is_some() {
         // Here the path already ends with the unknown field.
         (path, "unknown_field", message.clone())
+    } else if is_datetime_error(&message) {
+        let field = if path == "." { "body".to_owned() } else { path };
+        (
+            field,
+            "invalid_datetime",
+            "must be a date and time with its UTC offset (RFC 3339), e.g. 2027-01-02T09:00:00Z or 2027-01-02T10:00:00+01:00".to_owned(),
+        )
     } else {
         let field = if path == "." { "body".to_owned() } else { path };
         (field, "invalid_type", message.clone())
     };
     let detail = format!("{field}: {message}");
     ApiError::from(FieldErrors::single(field, code, message)).with_detail(detail)
+}
+
+/// Whether serde's message is chrono's: a string that is not an RFC 3339
+/// timestamp (a bare date, a time without offset) otherwise reads
+/// "premature end of input".
+fn is_datetime_error(message: &str) -> bool {
+    // chrono's `ParseError` messages, which it prints as they are.
+    [
+        "premature end of input",
+        "input contains invalid characters",
+        "trailing input",
+        "input is out of range",
+        "no possible date and time matching input",
+        "input is not enough for unique date and time",
+        "bad or unsupported format string",
+    ]
+    .contains(&message)
 }
 
 fn backticked<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {

@@ -156,3 +156,19 @@ db_test! {
         assert_eq!(names(&under), ["Bo_100%"], "{}", under.body);
     }
 }
+
+db_test! {
+    async fn a_date_where_a_timestamp_is_expected_says_so(app) {
+        for given in ["2027-01-02", "2027-01-02T09:00:00", "next tuesday"] {
+            let mut body = crate::helpers::event_body("dated");
+            body["starts_at"] = json!(given);
+            let answer = app.post("/api/v1/admin/events", &app.admin, body).await;
+            answer.assert_problem(422, "validation_failed");
+            assert_eq!(answer.error_fields(), ["starts_at"]);
+            let error = &answer.body["errors"][0];
+            assert_eq!(error["code"], "invalid_datetime", "{given}: {}", answer.body);
+            let message = error["message"].as_str().unwrap();
+            assert!(message.contains("2027-01-02T09:00:00Z") && !message.contains("premature"), "{given}: {message}");
+        }
+    }
+}
