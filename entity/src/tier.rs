@@ -17,6 +17,9 @@ pub struct Model {
     pub sales_end: Option<DateTimeUtc>,
     pub min_per_order: i32,
     pub max_per_order: i32,
+    /// Most tickets of this tier one buyer email may have across their live
+    /// orders; `None`: no limit.
+    pub max_per_buyer: Option<i32>,
     pub hidden: bool,
     pub includes_swag: bool,
     pub sort_order: i32,

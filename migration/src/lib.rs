@@ -14,6 +14,7 @@ mod m20261201_000002_add_idempotency_leases;
 mod m20261201_000003_add_payment_facts;
 mod m20261201_000004_add_checkin_facts;
 mod m20261201_000005_add_ticket_search_text;
+mod m20261201_000006_add_tier_max_per_buyer;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_add_payment_facts::Migration),
             Box::new(m20261201_000004_add_checkin_facts::Migration),
             Box::new(m20261201_000005_add_ticket_search_text::Migration),
+            Box::new(m20261201_000006_add_tier_max_per_buyer::Migration),
         ]
     }
 }

@@ -93,6 +93,10 @@ pub struct PublicTier {
     pub sales_end: Option<DateTime<Utc>>,
     pub min_per_order: i32,
     pub max_per_order: i32,
+    /// Most tickets of this tier one person (buyer email) may have across
+    /// their orders; `null`: no such limit.
+    #[oai(nullable)]
+    pub max_per_buyer: Option<i32>,
     /// Whether each ticket comes with a T-shirt (then a size is chosen per
     /// ticket).
     pub includes_swag: bool,
@@ -115,6 +119,7 @@ fn public_tier(
         sales_end: tier.sales_end,
         min_per_order: tier.min_per_order,
         max_per_order: tier.max_per_order,
+        max_per_buyer: tier.max_per_buyer,
         includes_swag: tier.includes_swag,
     }
 }

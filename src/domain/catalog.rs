@@ -164,6 +164,7 @@ mod tests {
             sales_end: None,
             min_per_order: 1,
             max_per_order: 10,
+            max_per_buyer: None,
             hidden: false,
             includes_swag: false,
             sort_order: 0,

@@ -20,6 +20,8 @@ use super::{
 
 pub const MAX_TIERS_PER_EVENT: u64 = 100;
 pub const MAX_PER_ORDER_LIMIT: i64 = 100;
+/// The largest per-buyer limit a tier may set.
+pub const MAX_PER_BUYER_LIMIT: i64 = 10_000;
 pub const DEFAULT_MAX_PER_ORDER: i64 = 10;
 
 /// Everything needed to create a tier.
@@ -34,6 +36,7 @@ pub struct TierInput {
     pub sales_end: Option<DateTime<Utc>>,
     pub min_per_order: Option<i64>,
     pub max_per_order: Option<i64>,
+    pub max_per_buyer: Option<i64>,
     pub hidden: Option<bool>,
     pub includes_swag: Option<bool>,
     pub sort_order: Option<i64>,
@@ -50,6 +53,7 @@ pub struct TierPatch {
     pub sales_end: Option<Option<DateTime<Utc>>>,
     pub min_per_order: Option<i64>,
     pub max_per_order: Option<i64>,
+    pub max_per_buyer: Option<Option<i64>>,
     pub hidden: Option<bool>,
     pub includes_swag: Option<bool>,
     pub sort_order: Option<i64>,
@@ -65,6 +69,7 @@ struct ValidTier {
     sales_end: Option<DateTime<Utc>>,
     min_per_order: i32,
     max_per_order: i32,
+    max_per_buyer: Option<i32>,
     hidden: bool,
     includes_swag: bool,
     sort_order: i32,
@@ -112,6 +117,9 @@ fn validate(mut input: TierInput, event_has_swag: bool) -> Result<ValidTier, Fie
             "must not be less than min_per_order",
         );
     }
+    let max_per_buyer = input
+        .max_per_buyer
+        .map(|n| errors.range_i32("max_per_buyer", n, 1, MAX_PER_BUYER_LIMIT));
     let includes_swag = input.includes_swag.unwrap_or(false);
     if includes_swag && !event_has_swag {
         errors.add(
@@ -135,6 +143,7 @@ fn validate(mut input: TierInput, event_has_swag: bool) -> Result<ValidTier, Fie
         sales_end: input.sales_end,
         min_per_order,
         max_per_order,
+        max_per_buyer,
         hidden: input.hidden.unwrap_or(false),
         includes_swag,
         sort_order,
@@ -187,6 +196,7 @@ pub async fn create(
         sales_end: Set(valid.sales_end),
         min_per_order: Set(valid.min_per_order),
         max_per_order: Set(valid.max_per_order),
+        max_per_buyer: Set(valid.max_per_buyer),
         hidden: Set(valid.hidden),
         includes_swag: Set(valid.includes_swag),
         sort_order: Set(valid.sort_order),
@@ -279,6 +289,9 @@ pub async fn update(
                 .max_per_order
                 .unwrap_or(i64::from(current.max_per_order)),
         ),
+        max_per_buyer: patch
+            .max_per_buyer
+            .unwrap_or(current.max_per_buyer.map(i64::from)),
         hidden: Some(patch.hidden.unwrap_or(current.hidden)),
         includes_swag: Some(patch.includes_swag.unwrap_or(current.includes_swag)),
         sort_order: Some(patch.sort_order.unwrap_or(i64::from(current.sort_order))),
@@ -303,6 +316,7 @@ pub async fn update(
     active.sales_end = Set(valid.sales_end);
     active.min_per_order = Set(valid.min_per_order);
     active.max_per_order = Set(valid.max_per_order);
+    active.max_per_buyer = Set(valid.max_per_buyer);
     active.hidden = Set(valid.hidden);
     active.includes_swag = Set(valid.includes_swag);
     active.sort_order = Set(valid.sort_order);

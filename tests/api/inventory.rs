@@ -446,3 +446,39 @@ db_test! {
         assert_eq!(free.status, StatusCode::CREATED, "{}", free.body);
     }
 }
+
+db_test! {
+    async fn one_person_cannot_empty_a_free_meetup_in_small_orders(app) {
+        let tiers = app
+            .shop("fair", json!({}), &[
+                json!({"name": "RSVP", "price": 0, "capacity": 50, "max_per_buyer": 2}),
+                json!({"name": "Dinner", "price": 2000, "capacity": 50, "max_per_buyer": 1}),
+                json!({"name": "Open", "price": 0, "capacity": 50}),
+            ])
+            .await;
+        let admin_tier = app.get("/api/v1/admin/events/fair/tiers", Some(&app.admin)).await;
+        assert_eq!(admin_tier.body[0]["max_per_buyer"], 2, "{}", admin_tier.body);
+        let rsvp = |email: &str, n: usize| json!({"email": email, "tickets": (0..n).map(|_| ticket(&tiers[0], "X")).collect::<Vec<_>>()});
+        assert_eq!(app.order("fair", rsvp("greedy@example.org", 1)).await.status, StatusCode::CREATED);
+        assert_eq!(app.order("fair", rsvp("greedy@example.org", 1)).await.status, StatusCode::CREATED);
+        // A third, in another small order, whatever the case of the email.
+        let third = app.order("fair", rsvp("Greedy@Example.org", 1)).await;
+        third.assert_problem(409, "buyer_limit_reached");
+        assert_eq!(third.error_fields(), ["tickets[0].tier_id"]);
+        // One order asking for three at once is refused the same way.
+        app.order("fair", rsvp("other@example.org", 3)).await.assert_problem(409, "buyer_limit_reached");
+        // Pending (held) orders count too; tiers without a limit are free.
+        let dinner = json!({"email": "greedy@example.org", "tickets": [ticket(&tiers[1], "X")]});
+        assert_eq!(app.order("fair", dinner.clone()).await.status, StatusCode::CREATED);
+        app.order("fair", dinner).await.assert_problem(409, "buyer_limit_reached");
+        let open: Vec<_> = (0..5).map(|_| ticket(&tiers[2], "X")).collect();
+        assert_eq!(app.order("fair", json!({"email": "greedy@example.org", "tickets": open})).await.status, StatusCode::CREATED);
+        // A rush from one buyer in many orders gets exactly the limit.
+        let answers = app.rush("fair", 10, |_| rsvp("rusher@example.org", 1)).await;
+        assert_eq!(answers.iter().filter(|a| a.status == StatusCode::CREATED).count(), 2);
+        // Bad limits are refused.
+        app.post("/api/v1/admin/events/fair/tiers", &app.admin, json!({"name": "Bad", "price": 0, "capacity": 5, "max_per_buyer": 0}))
+            .await
+            .assert_problem(422, "validation_failed");
+    }
+}

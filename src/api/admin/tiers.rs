@@ -48,6 +48,11 @@ pub struct TierCreate {
     /// Most tickets of this tier in one order (default 10, at most 100).
     #[oai(nullable)]
     pub max_per_order: Option<i64>,
+    /// Most tickets of this tier one buyer email may have across all their
+    /// live orders, pending or paid, free or not (1-10,000; none when
+    /// omitted). Past it: 409 `buyer_limit_reached`.
+    #[oai(nullable)]
+    pub max_per_buyer: Option<i64>,
     /// Hidden tiers are not listed publicly; a voucher unlocks them.
     #[oai(nullable)]
     pub hidden: Option<bool>,
@@ -83,6 +88,10 @@ pub struct TierUpdate {
     pub min_per_order: Option<i64>,
     #[oai(nullable)]
     pub max_per_order: Option<i64>,
+    /// `null` removes the limit.
+    #[serde(default)]
+    #[oai(nullable)]
+    pub max_per_buyer: MaybeUndefined<i64>,
     #[oai(nullable)]
     pub hidden: Option<bool>,
     #[oai(nullable)]
@@ -110,6 +119,8 @@ pub struct AdminTier {
     pub sales_end: Option<DateTime<Utc>>,
     pub min_per_order: i32,
     pub max_per_order: i32,
+    #[oai(nullable)]
+    pub max_per_buyer: Option<i32>,
     pub hidden: bool,
     pub includes_swag: bool,
     pub sort_order: i32,
@@ -133,6 +144,7 @@ fn admin_tier(event: &entity::event::Model, tier: entity::tier::Model) -> AdminT
         sales_end: tier.sales_end,
         min_per_order: tier.min_per_order,
         max_per_order: tier.max_per_order,
+        max_per_buyer: tier.max_per_buyer,
         hidden: tier.hidden,
         includes_swag: tier.includes_swag,
         sort_order: tier.sort_order,
@@ -176,6 +188,7 @@ impl TiersApi {
             sales_end: body.sales_end,
             min_per_order: body.min_per_order,
             max_per_order: body.max_per_order,
+            max_per_buyer: body.max_per_buyer,
             hidden: body.hidden,
             includes_swag: body.includes_swag,
             sort_order: body.sort_order,
@@ -249,6 +262,7 @@ impl TiersApi {
             sales_end: patch_field(body.sales_end),
             min_per_order: body.min_per_order,
             max_per_order: body.max_per_order,
+            max_per_buyer: patch_field(body.max_per_buyer),
             hidden: body.hidden,
             includes_swag: body.includes_swag,
             sort_order: body.sort_order,

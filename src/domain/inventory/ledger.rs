@@ -20,6 +20,8 @@ pub(super) struct Held {
 pub(super) struct Room {
     pub(super) capacity: Option<i64>,
     pub(super) tiers: HashMap<Uuid, i64>,
+    /// Tiers with a per-buyer limit, and the limit.
+    pub(super) per_buyer: HashMap<Uuid, i64>,
     pub(super) stock: HashMap<(String, Option<String>), i64>,
     pub(super) taken: Taken,
 }
@@ -31,6 +33,28 @@ pub(super) struct Ledger {
     pub(super) by_email: HashMap<String, Held>,
     pub(super) by_client: HashMap<String, Held>,
     pub(super) used: HashMap<Uuid, i64>,
+    /// Tickets of each limited tier the batch's buyers already have, by
+    /// lowercased email.
+    pub(super) bought: HashMap<(String, Uuid), i64>,
+}
+
+/// The key a buyer's tickets are counted under for per-buyer limits.
+pub(super) fn buyer_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// Whether the per-buyer limits apply: to buyers, not to an organizer's comp.
+fn buyer_limited(placement: &Placement) -> bool {
+    placement.order.comp_reason.is_none()
+}
+
+/// Indices of the placement's tickets by tier.
+fn by_tier(placement: &Placement) -> HashMap<Uuid, Vec<usize>> {
+    let mut wanted: HashMap<Uuid, Vec<usize>> = HashMap::new();
+    for (i, t) in placement.tickets.iter().enumerate() {
+        wanted.entry(t.tier_id).or_default().push(i);
+    }
+    wanted
 }
 
 impl Ledger {
@@ -74,6 +98,15 @@ impl Ledger {
                 held.first_expiry = held.first_expiry.or(placement.order.expires_at);
             }
         }
+        if buyer_limited(placement) {
+            let buyer = buyer_key(&placement.order.email);
+            for (tier, indices) in by_tier(placement) {
+                if self.room.per_buyer.contains_key(&tier) {
+                    *self.bought.entry((buyer.clone(), tier)).or_default() +=
+                        i64::try_from(indices.len()).unwrap_or(i64::MAX);
+                }
+            }
+        }
         if let Some((voucher, _)) = placement.voucher {
             let counted = placement
                 .tickets
@@ -101,12 +134,14 @@ pub(super) fn judge(
             Room {
                 capacity: event_capacity,
                 tiers,
+                per_buyer,
                 stock,
                 taken,
             },
         by_email,
         by_client,
         used,
+        bought,
     } = ledger;
     let event_capacity = *event_capacity;
     let n = i64::try_from(placement.tickets.len()).unwrap_or(i64::MAX);
@@ -139,11 +174,26 @@ pub(super) fn judge(
             });
         }
     }
-    // Per tier, then the venue as a whole.
-    let mut wanted: HashMap<Uuid, Vec<usize>> = HashMap::new();
-    for (i, t) in placement.tickets.iter().enumerate() {
-        wanted.entry(t.tier_id).or_default().push(i);
+    // Per buyer: a tier's limit on what one email may have across orders.
+    let wanted = by_tier(placement);
+    if buyer_limited(placement) {
+        let buyer = buyer_key(&placement.order.email);
+        let mut over: Vec<usize> = wanted
+            .iter()
+            .filter(|(tier, indices)| {
+                per_buyer.get(tier).is_some_and(|limit| {
+                    let had = bought.get(&(buyer.clone(), **tier)).copied().unwrap_or(0);
+                    had + i64::try_from(indices.len()).unwrap_or(i64::MAX) > *limit
+                })
+            })
+            .flat_map(|(_, indices)| indices.iter().copied())
+            .collect();
+        if !over.is_empty() {
+            over.sort_unstable();
+            return Some(Refusal::BuyerLimit { tickets: over });
+        }
     }
+    // Per tier, then the venue as a whole.
     let mut short: Vec<usize> = Vec::new();
     for (tier, indices) in &wanted {
         let capacity = tiers.get(tier).copied().unwrap_or(0);

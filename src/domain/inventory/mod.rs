@@ -79,6 +79,9 @@ pub enum Refusal {
     SoldOut { tickets: Vec<usize> },
     /// The swag size and cut has no stock left for these tickets.
     SwagSoldOut { tickets: Vec<usize> },
+    /// The buyer already has as many tickets of these tickets' tier as the
+    /// tier allows one buyer (`max_per_buyer`).
+    BuyerLimit { tickets: Vec<usize> },
     /// The voucher has no uses left.
     VoucherUsedUp,
     /// The buyer holds too many unpaid tickets already; retry after this.
@@ -280,6 +283,45 @@ pub async fn taken(
 /// Held (unpaid, unexpired) tickets per key, for the hold limits: the
 /// tickets of the buyer's pending orders, read from the orders alone (indexed
 /// by event, key and state) without touching the tickets.
+/// Tickets of each tier with a per-buyer limit that the batch's buyers
+/// already have (held or valid), by lowercased email.
+async fn bought_by(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    room: &Room,
+    placements: &[&Placement],
+    at: DateTime<Utc>,
+) -> Result<HashMap<(String, Uuid), i64>, DbErr> {
+    let tiers: Vec<Uuid> = room.per_buyer.keys().copied().collect();
+    let buyers: Vec<String> = placements
+        .iter()
+        .map(|p| ledger::buyer_key(&p.order.email))
+        .collect();
+    if tiers.is_empty() || buyers.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let email = crate::domain::search::lower((order::Entity, order::Column::Email));
+    let rows: Vec<(String, Uuid, i64)> = ticket::Entity::find()
+        .select_only()
+        .column_as(email.clone(), "email")
+        .column(ticket::Column::TierId)
+        .column_as(Expr::col((ticket::Entity, ticket::Column::Id)).count(), "n")
+        .inner_join(order::Entity)
+        .filter(ticket::Column::EventId.eq(event_id))
+        .filter(ticket::Column::TierId.is_in(tiers))
+        .filter(email.clone().is_in(buyers))
+        .filter(counting::seat_takers(at))
+        .group_by(email)
+        .group_by(ticket::Column::TierId)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(email, tier, n)| ((email, tier), n))
+        .collect())
+}
+
 async fn held_by(
     txn: &DatabaseTransaction,
     event_id: Uuid,
@@ -326,12 +368,17 @@ async fn room(txn: &DatabaseTransaction, event_id: Uuid, at: DateTime<Utc>) -> R
         .one(txn)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("event {event_id}")))?;
-    let tiers: HashMap<Uuid, i64> = tier::Entity::find()
+    let models = tier::Entity::find()
         .filter(tier::Column::EventId.eq(event_id))
         .all(txn)
-        .await?
-        .into_iter()
+        .await?;
+    let tiers: HashMap<Uuid, i64> = models
+        .iter()
         .map(|t| (t.id, i64::from(t.capacity)))
+        .collect();
+    let per_buyer: HashMap<Uuid, i64> = models
+        .iter()
+        .filter_map(|t| Some((t.id, i64::from(t.max_per_buyer?))))
         .collect();
     let stock: HashMap<(String, Option<String>), i64> =
         serde_json::from_value::<Vec<SwagSize>>(event.swag_sizes.clone())
@@ -347,6 +394,7 @@ async fn room(txn: &DatabaseTransaction, event_id: Uuid, at: DateTime<Utc>) -> R
     Ok(Room {
         capacity: event.capacity.map(i64::from),
         tiers,
+        per_buyer,
         stock,
         taken: taken(txn, event_id, at).await?,
     })
@@ -377,11 +425,13 @@ pub async fn reacquire(
         voucher,
         limited: false,
     };
+    // The order was counted against its buyer's limits when it was placed.
     let ledger = Ledger {
         room,
         by_email: HashMap::new(),
         by_client: HashMap::new(),
         used,
+        bought: HashMap::new(),
     };
     Ok(judge(&placement, &HoldLimits::NONE, &ledger, at))
 }
@@ -407,11 +457,13 @@ async fn try_batch(
         .filter_map(|p| p.voucher.map(|(id, _)| id))
         .collect();
     let used = uses_of(&txn, vouchers, at).await?;
+    let bought = bought_by(&txn, event_id, &room, placements, at).await?;
     let mut ledger = Ledger {
         room,
         by_email,
         by_client,
         used,
+        bought,
     };
     let decisions: Vec<Option<Refusal>> = placements
         .iter()

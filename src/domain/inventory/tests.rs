@@ -216,6 +216,7 @@ fn ledger(world: &World, at: DateTime<Utc>) -> Ledger {
         room: Room {
             capacity: world.event_capacity,
             tiers: tiers.iter().copied().zip(world.tier_capacity).collect(),
+            per_buyer: HashMap::new(),
             stock: SIZES
                 .iter()
                 .zip(world.stock)
@@ -226,6 +227,7 @@ fn ledger(world: &World, at: DateTime<Utc>) -> Ledger {
         by_email,
         by_client: HashMap::new(),
         used: HashMap::from([(voucher, 0)]),
+        bought: HashMap::new(),
     }
 }
 

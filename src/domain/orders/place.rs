@@ -411,6 +411,20 @@ fn refused(refusal: Refusal) -> DomainError {
                 .into_iter()
                 .map(|i| format!("tickets[{i}].swag_size")),
         ),
+        Refusal::BuyerLimit { tickets } => {
+            let mut errors = FieldErrors::new();
+            for i in tickets {
+                errors.add(
+                    format!("tickets[{i}].tier_id"),
+                    "buyer_limit_reached",
+                    "this buyer already has as many tickets of this tier as one buyer may",
+                );
+            }
+            DomainError::Unavailable {
+                code: "buyer_limit_reached",
+                errors,
+            }
+        }
         Refusal::VoucherUsedUp => DomainError::Unavailable {
             code: "voucher_used_up",
             errors: FieldErrors::single(

@@ -72,13 +72,15 @@ pub enum Gone {
 }
 
 impl Gone {
-    /// What a refused re-placement says is gone (a hold limit never refuses
-    /// one: re-placements are not limited; it reads as tickets).
+    /// What a refused re-placement says is gone (hold and buyer limits never
+    /// refuse one: re-placements are not limited; they read as tickets).
     pub fn of(refusal: &Refusal) -> Self {
         match refusal {
             Refusal::SwagSoldOut { .. } => Gone::SwagSize,
             Refusal::VoucherUsedUp => Gone::Voucher,
-            Refusal::SoldOut { .. } | Refusal::HoldLimit { .. } => Gone::Tickets,
+            Refusal::SoldOut { .. } | Refusal::HoldLimit { .. } | Refusal::BuyerLimit { .. } => {
+                Gone::Tickets
+            }
         }
     }
 }
