@@ -5,10 +5,7 @@ use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Path, param::Query};
 use uuid::Uuid;
 
-use super::{
-    Tag,
-    types::{Found, SwagChoice},
-};
+use super::{Tag, types::Found};
 use crate::{
     domain::{
         self,
@@ -36,8 +33,8 @@ pub struct PublicEvent {
     /// ISO 4217 code of every price of this event.
     pub currency: String,
     /// The T-shirt sizes and cuts an attendee may choose (for tiers that
-    /// include swag).
-    pub swag_sizes: Vec<SwagChoice>,
+    /// include swag), with whether each is still available.
+    pub swag_sizes: Vec<PublicSwagSize>,
     /// The dietary preferences an attendee may choose; free-text allergies
     /// are always possible besides.
     pub dietary_options: Vec<String>,
@@ -45,9 +42,33 @@ pub struct PublicEvent {
     pub attendee_edits_until: DateTime<Utc>,
 }
 
-impl From<Event> for PublicEvent {
-    fn from(event: Event) -> Self {
+/// A size and cut of the event's chart.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct PublicSwagSize {
+    pub size: String,
+    #[oai(nullable)]
+    pub cut: Option<String>,
+    /// Whether it can still be chosen (its stock is not all held or sold).
+    /// `null` in event listings: read the event itself.
+    #[oai(nullable)]
+    pub available: Option<bool>,
+}
+
+impl PublicEvent {
+    /// The event, with its swag sizes' availability when known.
+    fn of(event: Event, available: Option<Vec<bool>>) -> Self {
         let attendee_edits_until = event.edits_close_at();
+        let swag_sizes = event
+            .swag_sizes
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| PublicSwagSize {
+                size: s.size,
+                cut: s.cut,
+                available: available.as_ref().and_then(|a| a.get(i).copied()),
+            })
+            .collect();
         Self {
             slug: event.slug,
             name: event.name,
@@ -57,7 +78,7 @@ impl From<Event> for PublicEvent {
             ends_at: event.ends_at,
             venue: event.venue,
             currency: event.currency,
-            swag_sizes: event.swag_sizes.into_iter().map(Into::into).collect(),
+            swag_sizes,
             dietary_options: event.dietary_options,
             attendee_edits_until,
         }
@@ -143,7 +164,11 @@ impl CatalogueApi {
     ) -> Result<Found<PublicEventPage>, PublicError> {
         let page = domain::catalog::list_events(&state.db, cursor.0.as_deref(), limit.0).await?;
         Ok(Found(PublicEventPage {
-            items: page.items.into_iter().map(Into::into).collect(),
+            items: page
+                .items
+                .into_iter()
+                .map(|e| PublicEvent::of(e, None))
+                .collect(),
             next_cursor: page.next_cursor,
         }))
     }
@@ -159,9 +184,10 @@ impl CatalogueApi {
         state: Data<&AppState>,
         slug: Path<String>,
     ) -> Result<Found<PublicEvent>, PublicError> {
-        Ok(Found(
-            domain::catalog::get_event(&state.db, &slug).await?.into(),
-        ))
+        let event = domain::catalog::get_event(&state.db, &slug).await?;
+        let available =
+            domain::catalog::swag_availability(&state.db, &event, domain::now()).await?;
+        Ok(Found(PublicEvent::of(event, Some(available))))
     }
 
     /// List the tiers on offer

@@ -47,24 +47,6 @@ impl From<SwagSize> for SwagSizeBody {
     }
 }
 
-/// A size and cut an attendee can choose.
-#[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
-pub struct SwagChoice {
-    pub size: String,
-    #[oai(nullable)]
-    pub cut: Option<String>,
-}
-
-impl From<SwagSize> for SwagChoice {
-    fn from(size: SwagSize) -> Self {
-        Self {
-            size: size.size,
-            cut: size.cut,
-        }
-    }
-}
-
 /// A 200 answer with a JSON body, described in the OpenAPI document.
 pub struct Found<T>(pub T);
 

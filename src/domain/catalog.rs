@@ -97,6 +97,33 @@ pub async fn get_event(db: &DatabaseConnection, slug: &str) -> Result<Event, Dom
     Event::from_model(find_published(db, slug).await?)
 }
 
+/// Whether each size and cut of the event's chart, in chart order, can
+/// still be chosen: one without stock is unlimited, one with stock is
+/// available while fewer tickets than its stock hold or have it.
+pub async fn swag_availability(
+    db: &DatabaseConnection,
+    event: &Event,
+    now: DateTime<Utc>,
+) -> Result<Vec<bool>, DomainError> {
+    if event.swag_sizes.iter().all(|s| s.stock.is_none()) {
+        return Ok(vec![true; event.swag_sizes.len()]);
+    }
+    let taken = inventory::taken(db, event.id, now).await?;
+    Ok(event
+        .swag_sizes
+        .iter()
+        .map(|s| {
+            let key = (
+                s.size.to_lowercase(),
+                s.cut.as_ref().map(|c| c.to_lowercase()),
+            );
+            s.stock.is_none_or(|stock| {
+                taken.by_swag.get(&key).copied().unwrap_or(0) < i64::from(stock)
+            })
+        })
+        .collect())
+}
+
 /// The tiers an attendee sees: not hidden, not archived, in display order,
 /// each with its availability.
 pub async fn list_tiers(

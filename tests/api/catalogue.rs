@@ -30,7 +30,7 @@ db_test! {
         assert_eq!(events.body["items"][0]["slug"], "pycon-x");
         let event = app.get("/api/v1/events/pycon-x", None).await;
         assert_eq!(event.body["currency"], "EUR");
-        assert_eq!(event.body["swag_sizes"][0], json!({"size": "S", "cut": "straight"}));
+        assert_eq!(event.body["swag_sizes"][0], json!({"size": "S", "cut": "straight", "available": true}));
         assert!(event.body.get("status").is_none() && event.body.get("capacity").is_none());
 
         let tiers = app.get("/api/v1/events/pycon-x/tiers", None).await;
@@ -89,5 +89,38 @@ db_test! {
         app.post("/api/v1/admin/events/bygone/archive", &app.admin, json!({})).await;
         app.get("/api/v1/events/bygone", None).await.assert_problem(404, "not_found");
         assert_eq!(app.get("/api/v1/events", None).await.body["items"], json!([]));
+    }
+}
+
+db_test! {
+    async fn a_swag_size_that_is_gone_shows_as_unavailable(app) {
+        let mut event = crate::helpers::event_body("shirts-left");
+        event["swag_sizes"][0]["stock"] = json!(1);
+        let created = app.post("/api/v1/admin/events", &app.admin, event).await;
+        assert_eq!(created.status, reqwest::StatusCode::CREATED, "{}", created.body);
+        let tier = app
+            .post("/api/v1/admin/events/shirts-left/tiers", &app.admin, json!({"name": "Regular", "price": 0, "capacity": 10, "includes_swag": true}))
+            .await;
+        let tier = tier.body["id"].as_str().unwrap().to_owned();
+        app.post("/api/v1/admin/events/shirts-left/publish", &app.admin, json!({})).await;
+        let sizes = |body: &serde_json::Value| -> Vec<(String, String, bool)> {
+            body["swag_sizes"].as_array().unwrap().iter()
+                .map(|s| (s["size"].as_str().unwrap().to_owned(), s["cut"].as_str().unwrap_or_default().to_owned(), s["available"].as_bool().unwrap()))
+                .collect()
+        };
+        let before = app.get("/api/v1/events/shirts-left", None).await;
+        assert_eq!(sizes(&before.body)[0], ("S".into(), "straight".into(), true), "{}", before.body);
+        assert!(before.body["swag_sizes"][0].get("stock").is_none(), "no stock count: {}", before.body);
+        let mut t = crate::helpers::ticket(&tier, "Ada");
+        t["swag_size"] = json!("S");
+        t["swag_cut"] = json!("straight");
+        let order = app.order("shirts-left", json!({"email": "ada@example.org", "tickets": [t]})).await;
+        assert_eq!(order.status, reqwest::StatusCode::CREATED, "{}", order.body);
+        let after = app.get("/api/v1/events/shirts-left", None).await;
+        assert_eq!(sizes(&after.body), [
+            ("S".into(), "straight".into(), false),
+            ("M".into(), "straight".into(), true),
+            ("M".into(), "fitted".into(), true),
+        ]);
     }
 }
