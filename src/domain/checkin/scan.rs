@@ -624,7 +624,7 @@ pub async fn sync(
     cache: &Scanning,
     staff: &Staff,
     list_id: Uuid,
-    mut scans: Vec<ScanInput>,
+    scans: Vec<ScanInput>,
 ) -> Result<Vec<ScanOutcome>, DomainError> {
     let open = open_list(db, cache, staff, list_id).await?;
     let door = Door {
@@ -635,19 +635,10 @@ pub async fn sync(
         staff,
     };
     // Decided in the order they happened, answered in the order asked.
-    let mut order: Vec<usize> = (0..scans.len()).collect();
-    order.sort_by_key(|&i| scans[i].scanned_at);
     let mut outcomes: Vec<Option<ScanOutcome>> = vec![None; scans.len()];
-    for i in order {
-        let input = std::mem::replace(
-            &mut scans[i],
-            ScanInput {
-                token: String::new(),
-                device: String::new(),
-                scan_id: None,
-                scanned_at: None,
-            },
-        );
+    let mut in_time: Vec<(usize, ScanInput)> = scans.into_iter().enumerate().collect();
+    in_time.sort_by_key(|(_, s)| s.scanned_at);
+    for (i, input) in in_time {
         let outcome = match input.scan_id {
             Some(id) => match checkin_scan::Entity::find_by_id(id).one(db).await? {
                 Some(seen) => replay(db, &open, seen).await?,
