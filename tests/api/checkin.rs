@@ -226,6 +226,8 @@ db_test! {
             .post(&format!("/api/v1/admin/events/refusals/orders/{}/tickets/{}/reissue", d.code, d.ticket), &app.admin, json!({}))
             .await;
         assert_eq!(reissued.body["token_version"], 2, "{}", reissued.body);
+        // The organizer gets the new token to hand over as a QR code.
+        assert_eq!(claims_of(reissued.body["token"].as_str().unwrap())["ver"], 2, "{}", reissued.body);
         assert_eq!(result(scan(&app, &staff, &d.list, &token, "d").await), "superseded");
         let fresh = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
         assert_eq!(claims_of(&fresh)["ver"], 2);

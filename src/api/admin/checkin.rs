@@ -223,6 +223,11 @@ pub struct Reissued {
     pub ticket_id: Uuid,
     /// Tokens with an older version are now refused as `superseded`.
     pub token_version: i32,
+    /// The new check-in token, to hand over (e.g. as a QR code); the
+    /// attendee can also fetch it again. `null` when the ticket cannot be
+    /// admitted (cancelled, or its order not paid).
+    #[oai(nullable)]
+    pub token: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -526,10 +531,20 @@ impl CheckinAdminApi {
         code: Path<String>,
         ticket_id: Path<Uuid>,
     ) -> ApiResult<Found<Reissued>> {
-        let version = report::reissue(&state.db, &auth.0, &slug, &code, ticket_id.0).await?;
+        let reissued = report::reissue(
+            &state.db,
+            &state.keys,
+            &state.tokens,
+            &auth.0,
+            &slug,
+            &code,
+            ticket_id.0,
+        )
+        .await?;
         Ok(Found(Reissued {
             ticket_id: ticket_id.0,
-            token_version: version,
+            token_version: reissued.version,
+            token: reissued.token,
         }))
     }
 }

@@ -331,15 +331,25 @@ pub async fn attendee_token(
     tokens::issue(keys, settings, &event.slug, event.ends_at, &ticket).await
 }
 
+/// A reissued ticket: its new token version, and its new token when the
+/// ticket can be admitted (valid, order paid), to hand over as a QR code.
+#[derive(Debug, Clone)]
+pub struct Reissue {
+    pub version: i32,
+    pub token: Option<String>,
+}
+
 /// An organizer reissues a ticket's token: the old one stops working
 /// (`superseded`) at once. Audited.
 pub async fn reissue(
     db: &DatabaseConnection,
+    keys: &KeyRing,
+    settings: &TokenSettings,
     staff: &Staff,
     slug: &str,
     code: &str,
     ticket_id: Uuid,
-) -> Result<i32, DomainError> {
+) -> Result<Reissue, DomainError> {
     let event = crate::domain::events::find_managed(db, staff, slug).await?;
     let order = order::Entity::find()
         .filter(order::Column::EventId.eq(event.id))
@@ -376,5 +386,19 @@ pub async fn reissue(
     )
     .await?;
     txn.commit().await?;
-    Ok(ticket.token_version)
+    let admissible =
+        ticket.status == TicketStatus::Valid && effective_state(&order, now()) == OrderState::Paid;
+    let token = if admissible {
+        Some(
+            tokens::issue(keys, settings, &event.slug, event.ends_at, &ticket)
+                .await?
+                .0,
+        )
+    } else {
+        None
+    };
+    Ok(Reissue {
+        version: ticket.token_version,
+        token,
+    })
 }
