@@ -113,12 +113,8 @@ pub async fn swag_availability(
         .swag_sizes
         .iter()
         .map(|s| {
-            let key = (
-                s.size.to_lowercase(),
-                s.cut.as_ref().map(|c| c.to_lowercase()),
-            );
             s.stock.is_none_or(|stock| {
-                taken.by_swag.get(&key).copied().unwrap_or(0) < i64::from(stock)
+                taken.by_swag.get(&s.key()).copied().unwrap_or(0) < i64::from(stock)
             })
         })
         .collect())

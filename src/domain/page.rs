@@ -43,13 +43,7 @@ impl TimeCursor {
     }
 
     pub fn decode(cursor: &str) -> Result<Self, FieldErrors> {
-        let invalid = || {
-            FieldErrors::single(
-                "cursor",
-                "invalid_cursor",
-                "is not a cursor this API returned",
-            )
-        };
+        let invalid = invalid_cursor;
         let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
         let text = String::from_utf8(bytes).map_err(|_| invalid())?;
         let (micros, id) = text.split_once('|').ok_or_else(invalid)?;
@@ -59,6 +53,15 @@ impl TimeCursor {
             id: id.parse().map_err(|_| invalid())?,
         })
     }
+}
+
+/// The refusal of a `cursor` the API did not hand out.
+pub fn invalid_cursor() -> FieldErrors {
+    FieldErrors::single(
+        "cursor",
+        "invalid_cursor",
+        "is not a cursor this API returned",
+    )
 }
 
 /// Splits `limit + 1` fetched rows into a page, building the next cursor from

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use entity::{checkin, checkin_change, checkin_scan, order, state::ChangeKind, ticket, tier};
+use entity::{checkin, checkin_scan, order, state::ChangeKind, ticket, tier};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{
     lists,
-    scan::{ManifestState, Scanning, open_list},
+    scan::{ManifestState, Scanning, change, open_list},
 };
 use crate::domain::{
     DomainError, audit, now,
@@ -132,13 +132,7 @@ fn encode(name: &str, id: Uuid) -> String {
 }
 
 fn decode(cursor: &str) -> Result<(String, Uuid), FieldErrors> {
-    let invalid = || {
-        FieldErrors::single(
-            "cursor",
-            "invalid_cursor",
-            "is not a cursor this API returned",
-        )
-    };
+    let invalid = page::invalid_cursor;
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (id, name) = text.split_once('|').ok_or_else(invalid)?;
@@ -192,19 +186,10 @@ pub async fn undo(
     if removed != 1 {
         return Err(not_admitted());
     }
-    checkin_change::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        list_id: Set(list.id),
-        ticket_id: Set(ticket_id),
-        scan_id: Set(scan_id),
-        kind: Set(ChangeKind::Undone),
-        by_scan_id: Set(None),
-        staff_id: Set(Some(staff.id).filter(|id| !id.is_nil())),
-        reason: Set(Some(reason.clone())),
-        at: Set(at),
-    }
-    .insert(&txn)
-    .await?;
+    let mut undone = change(list.id, ticket_id, scan_id, ChangeKind::Undone, at);
+    undone.staff_id = Set(Some(staff.id).filter(|id| !id.is_nil()));
+    undone.reason = Set(Some(reason.clone()));
+    undone.insert(&txn).await?;
     audit::record(
         &txn,
         staff,

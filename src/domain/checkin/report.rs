@@ -317,8 +317,7 @@ pub async fn attendee_token(
         .one(db)
         .await?
         .ok_or(DomainError::NotFound("ticket"))?;
-    let paid = effective_state(&order, now()) == OrderState::Paid;
-    if !paid || ticket.status != TicketStatus::Valid {
+    if !has_token(&order, &ticket) {
         return Err(DomainError::conflict(
             "ticket_not_valid",
             "this ticket has no check-in token: its order is not paid, or the ticket was cancelled",
@@ -329,6 +328,11 @@ pub async fn attendee_token(
         .await?
         .ok_or(DomainError::NotFound("event"))?;
     tokens::issue(keys, settings, &event.slug, event.ends_at, &ticket).await
+}
+
+/// Whether a ticket has a check-in token: it is valid and its order paid.
+fn has_token(order: &order::Model, ticket: &ticket::Model) -> bool {
+    ticket.status == TicketStatus::Valid && effective_state(order, now()) == OrderState::Paid
 }
 
 /// A reissued ticket: its new token version, and its new token when the
@@ -386,9 +390,7 @@ pub async fn reissue(
     )
     .await?;
     txn.commit().await?;
-    let admissible =
-        ticket.status == TicketStatus::Valid && effective_state(&order, now()) == OrderState::Paid;
-    let token = if admissible {
+    let token = if has_token(&order, &ticket) {
         Some(
             tokens::issue(keys, settings, &event.slug, event.ends_at, &ticket)
                 .await?

@@ -196,6 +196,19 @@ struct ScanRow {
     order_disputed_at: Option<DateTime<Utc>>,
 }
 
+impl Attendee {
+    fn of(ticket: &ScanRow) -> Self {
+        Self {
+            ticket_id: ticket.id,
+            name: ticket.attendee_name.clone(),
+            tier: ticket.tier_name.clone(),
+            swag_size: ticket.swag_size.clone(),
+            swag_cut: ticket.swag_cut.clone(),
+            dietary: ticket.dietary.clone(),
+        }
+    }
+}
+
 async fn scan_row(db: &DatabaseConnection, id: Uuid) -> Result<Option<ScanRow>, DomainError> {
     Ok(ticket::Entity::find_by_id(id)
         .select_only()
@@ -336,14 +349,7 @@ async fn conclude(
 ) -> Result<ScanOutcome, DomainError> {
     let db = door.db;
     let list = &open.list;
-    outcome.attendee = Some(Attendee {
-        ticket_id: ticket.id,
-        name: ticket.attendee_name.clone(),
-        tier: ticket.tier_name.clone(),
-        swag_size: ticket.swag_size.clone(),
-        swag_cut: ticket.swag_cut.clone(),
-        dietary: ticket.dietary.clone(),
-    });
+    outcome.attendee = Some(Attendee::of(ticket));
     let window = open.window(door.settings);
     outcome.result = if seen.offline && !plausible(seen, &window, door.settings) {
         ScanResult::ClockSkew
@@ -538,19 +544,15 @@ async fn admit(
         if moved == 1 {
             // The displaced scan keeps what its device was told; that it was
             // displaced is a fact of its own.
-            checkin_change::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                list_id: Set(list.id),
-                ticket_id: Set(ticket),
-                scan_id: Set(existing.scan_id),
-                kind: Set(ChangeKind::Displaced),
-                by_scan_id: Set(Some(outcome.scan_id)),
-                staff_id: Set(None),
-                reason: Set(None),
-                at: Set(seen.recorded_at),
-            }
-            .insert(db)
-            .await?;
+            let mut displaced = change(
+                list.id,
+                ticket,
+                existing.scan_id,
+                ChangeKind::Displaced,
+                seen.recorded_at,
+            );
+            displaced.by_scan_id = Set(Some(outcome.scan_id));
+            displaced.insert(db).await?;
             // A conflict is between devices; a tablet's own repeat is none.
             outcome.conflict = existing.device != device;
             outcome.admission = Some(Admission {
@@ -578,6 +580,28 @@ async fn admit(
         device: existing.device,
     });
     Ok(())
+}
+
+/// A change to the admission `scan_id` made, after the fact; the caller
+/// sets who or what made it.
+pub(super) fn change(
+    list_id: Uuid,
+    ticket_id: Uuid,
+    scan_id: Uuid,
+    kind: ChangeKind,
+    at: DateTime<Utc>,
+) -> checkin_change::ActiveModel {
+    checkin_change::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        list_id: Set(list_id),
+        ticket_id: Set(ticket_id),
+        scan_id: Set(scan_id),
+        kind: Set(kind),
+        by_scan_id: Set(None),
+        staff_id: Set(None),
+        reason: Set(None),
+        at: Set(at),
+    }
 }
 
 async fn record(
@@ -634,18 +658,32 @@ pub async fn sync(
         scanning: cache,
         staff,
     };
+    // Scans uploaded before, read in one query.
+    let mut seen_before: HashMap<Uuid, checkin_scan::Model> = checkin_scan::Entity::find()
+        .filter(checkin_scan::Column::Id.is_in(scans.iter().filter_map(|s| s.scan_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
     // Decided in the order they happened, answered in the order asked.
     let mut outcomes: Vec<Option<ScanOutcome>> = vec![None; scans.len()];
     let mut in_time: Vec<(usize, ScanInput)> = scans.into_iter().enumerate().collect();
     in_time.sort_by_key(|(_, s)| s.scanned_at);
+    // A scan id sent twice in one batch answers what its first copy decided.
+    let mut decided: HashMap<Uuid, ScanOutcome> = HashMap::new();
     for (i, input) in in_time {
-        let outcome = match input.scan_id {
-            Some(id) => match checkin_scan::Entity::find_by_id(id).one(db).await? {
-                Some(seen) => replay(db, &open, seen).await?,
-                None => decide(&door, &open, input, true).await?,
-            },
-            None => decide(&door, &open, input, true).await?,
+        let id = input.scan_id;
+        let outcome = if let Some(same) = id.and_then(|id| decided.get(&id)) {
+            same.clone()
+        } else if let Some(seen) = id.and_then(|id| seen_before.remove(&id)) {
+            replay(db, &open, seen).await?
+        } else {
+            decide(&door, &open, input, true).await?
         };
+        if let Some(id) = id {
+            decided.insert(id, outcome.clone());
+        }
         outcomes[i] = Some(outcome);
     }
     Ok(outcomes.into_iter().flatten().collect())
@@ -657,22 +695,10 @@ async fn replay(
     open: &OpenList,
     seen: checkin_scan::Model,
 ) -> Result<ScanOutcome, DomainError> {
-    let mut attendee = None;
-    if let Some(ticket_id) = seen.ticket_id
-        && let Some((ticket, tier)) = ticket::Entity::find_by_id(ticket_id)
-            .find_also_related(tier::Entity)
-            .one(db)
-            .await?
-    {
-        attendee = Some(Attendee {
-            ticket_id: ticket.id,
-            name: ticket.attendee_name,
-            tier: tier.map(|t| t.name).unwrap_or_default(),
-            swag_size: ticket.swag_size,
-            swag_cut: ticket.swag_cut,
-            dietary: ticket.dietary,
-        });
-    }
+    let attendee = match seen.ticket_id {
+        Some(id) => scan_row(db, id).await?.as_ref().map(Attendee::of),
+        None => None,
+    };
     let admission = seen
         .first_scanned_at
         .zip(seen.first_device)

@@ -39,6 +39,16 @@ pub struct SwagSize {
     pub stock: Option<i32>,
 }
 
+impl SwagSize {
+    /// The size and cut as stock is counted: case-insensitively.
+    pub fn key(&self) -> (String, Option<String>) {
+        (
+            self.size.to_lowercase(),
+            self.cut.as_ref().map(|c| c.to_lowercase()),
+        )
+    }
+}
+
 /// An event as the rest of the service sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -373,13 +383,6 @@ struct Limits {
     stock: HashMap<(String, Option<String>), i32>,
 }
 
-fn stock_key(size: &SwagSize) -> (String, Option<String>) {
-    (
-        size.size.to_lowercase(),
-        size.cut.as_ref().map(|c| c.to_lowercase()),
-    )
-}
-
 impl Limits {
     fn of(event: &Event) -> Self {
         Self {
@@ -387,7 +390,7 @@ impl Limits {
             stock: event
                 .swag_sizes
                 .iter()
-                .filter_map(|s| s.stock.map(|stock| (stock_key(s), stock)))
+                .filter_map(|s| s.stock.map(|stock| (s.key(), stock)))
                 .collect(),
         }
     }
@@ -405,7 +408,7 @@ fn shrinking_limits(before: &Limits, after: &ValidEvent) -> Vec<inventory::NewLi
         });
     }
     for (index, size) in after.swag_sizes.iter().enumerate() {
-        let key = stock_key(size);
+        let key = size.key();
         if let Some(stock) = size.stock
             && before.stock.get(&key).is_none_or(|old| stock < *old)
         {

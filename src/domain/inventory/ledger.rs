@@ -34,13 +34,8 @@ pub(super) struct Ledger {
     pub(super) by_client: HashMap<String, Held>,
     pub(super) used: HashMap<Uuid, i64>,
     /// Tickets of each limited tier the batch's buyers already have, by
-    /// lowercased email.
+    /// buyer email (stored lower-cased, as `Email::parse` answers it).
     pub(super) bought: HashMap<(String, Uuid), i64>,
-}
-
-/// The key a buyer's tickets are counted under for per-buyer limits.
-pub(super) fn buyer_key(email: &str) -> String {
-    email.trim().to_lowercase()
 }
 
 /// Whether the per-buyer limits apply: to buyers, not to an organizer's comp.
@@ -99,11 +94,12 @@ impl Ledger {
             }
         }
         if buyer_limited(placement) {
-            let buyer = buyer_key(&placement.order.email);
             for (tier, indices) in by_tier(placement) {
                 if self.room.per_buyer.contains_key(&tier) {
-                    *self.bought.entry((buyer.clone(), tier)).or_default() +=
-                        i64::try_from(indices.len()).unwrap_or(i64::MAX);
+                    *self
+                        .bought
+                        .entry((placement.order.email.clone(), tier))
+                        .or_default() += i64::try_from(indices.len()).unwrap_or(i64::MAX);
                 }
             }
         }
@@ -177,7 +173,7 @@ pub(super) fn judge(
     // Per buyer: a tier's limit on what one email may have across orders.
     let wanted = by_tier(placement);
     if buyer_limited(placement) {
-        let buyer = buyer_key(&placement.order.email);
+        let buyer = &placement.order.email;
         let mut over: Vec<usize> = wanted
             .iter()
             .filter(|(tier, indices)| {

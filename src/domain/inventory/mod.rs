@@ -284,7 +284,7 @@ pub async fn taken(
 /// tickets of the buyer's pending orders, read from the orders alone (indexed
 /// by event, key and state) without touching the tickets.
 /// Tickets of each tier with a per-buyer limit that the batch's buyers
-/// already have (held or valid), by lowercased email.
+/// already have (held or valid), by buyer email.
 async fn bought_by(
     txn: &DatabaseTransaction,
     event_id: Uuid,
@@ -293,25 +293,21 @@ async fn bought_by(
     at: DateTime<Utc>,
 ) -> Result<HashMap<(String, Uuid), i64>, DbErr> {
     let tiers: Vec<Uuid> = room.per_buyer.keys().copied().collect();
-    let buyers: Vec<String> = placements
-        .iter()
-        .map(|p| ledger::buyer_key(&p.order.email))
-        .collect();
+    let buyers: Vec<String> = placements.iter().map(|p| p.order.email.clone()).collect();
     if tiers.is_empty() || buyers.is_empty() {
         return Ok(HashMap::new());
     }
-    let email = crate::domain::search::lower((order::Entity, order::Column::Email));
     let rows: Vec<(String, Uuid, i64)> = ticket::Entity::find()
         .select_only()
-        .column_as(email.clone(), "email")
+        .column_as(order::Column::Email, "email")
         .column(ticket::Column::TierId)
         .column_as(Expr::col((ticket::Entity, ticket::Column::Id)).count(), "n")
         .inner_join(order::Entity)
         .filter(ticket::Column::EventId.eq(event_id))
         .filter(ticket::Column::TierId.is_in(tiers))
-        .filter(email.clone().is_in(buyers))
+        .filter(order::Column::Email.is_in(buyers))
         .filter(counting::seat_takers(at))
-        .group_by(email)
+        .group_by(order::Column::Email)
         .group_by(ticket::Column::TierId)
         .into_tuple()
         .all(txn)
@@ -384,12 +380,7 @@ async fn room(txn: &DatabaseTransaction, event_id: Uuid, at: DateTime<Utc>) -> R
         serde_json::from_value::<Vec<SwagSize>>(event.swag_sizes.clone())
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|s| {
-                Some((
-                    (s.size.to_lowercase(), s.cut.map(|c| c.to_lowercase())),
-                    i64::from(s.stock?),
-                ))
-            })
+            .filter_map(|s| Some((s.key(), i64::from(s.stock?))))
             .collect();
     Ok(Room {
         capacity: event.capacity.map(i64::from),
