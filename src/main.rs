@@ -76,7 +76,7 @@ async fn token(db: &sea_orm::DatabaseConnection, command: TokenCommand) -> anyho
                 events: args.events,
                 all_events: args.all_events,
             };
-            let created = domain::staff::create(db, input, None)
+            let created = domain::staff::create(db, input, &domain::staff::Staff::system())
                 .await
                 .map_err(describe)?;
             let scope = if created.info.all_events {
@@ -97,9 +97,14 @@ async fn token(db: &sea_orm::DatabaseConnection, command: TokenCommand) -> anyho
                 "id", "role", "hint", "state", "events"
             );
             loop {
-                let page = domain::staff::list(db, cursor.as_deref(), Some(200))
-                    .await
-                    .map_err(describe)?;
+                let page = domain::staff::list(
+                    db,
+                    &domain::staff::Staff::system(),
+                    cursor.as_deref(),
+                    Some(200),
+                )
+                .await
+                .map_err(describe)?;
                 for token in &page.items {
                     let state = if token.revoked_at.is_some() {
                         "revoked"
@@ -125,7 +130,9 @@ async fn token(db: &sea_orm::DatabaseConnection, command: TokenCommand) -> anyho
             }
         }
         TokenCommand::Revoke { id } => {
-            let info = domain::staff::revoke(db, id).await.map_err(describe)?;
+            let info = domain::staff::revoke(db, &domain::staff::Staff::system(), id)
+                .await
+                .map_err(describe)?;
             println!("revoked token {} ({})", info.id, info.name);
         }
     }

@@ -219,7 +219,7 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
             events: vec!["doors".into()],
             all_events: false,
         },
-        None,
+        &Staff::system(),
     )
     .await
     .map_err(err)?

@@ -379,7 +379,7 @@ impl TestApp {
             events: events.iter().map(|s| (*s).to_owned()).collect(),
             all_events,
         };
-        staff::create(&self.db, input, None)
+        staff::create(&self.db, input, &staff::Staff::system())
             .await
             .expect("create token")
             .secret

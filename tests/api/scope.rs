@@ -226,7 +226,10 @@ async fn tokens_in_place_keep_their_meaning(backend: Backend) {
     .await;
 
     Migrator::up(&db, None).await.unwrap();
-    let tokens = tessera::domain::staff::list(&db, None, None).await.unwrap();
+    let tokens =
+        tessera::domain::staff::list(&db, &tessera::domain::staff::Staff::system(), None, None)
+            .await
+            .unwrap();
     let reach: Vec<(String, bool, Vec<String>)> = tokens
         .items
         .into_iter()
@@ -254,4 +257,91 @@ async fn tokens_in_place_keep_their_meaning_on_sqlite() {
 )]
 async fn tokens_in_place_keep_their_meaning_on_postgres() {
     tokens_in_place_keep_their_meaning(Backend::Postgres).await;
+}
+
+db_test! {
+    async fn organizers_staff_their_own_events(app) {
+        let ours_list = busy_event(&app, "ours").await;
+        busy_event(&app, "theirs").await;
+        let organizer = app.token(Role::Organizer, &["ours"]).await;
+        let theirs_volunteer = app
+            .post("/api/v1/admin/tokens", &app.admin, json!({"name": "Their door", "role": "volunteer", "events": ["theirs"]}))
+            .await;
+        assert_eq!(theirs_volunteer.status, StatusCode::CREATED, "{}", theirs_volunteer.body);
+        let theirs_id = theirs_volunteer.body["id"].as_str().unwrap().to_owned();
+        let admin_made = app
+            .post("/api/v1/admin/tokens", &app.admin, json!({"name": "Our door (by admin)", "role": "volunteer", "events": ["ours"]}))
+            .await;
+        let admin_made_id = admin_made.body["id"].as_str().unwrap().to_owned();
+        app.post("/api/v1/admin/tokens", &app.admin, json!({"name": "Both doors", "role": "volunteer", "events": ["ours", "theirs"]}))
+            .await;
+        app.post("/api/v1/admin/tokens", &app.admin, json!({"name": "Co-organizer", "role": "organizer", "events": ["ours"]}))
+            .await;
+
+        // It may mint a volunteer for its own event, and that volunteer scans there.
+        let created = app
+            .post("/api/v1/admin/tokens", &organizer, json!({"name": "Door 1", "role": "volunteer", "events": ["ours"]}))
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        assert_eq!((&created.body["role"], &created.body["events"]), (&json!("volunteer"), &json!(["ours"])));
+        let volunteer = created.body["token"].as_str().unwrap().to_owned();
+        let lists = app.get("/api/v1/checkin/lists", Some(&volunteer)).await;
+        assert_eq!(lists.status, StatusCode::OK, "{}", lists.body);
+        assert_eq!(lists.body[0]["id"], ours_list.as_str());
+
+        // Nothing wider than itself: no organizer or admin, no other event,
+        // not every event.
+        for body in [
+            json!({"name": "x", "role": "organizer", "events": ["ours"]}),
+            json!({"name": "x", "role": "admin"}),
+            json!({"name": "x", "role": "volunteer", "events": ["theirs"]}),
+            json!({"name": "x", "role": "volunteer", "events": ["ours", "theirs"]}),
+            json!({"name": "x", "role": "volunteer", "all_events": true}),
+        ] {
+            app.post("/api/v1/admin/tokens", &organizer, body.clone())
+                .await
+                .assert_problem(403, "forbidden");
+        }
+
+        // It lists the volunteers of its events only, whoever made them.
+        let listed = app.get("/api/v1/admin/tokens", Some(&organizer)).await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+        let mut names: Vec<&str> = listed.body["items"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["Door 1", "Our door (by admin)"]);
+
+        // It revokes those, and not the others.
+        let revoked = app.delete(&format!("/api/v1/admin/tokens/{admin_made_id}"), &organizer).await;
+        assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+        assert!(revoked.body["revoked_at"].is_string(), "{}", revoked.body);
+        app.delete(&format!("/api/v1/admin/tokens/{theirs_id}"), &organizer)
+            .await
+            .assert_problem(403, "forbidden");
+
+        // A volunteer manages nothing; the admin still sees every token.
+        app.get("/api/v1/admin/tokens", Some(&volunteer)).await.assert_problem(403, "forbidden");
+        app.post("/api/v1/admin/tokens", &volunteer, json!({"name": "x", "role": "volunteer", "events": ["ours"]}))
+            .await
+            .assert_problem(403, "forbidden");
+        let everything = app.get("/api/v1/admin/tokens", Some(&app.admin)).await;
+        assert!(everything.body["items"].as_array().unwrap().len() >= 6, "{}", everything.body);
+    }
+}
+
+db_test! {
+    async fn an_all_events_organizer_staffs_any_event_but_mints_no_organizer(app) {
+        busy_event(&app, "ours").await;
+        let organizer = app.all_events_token(Role::Organizer).await;
+        let created = app
+            .post("/api/v1/admin/tokens", &organizer, json!({"name": "Anywhere", "role": "volunteer", "all_events": true}))
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        app.post("/api/v1/admin/tokens", &organizer, json!({"name": "x", "role": "organizer", "all_events": true}))
+            .await
+            .assert_problem(403, "forbidden");
+        let listed = app.get("/api/v1/admin/tokens", Some(&organizer)).await;
+        let roles: Vec<&str> = listed.body["items"].as_array().unwrap().iter().map(|t| t["role"].as_str().unwrap()).collect();
+        assert!(roles.iter().all(|r| *r == "volunteer"), "{}", listed.body);
+        assert!(!roles.is_empty());
+    }
 }

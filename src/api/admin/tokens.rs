@@ -104,6 +104,10 @@ pub struct TokensApi;
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "Tag::AdminTokens")]
 impl TokensApi {
     /// Create a staff token
+    ///
+    /// Admins create any token. Organizers create volunteer tokens for
+    /// their own events (or for every event, if they cover every event);
+    /// anything wider answers 403.
     #[oai(path = "/tokens", method = "post", operation_id = "create_token")]
     async fn create(
         &self,
@@ -111,7 +115,6 @@ impl TokensApi {
         auth: StaffAuth,
         body: JsonBody<TokenCreate>,
     ) -> ApiResult<TokenCreated> {
-        auth.0.require_admin()?;
         let body = body.0;
         let input = NewTokenInput {
             name: body.name,
@@ -119,7 +122,7 @@ impl TokensApi {
             events: body.events,
             all_events: body.all_events,
         };
-        let created = staff::create(&state.db, input, Some(auth.0.id)).await?;
+        let created = staff::create(&state.db, input, &auth.0).await?;
         Ok(TokenCreated::Created(Json(CreatedToken {
             token: created.secret,
             info: created.info.into(),
@@ -128,7 +131,9 @@ impl TokensApi {
 
     /// List staff tokens
     ///
-    /// Every token, revoked ones included, without secrets.
+    /// The tokens this token manages, revoked ones included, without
+    /// secrets: every token for admins; for organizers, the volunteer tokens
+    /// that reach only their own events, whoever created them.
     #[oai(path = "/tokens", method = "get", operation_id = "list_tokens")]
     async fn list(
         &self,
@@ -139,8 +144,7 @@ impl TokensApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> ApiResult<Found<StaffTokenPage>> {
-        auth.0.require_admin()?;
-        let page = staff::list(&state.db, cursor.0.as_deref(), limit.0).await?;
+        let page = staff::list(&state.db, &auth.0, cursor.0.as_deref(), limit.0).await?;
         Ok(Found(StaffTokenPage {
             items: page.items.into_iter().map(Into::into).collect(),
             next_cursor: page.next_cursor,
@@ -150,7 +154,8 @@ impl TokensApi {
     /// Revoke a staff token
     ///
     /// The token stops working at once. Revoking a revoked token changes
-    /// nothing.
+    /// nothing. Organizers revoke the volunteer tokens they could list;
+    /// any other answers 403.
     #[oai(path = "/tokens/:id", method = "delete", operation_id = "revoke_token")]
     async fn revoke(
         &self,
@@ -158,8 +163,7 @@ impl TokensApi {
         auth: StaffAuth,
         id: Path<Uuid>,
     ) -> ApiResult<Found<StaffToken>> {
-        auth.0.require_admin()?;
-        let revoked = staff::revoke(&state.db, id.0).await?;
+        let revoked = staff::revoke(&state.db, &auth.0, id.0).await?;
         state.staff.invalidate();
         Ok(Found(revoked.into()))
     }

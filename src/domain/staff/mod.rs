@@ -11,8 +11,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Duration, Utc};
 use entity::{app_meta, event, staff_token, staff_token_event};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait, prelude::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, prelude::Expr, sea_query::Query,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -153,6 +153,39 @@ impl Staff {
         }
     }
 
+    /// Whether this member of staff may create, see and revoke a token of
+    /// this role and scope. Admins manage every token; an organizer manages
+    /// volunteer tokens that reach no further than itself (every event only
+    /// if it covers every event; otherwise one or more of its own events);
+    /// volunteers manage none. One rule for creating, listing and revoking,
+    /// so an organizer never sees a token it could not have made.
+    pub fn manages(&self, role: Role, scope: &Scope) -> Result<(), DomainError> {
+        match (self.role, role, scope) {
+            (Role::Admin, _, _) => Ok(()),
+            (Role::Volunteer, _, _) => Err(DomainError::forbidden(
+                "volunteer tokens can only check in attendees",
+            )),
+            (Role::Organizer, Role::Admin | Role::Organizer, _) => Err(DomainError::forbidden(
+                "organizers can create and manage volunteer tokens only",
+            )),
+            (Role::Organizer, Role::Volunteer, Scope::AllEvents) => match self.scope {
+                Scope::AllEvents => Ok(()),
+                Scope::Events(_) => Err(DomainError::forbidden(
+                    "a token for every event needs an organizer token for every event",
+                )),
+            },
+            (Role::Organizer, Role::Volunteer, Scope::Events(ids)) => {
+                if !ids.is_empty() && ids.iter().all(|id| self.covers_event(*id)) {
+                    Ok(())
+                } else {
+                    Err(DomainError::forbidden(
+                        "this token reaches events outside your own",
+                    ))
+                }
+            }
+        }
+    }
+
     /// Listing events is for admins and organizers (each sees its scope).
     pub fn require_organizer(&self) -> Result<(), DomainError> {
         match self.role {
@@ -242,11 +275,7 @@ pub async fn authenticate(
         return Ok(None);
     };
     let role: Role = token.role;
-    let scope = if role == Role::Admin || token.all_events {
-        Scope::AllEvents
-    } else {
-        Scope::Events(scoped_event_ids(db, token.id).await?)
-    };
+    let scope = scope_of(db, &token).await?;
     touch(db, &token).await?;
     Ok(Some(Staff {
         id: token.id,
@@ -348,26 +377,32 @@ async fn touch(db: &DatabaseConnection, token: &staff_token::Model) -> Result<()
     Ok(())
 }
 
-async fn scoped_event_ids(
+/// What a stored token reaches.
+async fn scope_of(
     db: &impl ConnectionTrait,
-    token_id: Uuid,
-) -> Result<Vec<Uuid>, DomainError> {
-    Ok(staff_token_event::Entity::find()
-        .select_only()
-        .column(staff_token_event::Column::EventId)
-        .filter(staff_token_event::Column::TokenId.eq(token_id))
-        .into_tuple()
-        .all(db)
-        .await?)
+    token: &staff_token::Model,
+) -> Result<Scope, DomainError> {
+    if token.role == Role::Admin || token.all_events {
+        return Ok(Scope::AllEvents);
+    }
+    Ok(Scope::Events(
+        staff_token_event::Entity::find()
+            .select_only()
+            .column(staff_token_event::Column::EventId)
+            .filter(staff_token_event::Column::TokenId.eq(token.id))
+            .into_tuple()
+            .all(db)
+            .await?,
+    ))
 }
 
 // A little long: the scope rules of a new token, checked in one place.
-/// Creates a token. `created_by` is the staff member doing it (None from the
-/// command line).
+/// Creates a token on behalf of `by` ([`Staff::system`] from the command
+/// line), within what `by` [manages](Staff::manages).
 pub async fn create(
     db: &DatabaseConnection,
     input: NewTokenInput,
-    created_by: Option<Uuid>,
+    by: &Staff,
 ) -> Result<NewToken, DomainError> {
     let mut errors = FieldErrors::new();
     let name = errors.text("name", &input.name, 1, 100, false);
@@ -401,6 +436,13 @@ pub async fn create(
     }
     errors.finish(())?;
     let all_events = requested == ScopeRequest::AllEvents;
+    let scope = if all_events {
+        Scope::AllEvents
+    } else {
+        Scope::Events(event_ids.clone())
+    };
+    by.manages(input.role, &scope)?;
+    let created_by = (!by.id.is_nil()).then_some(by.id);
 
     let secret = generate_secret()?;
     let id = Uuid::now_v7();
@@ -450,14 +492,17 @@ pub async fn create(
     })
 }
 
-/// Lists tokens, newest last, revoked ones included (marked as such).
+/// Lists the tokens `by` [manages](Staff::manages), oldest first, revoked
+/// ones included (marked as such).
 pub async fn list(
     db: &DatabaseConnection,
+    by: &Staff,
     cursor: Option<&str>,
     limit: Option<u64>,
 ) -> Result<Page<TokenInfo>, DomainError> {
     let limit = page::limit(limit)?;
     let mut query = staff_token::Entity::find()
+        .filter(managed_by(by)?)
         .order_by_asc(staff_token::Column::Id)
         .limit(limit + 1);
     if let Some(cursor) = cursor {
@@ -470,6 +515,36 @@ pub async fn list(
         at: info.created_at,
         id: info.id,
     }))
+}
+
+/// [`Staff::manages`] as a condition on `staff_token` rows.
+fn managed_by(by: &Staff) -> Result<Condition, DomainError> {
+    let volunteers = staff_token::Column::Role.eq(Role::Volunteer);
+    let scoped_to = |events: Option<&[Uuid]>| {
+        let mut rows = Query::select();
+        rows.column(staff_token_event::Column::TokenId)
+            .from(staff_token_event::Entity);
+        if let Some(events) = events {
+            rows.and_where(staff_token_event::Column::EventId.is_not_in(events.to_vec()));
+        }
+        rows.to_owned()
+    };
+    match (by.role, &by.scope) {
+        (Role::Admin, _) => Ok(Condition::all()),
+        (Role::Volunteer, _) => Err(DomainError::forbidden(
+            "volunteer tokens can only check in attendees",
+        )),
+        (Role::Organizer, Scope::AllEvents) => Ok(Condition::all().add(volunteers).add(
+            Condition::any()
+                .add(staff_token::Column::AllEvents.eq(true))
+                .add(staff_token::Column::Id.in_subquery(scoped_to(None))),
+        )),
+        (Role::Organizer, Scope::Events(events)) => Ok(Condition::all()
+            .add(volunteers)
+            .add(staff_token::Column::AllEvents.eq(false))
+            .add(staff_token::Column::Id.in_subquery(scoped_to(None)))
+            .add(staff_token::Column::Id.not_in_subquery(scoped_to(Some(events))))),
+    }
 }
 
 /// Tokens with the slugs of their events, in one query for all of them.
@@ -509,11 +584,17 @@ async fn infos_of(
         .collect()
 }
 
-/// Revokes a token; it stops working at once. Revoking twice is harmless.
-pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> Result<TokenInfo, DomainError> {
+/// Revokes a token `by` [manages](Staff::manages); it stops working at
+/// once. Revoking twice is harmless.
+pub async fn revoke(
+    db: &DatabaseConnection,
+    by: &Staff,
+    id: Uuid,
+) -> Result<TokenInfo, DomainError> {
     let Some(row) = staff_token::Entity::find_by_id(id).one(db).await? else {
         return Err(DomainError::NotFound("staff token"));
     };
+    by.manages(row.role, &scope_of(db, &row).await?)?;
     let row = if row.revoked_at.is_none() {
         let mut active: staff_token::ActiveModel = row.into();
         active.revoked_at = Set(Some(now()));

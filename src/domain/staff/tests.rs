@@ -56,3 +56,40 @@ fn roles_grant_what_they_say() {
     assert!(volunteer.require_organizer().is_err());
     assert!(volunteer.require_organizer_of(event).is_err());
 }
+
+#[test]
+fn organizers_manage_only_volunteers_that_reach_no_further_than_themselves() {
+    let (ours, theirs) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    let staff = |role, scope| Staff {
+        id: Uuid::from_u128(9),
+        name: "x".to_owned(),
+        role,
+        scope,
+    };
+    let scoped = staff(Role::Organizer, Scope::Events(vec![ours]));
+    let everywhere = staff(Role::Organizer, Scope::AllEvents);
+    let volunteer = staff(Role::Volunteer, Scope::Events(vec![ours]));
+    let cases = [
+        (&scoped, Role::Volunteer, Scope::Events(vec![ours]), true),
+        (&scoped, Role::Volunteer, Scope::Events(vec![ours, theirs]), false),
+        (&scoped, Role::Volunteer, Scope::Events(vec![theirs]), false),
+        (&scoped, Role::Volunteer, Scope::Events(vec![]), false),
+        (&scoped, Role::Volunteer, Scope::AllEvents, false),
+        (&scoped, Role::Organizer, Scope::Events(vec![ours]), false),
+        (&scoped, Role::Admin, Scope::AllEvents, false),
+        (&everywhere, Role::Volunteer, Scope::AllEvents, true),
+        (&everywhere, Role::Volunteer, Scope::Events(vec![theirs]), true),
+        (&everywhere, Role::Organizer, Scope::Events(vec![theirs]), false),
+        (&volunteer, Role::Volunteer, Scope::Events(vec![ours]), false),
+        (&Staff::system(), Role::Admin, Scope::AllEvents, true),
+    ];
+    for (by, role, scope, allowed) in cases {
+        assert_eq!(
+            by.manages(role, &scope).is_ok(),
+            allowed,
+            "{:?} {:?} managing {role:?} {scope:?}",
+            by.role,
+            by.scope
+        );
+    }
+}
