@@ -185,6 +185,9 @@ state_enum! {
         /// The dispute was lost: the money went back to the buyer and the
         /// tickets stay blocked.
         DisputeLost = "dispute_lost",
+        /// An organizer cancelled the paid order and chose to keep the
+        /// money (`"refund": false`); cleared once it is refunded in full.
+        CancelledUnrefunded = "cancelled_unrefunded",
     }
 }
 

@@ -1,10 +1,11 @@
-//! The organizer's order desk: find orders, look at one, cancel it.
+//! The organizer's order desk: find orders, look at one, cancel it (and
+//! say what happens to its money).
 
 use chrono::{DateTime, Utc};
-use entity::{order, ticket};
+use entity::{order, state::OrderFlag, ticket};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, TransactionTrait,
+    ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, TransactionTrait, prelude::Expr,
 };
 use uuid::Uuid;
 
@@ -12,6 +13,10 @@ use super::{
     DomainError, audit, events, now,
     orders::{self, Order, OrderState, TicketStatus, assemble, assemble_all, effective_state},
     page::{self, Page, TimeCursor},
+    payments::{
+        Payments,
+        refunds::{self, RefundInput},
+    },
     staff::Staff,
     transitions,
     validation::FieldErrors,
@@ -28,6 +33,8 @@ pub struct OrderFilter {
     pub tier: Option<Uuid>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
+    /// Orders flagged for attention with this flag.
+    pub flag: Option<OrderFlag>,
 }
 
 /// Orders of an event, oldest first.
@@ -60,6 +67,9 @@ pub async fn list(
             .filter(ticket::Column::TierId.eq(tier))
             .into_query();
         query = query.filter(order::Column::Id.in_subquery(with_tier));
+    }
+    if let Some(flag) = filter.flag {
+        query = query.filter(order::Column::Flag.eq(flag));
     }
     if let Some(from) = filter.created_from {
         query = query.filter(order::Column::CreatedAt.gte(from));
@@ -117,26 +127,76 @@ pub async fn get(
     assemble(db, model).await
 }
 
+/// What an organizer asks for when cancelling an order.
+#[derive(Debug, Clone, Default)]
+pub struct CancelInput {
+    pub reason: String,
+    /// For a paid order that still holds money: give it back in full
+    /// (`true`) or keep it (`false`, the order is flagged
+    /// `cancelled_unrefunded`). Required then; ignored for orders that hold
+    /// no money (pending, free, already refunded).
+    pub refund: Option<bool>,
+}
+
 /// Cancels an order, paid or not: held tickets are released, valid tickets
-/// revoked, and the inventory returns at once. Money is not refunded here
-/// (refunds go through the payment provider). Audited with who and why.
+/// revoked, and the inventory returns at once. A paid order's money is
+/// refunded in full through the refund path, or kept and the order
+/// flagged, as the organizer says: never kept silently. The cancellation,
+/// the refund's record and the audit entries are one transaction; a card
+/// refund is sent to Stripe after it (retried by the sweeper when Stripe
+/// does not answer; a refusal flags the order `refund_failed`).
 pub async fn cancel(
     db: &DatabaseConnection,
+    payments: &Payments,
     staff: &Staff,
     slug: &str,
     code: &str,
-    reason: &str,
+    input: CancelInput,
 ) -> Result<Order, DomainError> {
     let model = find(db, staff, slug, code).await?;
-    let mut errors = FieldErrors::new();
-    let reason = errors.text("reason", reason, 1, 500, false);
-    errors.finish(())?;
     let from = effective_state(&model, now());
+    let kept = model.amount_paid - model.amount_refunded;
+    let mut errors = FieldErrors::new();
+    let reason = errors.text("reason", &input.reason, 1, 500, false);
+    let refund = match (from == OrderState::Paid && kept > 0, input.refund) {
+        (true, Some(refund)) => refund,
+        (true, None) => {
+            errors.add(
+                "refund",
+                "refund_required",
+                format!(
+                    "{} {kept} was paid for this order; say whether to refund it (true) or keep it (false)",
+                    model.currency
+                ),
+            );
+            false
+        }
+        (false, _) => false,
+    };
+    errors.finish(())?;
+    let plan = if refund {
+        let tickets = ticket::Entity::find()
+            .filter(ticket::Column::OrderId.eq(model.id))
+            .all(db)
+            .await?;
+        let whole = RefundInput {
+            tickets: Vec::new(),
+            amount: None,
+            reason: reason.clone(),
+        };
+        let plan = refunds::plan(&model, &tickets, &whole)?;
+        if plan.by_card && !payments.enabled() {
+            return Err(DomainError::PaymentsNotConfigured);
+        }
+        Some(plan)
+    } else {
+        None
+    };
     let txn = db.begin().await?;
+    let at = now();
     let changed = match from {
         OrderState::Pending => orders::release(&txn, model.id, OrderState::Cancelled).await?,
         OrderState::Paid => {
-            let at = now();
             let changed = transitions::move_order_from(
                 &txn,
                 model.id,
@@ -159,21 +219,64 @@ pub async fn cancel(
             ));
         }
     };
+    let mut by_card = None;
     if changed {
+        if let Some(plan) = &plan {
+            let row = refunds::record(&txn, staff, &model, plan, None).await?;
+            by_card = plan.by_card.then_some(row.id);
+        } else if from == OrderState::Paid && kept > 0 {
+            keep_money(&txn, &model, kept, at).await?;
+        }
         audit::record(
             &txn,
             staff,
             model.event_id,
             "order.cancelled",
             &model.code,
-            serde_json::json!({"reason": reason, "from": from.as_str()}),
+            serde_json::json!({
+                "reason": reason, "from": from.as_str(),
+                "refund": plan.is_some(), "kept": if plan.is_some() { 0 } else { kept.max(0) },
+            }),
         )
         .await?;
     }
     txn.commit().await?;
+    if let Some(refund_id) = by_card
+        && let Err(err) = refunds::submit(db, payments, refund_id).await
+    {
+        // The order is cancelled either way; a refusal is on the order's
+        // flag and in the refund's row for the organizer to act on.
+        tracing::warn!(order = %model.code, error = %err, "the refund of a cancelled order failed");
+    }
     let model = order::Entity::find_by_id(model.id)
         .one(db)
         .await?
         .ok_or(DomainError::NotFound("order"))?;
     assemble(db, model).await
+}
+
+/// Flags a cancelled order whose money the organizer chose to keep.
+async fn keep_money(
+    txn: &DatabaseTransaction,
+    model: &order::Model,
+    kept: i64,
+    at: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    order::Entity::update_many()
+        .col_expr(
+            order::Column::Flag,
+            Expr::value(Some(OrderFlag::CancelledUnrefunded)),
+        )
+        .col_expr(
+            order::Column::FlagDetail,
+            Expr::value(Some(format!(
+                "cancelled without a refund: {} {kept} kept",
+                model.currency
+            ))),
+        )
+        .col_expr(order::Column::UpdatedAt, Expr::value(at))
+        .filter(order::Column::Id.eq(model.id))
+        .exec(txn)
+        .await?;
+    Ok(())
 }

@@ -120,3 +120,25 @@ db_test! {
         app.get("/api/v1/admin/events/yours/vouchers", Some(&organizer)).await.assert_problem(403, "forbidden");
     }
 }
+
+db_test! {
+    async fn a_hand_paid_order_cancelled_with_refund_is_settled_without_stripe(app) {
+        let tiers = app.shop("hand-cancel", json!({}), &[json!({"name": "Standard", "price": 5000, "capacity": 5})]).await;
+        let placed = app.order("hand-cancel", json!({"email": "f@example.org", "tickets": [ticket(&tiers[0], "F")]})).await;
+        let code = placed.body["code"].as_str().unwrap();
+        let paid = app
+            .post(&format!("/api/v1/admin/events/hand-cancel/orders/{code}/mark-paid"), &app.admin, json!({"reference": "bank transfer"}))
+            .await;
+        assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+        let path = format!("/api/v1/admin/events/hand-cancel/orders/{code}/cancel");
+        let cancelled = app.post(&path, &app.admin, json!({"reason": "visa refused", "refund": true})).await;
+        assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+        assert_eq!(cancelled.body["state"], "cancelled");
+        assert_eq!(cancelled.body["payment"]["amount_refunded"], 5000, "{}", cancelled.body);
+        let refunds = app.get(&format!("/api/v1/admin/events/hand-cancel/orders/{code}/refunds"), Some(&app.admin)).await;
+        assert_eq!(refunds.body[0]["source"], "manual", "{}", refunds.body);
+        assert_eq!(refunds.body[0]["status"], "succeeded");
+        let sent = app.stripe.received_requests().await.unwrap();
+        assert!(!sent.iter().any(|r| r.url.path() == "/v1/refunds"), "a refund went to Stripe");
+    }
+}

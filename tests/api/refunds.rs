@@ -350,3 +350,105 @@ db_test! {
         assert_eq!(order_row(&app, &placed.code).await.amount_refunded, 1000);
     }
 }
+
+fn cancel_path(slug: &str, placed: &Placed) -> String {
+    format!("/api/v1/admin/events/{slug}/orders/{}/cancel", placed.code)
+}
+
+async fn sales(app: &TestApp, slug: &str) -> Value {
+    let report = app
+        .get(
+            &format!("/api/v1/admin/events/{slug}/reports/sales"),
+            Some(&app.admin),
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    report.body
+}
+
+db_test! {
+    async fn cancelling_a_paid_order_asks_what_happens_to_the_money(app) {
+        let (s, placed) = paid(&app, "cx-ask").await;
+        let ada = token_of(&app, &placed, 0).await;
+        let unsaid = app.post(&cancel_path("cx-ask", &placed), &app.admin, json!({"reason": "double booking"})).await;
+        unsaid.assert_problem(422, "validation_failed");
+        assert_eq!(unsaid.error_fields(), ["refund"]);
+        assert_eq!(unsaid.body["errors"][0]["code"], "refund_required");
+        assert_eq!(order(&app, &placed).await.body["state"], "paid");
+        assert_eq!(scan_token(&app, &s, &ada).await.body["result"], "admitted");
+
+        app.stripe.reset().await;
+        stripe_stub::mount_default(&app.stripe).await;
+        let cancelled = app.post(&cancel_path("cx-ask", &placed), &app.admin, json!({"reason": "double booking", "refund": true})).await;
+        assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+        assert_eq!(cancelled.body["state"], "cancelled");
+        assert_eq!(cancelled.body["payment"]["amount_refunded"], 9800, "{}", cancelled.body);
+        assert!(cancelled.body["flag"].is_null(), "{}", cancelled.body);
+        let sent = app.stripe.received_requests().await.unwrap();
+        let refunds = requests_to(&sent, "/v1/refunds");
+        assert_eq!(refunds.len(), 1);
+        assert_eq!(stripe_stub::form(refunds[0])["amount"], "9800");
+        let rows = refund_rows(&app).await;
+        assert_eq!((rows.len(), rows[0].status, rows[0].amount), (1, RefundStatus::Succeeded, 9800));
+        assert_eq!(scan_token(&app, &s, &ada).await.body["result"], "revoked");
+
+        // Asked again, nothing more moves.
+        let again = app.post(&cancel_path("cx-ask", &placed), &app.admin, json!({"reason": "double booking", "refund": true})).await;
+        assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+        assert_eq!(refund_rows(&app).await.len(), 1);
+
+        let report = sales(&app, "cx-ask").await;
+        assert_eq!((&report["revenue_gross"], &report["refunded"], &report["revenue_net"]), (&json!(9800), &json!(9800), &json!(0)));
+        assert_eq!(report["cancelled_unrefunded"], json!({"orders": 0, "amount": 0}));
+    }
+}
+
+db_test! {
+    async fn a_paid_order_cancelled_without_refund_is_flagged_until_refunded(app) {
+        let (_, placed) = paid(&app, "cx-keep").await;
+        app.stripe.reset().await;
+        stripe_stub::mount_default(&app.stripe).await;
+        let cancelled = app.post(&cancel_path("cx-keep", &placed), &app.admin, json!({"reason": "no-show fee policy", "refund": false})).await;
+        assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+        assert_eq!(cancelled.body["state"], "cancelled");
+        assert_eq!(cancelled.body["flag"], "cancelled_unrefunded");
+        assert!(cancelled.body["flag_detail"].as_str().unwrap().contains("9800"), "{}", cancelled.body);
+        assert!(app.stripe.received_requests().await.unwrap().is_empty());
+
+        let flagged = app.get("/api/v1/admin/events/cx-keep/orders?flag=cancelled_unrefunded", Some(&app.admin)).await;
+        assert_eq!(flagged.status, StatusCode::OK, "{}", flagged.body);
+        let codes: Vec<&str> = flagged.body["items"].as_array().unwrap().iter().map(|o| o["code"].as_str().unwrap()).collect();
+        assert_eq!(codes, [placed.code.as_str()]);
+        let report = sales(&app, "cx-keep").await;
+        assert_eq!(report["cancelled_unrefunded"], json!({"orders": 1, "amount": 9800}));
+        assert_eq!(report["revenue_net"], 9800);
+        let audit = app.get("/api/v1/admin/events/cx-keep/audit", Some(&app.admin)).await;
+        assert_eq!(audit.body["items"][0]["detail"]["kept"], 9800, "{}", audit.body);
+
+        // Refunded later after all: the flag goes, the money shows as refunded.
+        let refund = app.post(&refunds_path("cx-keep", &placed), &app.admin, json!({"reason": "goodwill"})).await;
+        assert_eq!(refund.status, StatusCode::CREATED, "{}", refund.body);
+        let got = app.get(&format!("/api/v1/admin/events/cx-keep/orders/{}", placed.code), Some(&app.admin)).await;
+        assert!(got.body["flag"].is_null(), "{}", got.body);
+        let report = sales(&app, "cx-keep").await;
+        assert_eq!(report["cancelled_unrefunded"], json!({"orders": 0, "amount": 0}));
+        assert_eq!(report["revenue_net"], 0);
+    }
+}
+
+db_test! {
+    async fn a_refund_stripe_refuses_on_cancel_leaves_the_order_cancelled_and_flagged(app) {
+        let (_, placed) = paid(&app, "cx-refused").await;
+        app.stripe.reset().await;
+        Mock::given(method("POST")).and(path("/v1/refunds"))
+            .respond_with(stripe_error(400, "invalid_request_error", "charge_disputed", "Charge ch_x has been charged back."))
+            .mount(&app.stripe).await;
+        let cancelled = app.post(&cancel_path("cx-refused", &placed), &app.admin, json!({"reason": "event full", "refund": true})).await;
+        assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+        assert_eq!(cancelled.body["state"], "cancelled");
+        assert_eq!(cancelled.body["flag"], "refund_failed", "{}", cancelled.body);
+        assert_eq!(cancelled.body["payment"]["amount_refunded"], 0);
+        let report = sales(&app, "cx-refused").await;
+        assert_eq!(report["cancelled_unrefunded"], json!({"orders": 1, "amount": 9800}));
+    }
+}

@@ -20,7 +20,7 @@ use crate::{
         types::Found,
     },
     domain::{
-        desk::{self, OrderFilter},
+        desk::{self, CancelInput, OrderFilter},
         orders::{
             Order, OrderState,
             place::{self, CompRequest, TicketRequest},
@@ -38,7 +38,8 @@ pub struct AdminOrder {
     #[oai(nullable)]
     pub comp_reason: Option<String>,
     /// Something to look at: `amount_mismatch`, `disputed`, `dispute_lost`,
-    /// `late_payment_refunded`, `refund_failed`, `double_payment`.
+    /// `late_payment_refunded`, `refund_failed`, `double_payment`,
+    /// `cancelled_unrefunded` (cancelled with its money kept).
     #[oai(nullable)]
     pub flag: Option<OrderFlag>,
     #[oai(nullable)]
@@ -84,6 +85,14 @@ pub struct AdminOrderPage {
 pub struct CancelBody {
     /// 1-500 characters, kept in the audit log.
     pub reason: String,
+    /// Required when the order is paid and holds money: `true` refunds
+    /// everything not yet refunded (by card through Stripe, otherwise
+    /// recorded as handed back), `false` keeps it and flags the order
+    /// `cancelled_unrefunded`. Not needed for pending, free or refunded
+    /// orders.
+    #[oai(default)]
+    #[serde(default)]
+    pub refund: Option<bool>,
 }
 
 /// Tickets issued at no charge.
@@ -173,6 +182,9 @@ impl OrderDeskApi {
         created_from: Query<Option<DateTime<Utc>>>,
         /// Created before.
         created_to: Query<Option<DateTime<Utc>>>,
+        /// Only orders with this flag, e.g. `cancelled_unrefunded` or
+        /// `refund_failed`.
+        flag: Query<Option<OrderFlag>>,
         /// Page size, 1-200 (default 50).
         limit: Query<Option<u64>>,
         /// `next_cursor` of the previous page.
@@ -185,6 +197,7 @@ impl OrderDeskApi {
             tier: tier.0,
             created_from: created_from.0,
             created_to: created_to.0,
+            flag: flag.0,
         };
         let page = desk::list(
             &state.db,
@@ -222,7 +235,13 @@ impl OrderDeskApi {
     /// Cancel an order
     ///
     /// Pending or paid: held tickets are released and valid ones revoked, and
-    /// their inventory returns at once. No money moves here. Audited.
+    /// their inventory returns at once. A paid order that holds money needs
+    /// `refund`: `true` refunds it in full (the answer's `payment` shows the
+    /// amount refunded; a refund Stripe refuses leaves the order cancelled
+    /// and flagged `refund_failed`), `false` keeps it and flags the order
+    /// `cancelled_unrefunded`; left out it answers 422 `refund_required`
+    /// (field `refund`). Cancelling a cancelled order changes nothing (refund
+    /// it through `/refunds`). Audited.
     #[oai(
         path = "/events/:slug/orders/:code/cancel",
         method = "post",
@@ -236,7 +255,12 @@ impl OrderDeskApi {
         code: Path<String>,
         body: JsonBody<CancelBody>,
     ) -> ApiResult<Found<AdminOrder>> {
-        let order = desk::cancel(&state.db, &auth.0, &slug, &code, &body.0.reason).await?;
+        let body = body.0;
+        let input = CancelInput {
+            reason: body.reason,
+            refund: body.refund,
+        };
+        let order = desk::cancel(&state.db, &state.payments, &auth.0, &slug, &code, input).await?;
         Ok(Found(order.into()))
     }
 

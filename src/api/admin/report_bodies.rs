@@ -187,6 +187,19 @@ pub struct SalesReport {
     pub revenue_gross: i64,
     pub refunded: i64,
     pub revenue_net: i64,
+    /// Cancelled orders that still hold money: cancelled with
+    /// `refund: false` (flagged `cancelled_unrefunded`) or refunded only in
+    /// part. Their money is in `revenue_net`.
+    pub cancelled_unrefunded: KeptMoney,
+}
+
+/// Orders and the money they hold.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct KeptMoney {
+    pub orders: u64,
+    /// Minor units received and not refunded.
+    pub amount: i64,
 }
 
 #[derive(Debug, Clone, Object)]

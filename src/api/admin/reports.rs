@@ -384,6 +384,10 @@ impl ReportsApi {
             revenue_gross: tiers.iter().map(|t| t.revenue_gross).sum(),
             refunded: tiers.iter().map(|t| t.refunded).sum(),
             revenue_net: tiers.iter().map(|t| t.revenue_net).sum(),
+            cancelled_unrefunded: KeptMoney {
+                orders: report.cancelled_unrefunded.0,
+                amount: report.cancelled_unrefunded.1,
+            },
             tiers,
             orders_by_state: report
                 .orders_by_state

@@ -130,7 +130,9 @@ pub async fn request(
     if plan.by_card && !payments.enabled() {
         return Err(DomainError::PaymentsNotConfigured);
     }
-    let row = record(db, staff, &model, &plan, attempt).await?;
+    let txn = db.begin().await?;
+    let row = record(&txn, staff, &model, &plan, attempt).await?;
+    txn.commit().await?;
     if !plan.by_card {
         return Ok(row);
     }
@@ -138,18 +140,18 @@ pub async fn request(
 }
 
 /// A refund that passed every rule, before anything is written.
-struct Plan {
+pub(crate) struct Plan {
     amount: i64,
     reason: String,
     /// The tickets it revokes.
     revoke: Vec<Uuid>,
     /// Money goes back through Stripe (else it was handed back, or free).
-    by_card: bool,
+    pub(crate) by_card: bool,
 }
 
 /// Checks what an organizer asks for against the order: which tickets, how
 /// much (never more than paid minus earlier refunds), why.
-fn plan(
+pub(crate) fn plan(
     model: &order::Model,
     tickets: &[ticket::Model],
     input: &RefundInput,
@@ -238,10 +240,11 @@ fn chosen_tickets<'a>(
 }
 
 /// Counts the refund on the order (conditionally: never past what was
-/// paid), records it and audits it, in one transaction. A refund without a
-/// card is done at once (its tickets revoked); one by card waits for Stripe.
-async fn record(
-    db: &DatabaseConnection,
+/// paid), records it and audits it, inside the caller's transaction. A
+/// refund without a card is done at once (its tickets revoked); one by card
+/// waits for Stripe ([`submit`] after the commit).
+pub(crate) async fn record(
+    txn: &DatabaseTransaction,
     staff: &Staff,
     model: &order::Model,
     plan: &Plan,
@@ -249,7 +252,6 @@ async fn record(
 ) -> Result<refund::Model, DomainError> {
     let at = now();
     let refund_id = Uuid::now_v7();
-    let txn = db.begin().await?;
     let counted = order::Entity::update_many()
         .col_expr(
             order::Column::AmountRefunded,
@@ -262,7 +264,7 @@ async fn record(
                 .add(plan.amount)
                 .lte(Expr::col(order::Column::AmountPaid)),
         )
-        .exec(&txn)
+        .exec(txn)
         .await?
         .rows_affected;
     if counted == 0 {
@@ -271,6 +273,18 @@ async fn record(
             "another refund was made meanwhile; less is left to refund now",
         ));
     }
+    // A cancelled order that kept its money keeps it no longer.
+    order::Entity::update_many()
+        .col_expr(order::Column::Flag, Expr::value(Option::<OrderFlag>::None))
+        .col_expr(
+            order::Column::FlagDetail,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(order::Column::Id.eq(model.id))
+        .filter(order::Column::Flag.eq(OrderFlag::CancelledUnrefunded))
+        .filter(Expr::col(order::Column::AmountRefunded).gte(Expr::col(order::Column::AmountPaid)))
+        .exec(txn)
+        .await?;
     let (status, source) = if plan.by_card {
         (RefundStatus::Requested, RefundSource::Organizer)
     } else {
@@ -289,13 +303,13 @@ async fn record(
         idempotency_ref: attempt.map(|a| a.reference.clone()),
     }
     .row(refund_id, at)
-    .insert(&txn)
+    .insert(txn)
     .await?;
     if !plan.by_card {
-        revoke_tickets(&txn, model.id, &plan.revoke, model.amount_paid == 0).await?;
+        revoke_tickets(txn, model.id, &plan.revoke, model.amount_paid == 0).await?;
     }
     audit::record(
-        &txn,
+        txn,
         staff,
         model.event_id,
         "order.refunded",
@@ -306,7 +320,6 @@ async fn record(
         }),
     )
     .await?;
-    txn.commit().await?;
     Ok(row)
 }
 

@@ -44,6 +44,9 @@ pub struct Sales {
     /// Tickets sold per day (the day their order was paid, in the event's
     /// time zone).
     pub by_day: Vec<(NaiveDate, u64)>,
+    /// Cancelled orders that still hold money (cancelled with
+    /// `refund: false`, or refunded only in part): how many, and how much.
+    pub cancelled_unrefunded: (u64, i64),
 }
 
 pub async fn sales(
@@ -104,8 +107,14 @@ pub async fn sales(
         });
     }
     let mut states: HashMap<OrderState, u64> = HashMap::new();
+    let mut kept = (0, 0);
     for order in orders.values() {
-        *states.entry(effective_state(order, at)).or_default() += 1;
+        let state = effective_state(order, at);
+        *states.entry(state).or_default() += 1;
+        let holds = order.amount_paid - order.amount_refunded;
+        if state == OrderState::Cancelled && holds > 0 {
+            kept = (kept.0 + 1, kept.1 + holds);
+        }
     }
     Ok(Sales {
         currency: event.currency,
@@ -115,6 +124,7 @@ pub async fn sales(
             .map(|s| (*s, states.get(s).copied().unwrap_or(0)))
             .collect(),
         by_day: by_day.into_iter().collect(),
+        cancelled_unrefunded: kept,
     })
 }
 

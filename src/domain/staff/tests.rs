@@ -71,16 +71,36 @@ fn organizers_manage_only_volunteers_that_reach_no_further_than_themselves() {
     let volunteer = staff(Role::Volunteer, Scope::Events(vec![ours]));
     let cases = [
         (&scoped, Role::Volunteer, Scope::Events(vec![ours]), true),
-        (&scoped, Role::Volunteer, Scope::Events(vec![ours, theirs]), false),
+        (
+            &scoped,
+            Role::Volunteer,
+            Scope::Events(vec![ours, theirs]),
+            false,
+        ),
         (&scoped, Role::Volunteer, Scope::Events(vec![theirs]), false),
         (&scoped, Role::Volunteer, Scope::Events(vec![]), false),
         (&scoped, Role::Volunteer, Scope::AllEvents, false),
         (&scoped, Role::Organizer, Scope::Events(vec![ours]), false),
         (&scoped, Role::Admin, Scope::AllEvents, false),
         (&everywhere, Role::Volunteer, Scope::AllEvents, true),
-        (&everywhere, Role::Volunteer, Scope::Events(vec![theirs]), true),
-        (&everywhere, Role::Organizer, Scope::Events(vec![theirs]), false),
-        (&volunteer, Role::Volunteer, Scope::Events(vec![ours]), false),
+        (
+            &everywhere,
+            Role::Volunteer,
+            Scope::Events(vec![theirs]),
+            true,
+        ),
+        (
+            &everywhere,
+            Role::Organizer,
+            Scope::Events(vec![theirs]),
+            false,
+        ),
+        (
+            &volunteer,
+            Role::Volunteer,
+            Scope::Events(vec![ours]),
+            false,
+        ),
         (&Staff::system(), Role::Admin, Scope::AllEvents, true),
     ];
     for (by, role, scope, allowed) in cases {
