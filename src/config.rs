@@ -32,6 +32,30 @@ pub enum Command {
     /// Manage the keys that sign check-in tokens.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Set up the Stripe account tessera takes payments with.
+    #[command(subcommand)]
+    Stripe(StripeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StripeCommand {
+    /// Manage the webhook endpoint Stripe reports payments to.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Create the endpoint at Stripe (needs STRIPE_SECRET_KEY), for exactly
+    /// the event types tessera handles, pinned to the API version tessera
+    /// reads; the signing secret (STRIPE_WEBHOOK_SECRET) is printed alone on
+    /// the last line of stdout, once.
+    Create {
+        /// Where Stripe should deliver, e.g.
+        /// `https://tickets.example.org/api/v1/webhooks/stripe` (https).
+        #[arg(long)]
+        url: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

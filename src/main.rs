@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use tessera::{
     api,
-    config::{Cli, Command, KeysCommand, RoleArg, TokenCommand},
+    config::{
+        Cli, Command, KeysCommand, RoleArg, Settings, StripeCommand, TokenCommand, WebhookCommand,
+    },
     domain::{self, staff::Role},
     startup, telemetry,
 };
@@ -59,7 +61,56 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = startup::prepare_database(&settings).await?;
             keys(&db, command).await
         }
+        Command::Stripe(StripeCommand::Webhook(WebhookCommand::Create { url })) => {
+            create_webhook(&settings, &url).await
+        }
     }
+}
+
+async fn create_webhook(settings: &Settings, url: &str) -> anyhow::Result<()> {
+    use tessera::payments::{stripe::StripeGateway, webhook};
+    let parsed = url::Url::parse(url).map_err(|err| anyhow::anyhow!("--url: {err}"))?;
+    if parsed.scheme() != "https" {
+        anyhow::bail!("--url: Stripe delivers live events to https addresses only");
+    }
+    if !parsed.path().ends_with("/api/v1/webhooks/stripe") {
+        eprintln!(
+            "note: tessera receives Stripe events at /api/v1/webhooks/stripe; {} goes elsewhere",
+            parsed.path()
+        );
+    }
+    let Some(key) = settings.stripe_key() else {
+        anyhow::bail!("STRIPE_SECRET_KEY is not set");
+    };
+    let gateway = StripeGateway::new(
+        key,
+        &settings.stripe_api_base,
+        std::time::Duration::from_secs(settings.stripe_timeout_seconds),
+    )
+    .map_err(|err| anyhow::anyhow!(err))?;
+    let endpoint = gateway
+        .create_webhook_endpoint(parsed.as_str())
+        .await
+        .map_err(|err| anyhow::anyhow!(err))?;
+    println!(
+        "created webhook endpoint {} for {}",
+        endpoint.id, endpoint.url
+    );
+    println!(
+        "API version {} (tessera reads {}); events: {}",
+        endpoint
+            .api_version
+            .as_deref()
+            .unwrap_or("the account's default"),
+        webhook::api_version(),
+        endpoint.enabled_events.join(", ")
+    );
+    let Some(secret) = endpoint.secret else {
+        anyhow::bail!("Stripe did not return the signing secret; delete the endpoint and retry");
+    };
+    println!("set STRIPE_WEBHOOK_SECRET to this signing secret; it is shown only now:");
+    println!("{secret}");
+    Ok(())
 }
 
 async fn token(db: &sea_orm::DatabaseConnection, command: TokenCommand) -> anyhow::Result<()> {

@@ -240,3 +240,51 @@ impl PaymentGateway for StripeGateway {
         })
     }
 }
+
+/// A webhook endpoint just created at Stripe, with the signing secret that
+/// Stripe shows only in this answer.
+pub struct CreatedEndpoint {
+    pub id: String,
+    pub url: String,
+    pub api_version: Option<String>,
+    pub enabled_events: Vec<String>,
+    pub secret: Option<String>,
+}
+
+impl StripeGateway {
+    /// Creates a webhook endpoint at `url` for exactly the event types
+    /// tessera handles, with its events rendered in the API version tessera
+    /// reads ([`super::webhook::api_version`]).
+    pub async fn create_webhook_endpoint(&self, url: &str) -> Result<CreatedEndpoint, String> {
+        use stripe_misc::webhook_endpoint::{
+            CreateWebhookEndpoint, CreateWebhookEndpointEnabledEvents,
+        };
+        let events: Vec<CreateWebhookEndpointEnabledEvents> = super::webhook::HANDLED_EVENTS
+            .iter()
+            .map(
+                |kind| match CreateWebhookEndpointEnabledEvents::from_str(kind) {
+                    Ok(event) => event,
+                    Err(never) => match never {},
+                },
+            )
+            .collect();
+        let endpoint = CreateWebhookEndpoint::new(events, url)
+            .api_version(stripe_shared::version::VERSION)
+            .description("tessera: payments, refunds and disputes")
+            .send(&self.client)
+            .await
+            .map_err(|err| match classify(err) {
+                GatewayError::Unavailable(why) => format!("Stripe is unavailable: {why}"),
+                GatewayError::Refused { code, message } => {
+                    format!("Stripe refused the endpoint ({code}): {message}")
+                }
+            })?;
+        Ok(CreatedEndpoint {
+            id: endpoint.id.as_str().to_owned(),
+            url: endpoint.url,
+            api_version: endpoint.api_version,
+            enabled_events: endpoint.enabled_events,
+            secret: endpoint.secret,
+        })
+    }
+}

@@ -5,14 +5,20 @@
 //! an HMAC-SHA256 of `"<t>.<raw body>"` under the endpoint's secret. An event
 //! is accepted when any `v1` matches any configured secret (so secrets can be
 //! rotated) and `t` is within 300 seconds of now.
+//!
+//! Stripe renders each event in the API version of its endpoint, which need
+//! not be the version async-stripe was generated from. So the signature is
+//! checked on the raw body before anything is parsed, an event of a type
+//! tessera does not act on is never parsed beyond its `id` and `type`, and a
+//! handled event is read tolerantly: only the fields tessera needs, each
+//! looked up by name, so a new field, a removed field or a changed type
+//! elsewhere in the object never stops a payment from being recorded. Only
+//! a handled event that lacks what tessera needs is refused, by name.
 
 use entity::state::{DisputeStatus, RefundStatus};
-use std::collections::HashMap;
-
-use stripe_shared::{
-    Charge, CheckoutSession, CheckoutSessionPaymentStatus, Dispute, PaymentIntent,
-};
-use stripe_webhook::{EventObject, Webhook, WebhookError};
+use hmac::{Hmac, Mac};
+use serde_json::{Map, Value};
+use sha2::Sha256;
 use uuid::Uuid;
 
 use super::stripe::{META_ORDER, META_REFUND};
@@ -27,9 +33,36 @@ pub enum Rejection {
     BadSignature,
     /// The timestamp is more than 300 seconds away from now.
     Stale,
-    /// Signed correctly but not an event we can read.
-    Unreadable,
+    /// Signed correctly but not an event: no `id` or `type`, or a handled
+    /// type without a field tessera needs (named here).
+    Unreadable(String),
 }
+
+/// The API version tessera's Stripe requests and its reading of events
+/// were written against; `tessera stripe webhook create` pins new endpoints
+/// to it. Events of other versions are read all the same (see the module
+/// docs).
+pub fn api_version() -> &'static str {
+    static VERSION: stripe_shared::ApiVersion = stripe_shared::version::VERSION;
+    VERSION.as_str()
+}
+
+/// The event types tessera acts on; every other type answers `ignored`.
+pub const HANDLED_EVENTS: &[&str] = &[
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+    "charge.refunded",
+    "charge.refund.updated",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+];
 
 /// A verified event.
 #[derive(Debug, Clone)]
@@ -91,7 +124,7 @@ pub enum Notice {
     Ignored,
 }
 
-/// Verifies the signature and reads the event.
+/// Verifies the signature on the raw body, then reads the event.
 pub fn verify(
     payload: &str,
     signature: Option<&str>,
@@ -102,167 +135,264 @@ pub fn verify(
         return Err(Rejection::NotConfigured);
     }
     let signature = signature.ok_or(Rejection::MissingSignature)?;
-    let mut last = Rejection::BadSignature;
-    for secret in secrets {
-        match Webhook::construct_event_with_timestamp(payload, signature, secret, now) {
-            Ok(event) => {
-                return Ok(Incoming {
-                    id: event.id.as_str().to_owned(),
-                    event_type: event.type_.as_str().to_owned(),
-                    notice: notice(event.data.object),
-                });
-            }
-            Err(WebhookError::BadSignature | WebhookError::BadHeader(_) | WebhookError::BadKey) => {
-            }
-            Err(WebhookError::BadTimestamp(_)) => last = Rejection::Stale,
-            Err(WebhookError::BadParse(_)) => return Err(Rejection::Unreadable),
+    let (timestamp, candidates) = parse_signature(signature).ok_or(Rejection::BadSignature)?;
+    let signed = secrets
+        .iter()
+        .any(|secret| signed_by(secret, timestamp, payload, &candidates));
+    if !signed {
+        return Err(Rejection::BadSignature);
+    }
+    if (now - timestamp).abs() > 300 {
+        return Err(Rejection::Stale);
+    }
+    read(payload)
+}
+
+/// `t=<unix time>` and every `v1=<hex>` of a `Stripe-Signature` header.
+fn parse_signature(header: &str) -> Option<(i64, Vec<Vec<u8>>)> {
+    let mut timestamp = None;
+    let mut candidates = Vec::new();
+    for pair in header.split(',') {
+        match pair.trim().split_once('=')? {
+            ("t", value) => timestamp = Some(value.parse().ok()?),
+            // A malformed candidate beside a good one does not spoil it.
+            ("v1", value) => candidates.extend(hex::decode(value).ok()),
+            _ => {}
         }
     }
-    Err(last)
+    Some((timestamp?, candidates)).filter(|(_, c)| !c.is_empty())
 }
 
-fn order_of(metadata: Option<&HashMap<String, String>>) -> Option<Uuid> {
-    metadata?.get(META_ORDER)?.parse().ok()
+/// Whether any candidate is the HMAC-SHA256 of `"<t>.<payload>"` under
+/// `secret` (compared in constant time).
+fn signed_by(secret: &str, timestamp: i64, payload: &str, candidates: &[Vec<u8>]) -> bool {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        return false;
+    };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(payload.as_bytes());
+    candidates
+        .iter()
+        .any(|candidate| mac.clone().verify_slice(candidate).is_ok())
 }
 
-fn intent_refs(pi: &PaymentIntent) -> Refs {
-    Refs {
-        order_id: order_of(Some(&pi.metadata)),
-        payment_intent: Some(pi.id.as_str().to_owned()),
-        charge: pi
-            .latest_charge
-            .as_ref()
-            .map(|c| c.id().as_str().to_owned()),
-        checkout_session: None,
+/// Reads a verified body: `id` and `type` always, the object only for the
+/// types tessera handles.
+pub fn read(payload: &str) -> Result<Incoming, Rejection> {
+    let event: Value = serde_json::from_str(payload)
+        .map_err(|err| Rejection::Unreadable(format!("the body is not JSON: {err}")))?;
+    let (Some(id), Some(event_type)) = (text(&event, "id"), text(&event, "type")) else {
+        return Err(Rejection::Unreadable(
+            "the body is not a Stripe event: it has no id or type".to_owned(),
+        ));
+    };
+    let notice = if HANDLED_EVENTS.contains(&event_type.as_str()) {
+        let object = event
+            .get("data")
+            .and_then(|d| d.get("object"))
+            .and_then(Value::as_object)
+            .ok_or_else(|| lacking(&event_type, "data.object"))?;
+        notice(&event_type, Object(object))?
+    } else {
+        Notice::Ignored
+    };
+    Ok(Incoming {
+        id,
+        event_type,
+        notice,
+    })
+}
+
+fn lacking(event_type: &str, field: &str) -> Rejection {
+    Rejection::Unreadable(format!(
+        "a {event_type} event needs `{field}`, which this one lacks (or gives in another shape)"
+    ))
+}
+
+fn text(value: &Value, key: &str) -> Option<String> {
+    value.get(key)?.as_str().map(str::to_owned)
+}
+
+/// An event's object, read field by field.
+#[derive(Clone, Copy)]
+struct Object<'a>(&'a Map<String, Value>);
+
+impl<'a> Object<'a> {
+    fn text(self, key: &str) -> Option<String> {
+        self.0.get(key)?.as_str().map(str::to_owned)
+    }
+
+    fn amount(self, key: &str) -> Option<i64> {
+        self.0.get(key)?.as_i64()
+    }
+
+    /// An id that Stripe sends bare (`"pi_123"`) or expanded
+    /// (`{"id": "pi_123", ...}`).
+    fn id_of(self, key: &str) -> Option<String> {
+        match self.0.get(key)? {
+            Value::String(id) => Some(id.clone()),
+            Value::Object(expanded) => expanded.get("id")?.as_str().map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    fn child(self, key: &str) -> Option<Object<'a>> {
+        self.0.get(key)?.as_object().map(Object)
+    }
+
+    fn metadata(self, key: &str) -> Option<String> {
+        self.child("metadata")?.text(key)
+    }
+
+    fn order(self) -> Option<Uuid> {
+        self.metadata(META_ORDER)?.parse().ok()
     }
 }
 
-fn session_refs(session: &CheckoutSession) -> Refs {
-    Refs {
-        order_id: order_of(session.metadata.as_ref())
-            .or_else(|| session.client_reference_id.as_deref()?.parse().ok()),
-        payment_intent: session
-            .payment_intent
-            .as_ref()
-            .map(|pi| pi.id().as_str().to_owned()),
-        charge: None,
-        checkout_session: Some(session.id.as_str().to_owned()),
-    }
+/// Reads what the domain needs from a handled event's object.
+struct Reader<'a> {
+    event_type: &'a str,
+    object: Object<'a>,
 }
 
-fn charge_refs(charge: &Charge) -> Refs {
-    Refs {
-        order_id: order_of(Some(&charge.metadata)),
-        payment_intent: charge
-            .payment_intent
-            .as_ref()
-            .map(|pi| pi.id().as_str().to_owned()),
-        charge: Some(charge.id.as_str().to_owned()),
-        checkout_session: None,
+impl Reader<'_> {
+    fn need<T>(&self, field: &str, value: Option<T>) -> Result<T, Rejection> {
+        value.ok_or_else(|| lacking(self.event_type, field))
     }
-}
 
-fn dispute(d: &Dispute, closed: bool) -> Notice {
-    Notice::Dispute {
-        refs: Refs {
-            order_id: None,
-            payment_intent: d
-                .payment_intent
-                .as_ref()
-                .map(|pi| pi.id().as_str().to_owned()),
-            charge: Some(d.charge.id().as_str().to_owned()),
+    fn id(&self) -> Result<String, Rejection> {
+        self.need("id", self.object.text("id"))
+    }
+
+    fn amount(&self, field: &str) -> Result<i64, Rejection> {
+        self.need(field, self.object.amount(field))
+    }
+
+    fn currency(&self) -> Result<String, Rejection> {
+        self.need("currency", self.object.text("currency"))
+    }
+
+    fn intent_refs(&self) -> Result<Refs, Rejection> {
+        Ok(Refs {
+            order_id: self.object.order(),
+            payment_intent: Some(self.id()?),
+            charge: self.object.id_of("latest_charge"),
             checkout_session: None,
-        },
-        id: d.id.as_str().to_owned(),
-        reason: d.reason.clone(),
-        status: DisputeStatus::from_stripe(d.status.as_str()),
-        closed,
+        })
     }
-}
 
-fn refund(r: &stripe_shared::Refund) -> Notice {
-    Notice::Refund {
-        refs: Refs {
-            order_id: order_of(r.metadata.as_ref()),
-            payment_intent: r
-                .payment_intent
-                .as_ref()
-                .map(|pi| pi.id().as_str().to_owned()),
-            charge: r.charge.as_ref().map(|c| c.id().as_str().to_owned()),
+    fn session_refs(&self) -> Result<Refs, Rejection> {
+        let o = self.object;
+        Ok(Refs {
+            order_id: o
+                .order()
+                .or_else(|| o.text("client_reference_id")?.parse().ok()),
+            payment_intent: o.id_of("payment_intent"),
+            charge: None,
+            checkout_session: Some(self.id()?),
+        })
+    }
+
+    fn charge_refs(&self) -> Result<Refs, Rejection> {
+        Ok(Refs {
+            order_id: self.object.order(),
+            payment_intent: self.object.id_of("payment_intent"),
+            charge: Some(self.id()?),
             checkout_session: None,
-        },
-        stripe_id: r.id.as_str().to_owned(),
-        ours: r
-            .metadata
-            .as_ref()
-            .and_then(|m| m.get(META_REFUND))
-            .and_then(|id| id.parse().ok()),
-        amount: r.amount,
-        currency: r.currency.to_string(),
-        status: RefundStatus::from_stripe(r.status.as_deref().unwrap_or_default()),
-        failure: r.failure_reason.clone(),
+        })
+    }
+
+    fn session_paid(&self) -> Result<Notice, Rejection> {
+        Ok(Notice::Paid {
+            refs: self.session_refs()?,
+            amount: self.amount("amount_total")?,
+            currency: self.currency()?,
+        })
+    }
+
+    fn refund(&self) -> Result<Notice, Rejection> {
+        let o = self.object;
+        Ok(Notice::Refund {
+            refs: Refs {
+                order_id: o.order(),
+                payment_intent: o.id_of("payment_intent"),
+                charge: o.id_of("charge"),
+                checkout_session: None,
+            },
+            stripe_id: self.id()?,
+            ours: o.metadata(META_REFUND).and_then(|id| id.parse().ok()),
+            amount: self.amount("amount")?,
+            currency: self.currency()?,
+            status: RefundStatus::from_stripe(&self.need("status", o.text("status"))?),
+            failure: o.text("failure_reason"),
+        })
+    }
+
+    fn dispute(&self, closed: bool) -> Result<Notice, Rejection> {
+        let o = self.object;
+        Ok(Notice::Dispute {
+            refs: Refs {
+                order_id: None,
+                payment_intent: o.id_of("payment_intent"),
+                charge: Some(self.need("charge", o.id_of("charge"))?),
+                checkout_session: None,
+            },
+            id: self.id()?,
+            reason: o.text("reason").unwrap_or_else(|| "unknown".to_owned()),
+            status: DisputeStatus::from_stripe(&self.need("status", o.text("status"))?),
+            closed,
+        })
     }
 }
 
-fn session_paid(session: &CheckoutSession) -> Notice {
-    Notice::Paid {
-        refs: session_refs(session),
-        amount: session.amount_total.unwrap_or(0),
-        currency: session
-            .currency
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-    }
-}
-
-fn notice(object: EventObject) -> Notice {
-    match object {
-        EventObject::PaymentIntentSucceeded(pi) => Notice::Paid {
-            refs: intent_refs(&pi),
-            amount: pi.amount_received,
-            currency: pi.currency.to_string(),
+fn notice(event_type: &str, object: Object<'_>) -> Result<Notice, Rejection> {
+    let r = Reader { event_type, object };
+    Ok(match event_type {
+        "payment_intent.succeeded" => Notice::Paid {
+            refs: r.intent_refs()?,
+            amount: r.amount("amount_received")?,
+            currency: r.currency()?,
         },
-        EventObject::PaymentIntentPaymentFailed(pi) => Notice::PaymentFailed {
-            refs: intent_refs(&pi),
-            reason: pi
-                .last_payment_error
-                .as_ref()
-                .and_then(|e| {
-                    e.message
-                        .clone()
-                        .or_else(|| e.code.as_ref().map(|c| c.as_str().to_owned()))
-                })
-                .unwrap_or_else(|| "the payment failed".to_owned()),
-        },
-        EventObject::CheckoutSessionCompleted(session) => {
-            if session.payment_status == CheckoutSessionPaymentStatus::Paid {
-                session_paid(&session)
+        "payment_intent.payment_failed" => {
+            let error = object.child("last_payment_error");
+            Notice::PaymentFailed {
+                refs: r.intent_refs()?,
+                reason: error
+                    .and_then(|e| e.text("message").or_else(|| e.text("code")))
+                    .unwrap_or_else(|| "the payment failed".to_owned()),
+            }
+        }
+        "checkout.session.completed" => {
+            if r.need("payment_status", object.text("payment_status"))? == "paid" {
+                r.session_paid()?
             } else {
                 Notice::CheckoutAwaitingPayment {
-                    refs: session_refs(&session),
+                    refs: r.session_refs()?,
                 }
             }
         }
-        EventObject::CheckoutSessionAsyncPaymentSucceeded(session) => session_paid(&session),
-        EventObject::CheckoutSessionAsyncPaymentFailed(session) => Notice::PaymentFailed {
-            refs: session_refs(&session),
+        "checkout.session.async_payment_succeeded" => r.session_paid()?,
+        "checkout.session.async_payment_failed" => Notice::PaymentFailed {
+            refs: r.session_refs()?,
             reason: "the delayed payment failed".to_owned(),
         },
-        EventObject::CheckoutSessionExpired(session) => Notice::CheckoutExpired {
-            refs: session_refs(&session),
+        "checkout.session.expired" => Notice::CheckoutExpired {
+            refs: r.session_refs()?,
         },
-        EventObject::ChargeRefunded(charge) => Notice::ChargeRefunded {
-            refs: charge_refs(&charge),
-            amount_refunded: charge.amount_refunded,
-            currency: charge.currency.to_string(),
+        "charge.refunded" => Notice::ChargeRefunded {
+            refs: r.charge_refs()?,
+            amount_refunded: r.amount("amount_refunded")?,
+            currency: r.currency()?,
         },
-        EventObject::RefundCreated(r)
-        | EventObject::RefundUpdated(r)
-        | EventObject::RefundFailed(r)
-        | EventObject::ChargeRefundUpdated(r) => refund(&r),
-        EventObject::ChargeDisputeCreated(d) => dispute(&d, false),
-        EventObject::ChargeDisputeClosed(d) => dispute(&d, true),
+        "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated" => {
+            r.refund()?
+        }
+        "charge.dispute.created" => r.dispute(false)?,
+        "charge.dispute.closed" => r.dispute(true)?,
         _ => Notice::Ignored,
-    }
+    })
 }
+
+#[cfg(test)]
+mod tests;

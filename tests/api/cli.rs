@@ -363,3 +363,125 @@ async fn stripe_secrets_never_reach_the_logs() {
             .is_some_and(|v| v.to_str().unwrap().contains(KEY))
     }));
 }
+
+/// `tessera stripe webhook create` makes the endpoint with exactly the event
+/// types tessera handles, pinned to its API version, and prints the signing
+/// secret once, last; the secret key goes only to Stripe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stripe_webhook_endpoint_is_created_from_the_command_line() {
+    const KEY: &str = "sk_test_endpoint_4e1d";
+    let stripe = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/webhook_endpoints"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "we_123", "object": "webhook_endpoint",
+            "api_version": tessera::payments::webhook::api_version(),
+            "application": null, "created": 1_790_000_000, "description": "tessera",
+            "enabled_events": tessera::payments::webhook::HANDLED_EVENTS,
+            "livemode": false, "metadata": {}, "secret": "whsec_shown_once_55aa",
+            "status": "enabled", "url": "https://tickets.example.org/api/v1/webhooks/stripe",
+        })))
+        .expect(1)
+        .mount(&stripe)
+        .await;
+    let database = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let url = database.url.clone();
+    let base = stripe.uri();
+    let output = tokio::task::spawn_blocking(move || {
+        tessera(&url)
+            .env("STRIPE_SECRET_KEY", KEY)
+            .env("STRIPE_API_BASE", base)
+            .args([
+                "stripe",
+                "webhook",
+                "create",
+                "--url",
+                "https://tickets.example.org/api/v1/webhooks/stripe",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{out}{err}");
+    assert_eq!(out.lines().last(), Some("whsec_shown_once_55aa"), "{out}");
+    assert!(out.contains("we_123"), "{out}");
+    assert!(!out.contains(KEY) && !err.contains(KEY), "{out}{err}");
+
+    let requests = stripe.received_requests().await.unwrap();
+    let sent: Vec<(String, String)> = url::form_urlencoded::parse(&requests[0].body)
+        .into_owned()
+        .collect();
+    let mut events: Vec<&str> = sent
+        .iter()
+        .filter(|(k, _)| k.starts_with("enabled_events"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    events.sort_unstable();
+    let mut handled = tessera::payments::webhook::HANDLED_EVENTS.to_vec();
+    handled.sort_unstable();
+    assert_eq!(events, handled, "{sent:?}");
+    let field = |name: &str| {
+        sent.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(
+        field("api_version"),
+        Some(tessera::payments::webhook::api_version())
+    );
+    assert_eq!(
+        field("url"),
+        Some("https://tickets.example.org/api/v1/webhooks/stripe")
+    );
+    assert_eq!(
+        requests[0]
+            .headers
+            .get("authorization")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        format!("Bearer {KEY}")
+    );
+
+    // Not https, or no key: refused before Stripe is asked.
+    let url = database.url.clone();
+    let refused = tokio::task::spawn_blocking(move || {
+        let plain = tessera(&url)
+            .env("STRIPE_SECRET_KEY", KEY)
+            .args([
+                "stripe",
+                "webhook",
+                "create",
+                "--url",
+                "http://tickets.example.org/x",
+            ])
+            .output()
+            .unwrap();
+        let keyless = tessera(&url)
+            .env_remove("STRIPE_SECRET_KEY")
+            .args([
+                "stripe",
+                "webhook",
+                "create",
+                "--url",
+                "https://tickets.example.org/api/v1/webhooks/stripe",
+            ])
+            .output()
+            .unwrap();
+        (plain, keyless)
+    })
+    .await
+    .unwrap();
+    assert!(
+        !refused.0.status.success() && String::from_utf8_lossy(&refused.0.stderr).contains("https")
+    );
+    assert!(
+        !refused.1.status.success()
+            && String::from_utf8_lossy(&refused.1.stderr).contains("STRIPE_SECRET_KEY")
+    );
+}

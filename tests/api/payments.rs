@@ -454,3 +454,59 @@ async fn without_stripe_paid_checkout_answers_payments_not_configured() {
     let answer = app.order("nopay", json!({"email": "a@example.org", "tickets": [ticket(free["id"].as_str().unwrap(), "Ada")]})).await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
 }
+
+db_test! {
+    async fn events_tessera_does_not_handle_are_ignored_unread(app) {
+        // A type async-stripe has never heard of, and a known type whose
+        // object it could not parse: neither matters to tessera.
+        for (id, kind, object) in [
+            ("evt_v2", "v2.core.account.created", json!({"id": "acct_1", "brand_new": true})),
+            ("evt_cus", "customer.created", json!({"id": "cus_1", "object": "customer", "created": "not a number"})),
+        ] {
+            let answer = deliver_signed(&app, &event(id, kind, object)).await;
+            assert_eq!(answer.status, StatusCode::OK, "{kind}: {}", answer.body);
+            assert_eq!(answer.body["effect"], "ignored", "{}", answer.body);
+        }
+    }
+}
+
+db_test! {
+    async fn a_payment_on_another_api_version_is_still_recorded(app) {
+        let s = shop(&app, "drift", 10).await;
+        let placed = place(&app, "drift", &s.tier, &["Ada"]).await;
+        let mut intent = payment_intent(&placed.intent, 4900, "eur", "succeeded", &placed.id);
+        // A newer API version: fields renamed away, an enum value the
+        // library does not know, a field of another type, a new object.
+        let object = intent.as_object_mut().unwrap();
+        object.remove("client_secret");
+        object.remove("confirmation_method");
+        object.insert("capture_method".into(), json!("automatic_async_v3"));
+        object.insert("payment_method_types".into(), json!({"card": {"enabled": true}}));
+        object.insert("amount_details".into(), json!({"tip": {"amount": 0}, "line_items": {"object": "list"}}));
+        object.insert("latest_charge".into(), json!({"id": format!("ch_{}", placed.intent), "object": "charge"}));
+        let mut payload: Value = serde_json::from_str(&event("evt_drift", "payment_intent.succeeded", intent)).unwrap();
+        payload["api_version"] = json!("2099-01-01.future");
+        let payload = payload.to_string();
+        let answer = deliver_signed(&app, &payload).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert_eq!(answer.body["effect"], "paid", "{}", answer.body);
+        let got = order(&app, &placed).await;
+        assert_eq!(got.body["state"], "paid");
+        assert_eq!(got.body["payment"]["amount_paid"], 4900);
+    }
+}
+
+db_test! {
+    async fn a_handled_event_without_what_tessera_needs_is_refused_by_name(app) {
+        let s = shop(&app, "lacking", 10).await;
+        let placed = place(&app, "lacking", &s.tier, &["Ada"]).await;
+        let mut intent = payment_intent(&placed.intent, 4900, "eur", "succeeded", &placed.id);
+        intent.as_object_mut().unwrap().remove("amount_received");
+        let answer = deliver_signed(&app, &event("evt_lacking", "payment_intent.succeeded", intent)).await;
+        answer.assert_problem(400, "unreadable_event");
+        assert!(answer.body["detail"].as_str().unwrap().contains("amount_received"), "{}", answer.body);
+        assert_eq!(order(&app, &placed).await.body["state"], "pending");
+        // Nothing was recorded, so Stripe's retry of a fixed event applies.
+        assert!(entity::stripe_event::Entity::find().all(&app.db).await.unwrap().is_empty());
+    }
+}
