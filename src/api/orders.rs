@@ -371,6 +371,19 @@ pub struct TicketUpdate {
     pub notes: Option<String>,
 }
 
+impl From<TicketUpdate> for TicketPatch {
+    fn from(body: TicketUpdate) -> Self {
+        Self {
+            attendee_name: body.attendee_name,
+            attendee_email: body.attendee_email,
+            swag_size: body.swag_size,
+            swag_cut: patch_field(body.swag_cut),
+            dietary: patch_field(body.dietary),
+            notes: body.notes,
+        }
+    }
+}
+
 /// The client's address, hashed: what the hold limits count by. Behind a
 /// proxy, the configured header's last entry; otherwise the peer address.
 pub fn client_key(state: &AppState, req: &Request) -> String {
@@ -565,18 +578,14 @@ impl OrdersApi {
         ticket_id: Path<Uuid>,
         body: JsonBody<TicketUpdate>,
     ) -> Result<Found<OrderBody>, ApiError> {
-        let body = body.0;
-        let patch = TicketPatch {
-            attendee_name: body.attendee_name,
-            attendee_email: body.attendee_email,
-            swag_size: body.swag_size,
-            swag_cut: patch_field(body.swag_cut),
-            dietary: patch_field(body.dietary),
-            notes: body.notes,
-        };
-        let order =
-            domain::orders::update_ticket(&state.db, &code, auth.token(), ticket_id.0, patch)
-                .await?;
+        let order = domain::orders::update_ticket(
+            &state.db,
+            &code,
+            auth.token(),
+            ticket_id.0,
+            body.0.into(),
+        )
+        .await?;
         Ok(Found(order.into()))
     }
 }

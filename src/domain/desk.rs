@@ -127,6 +127,30 @@ pub async fn get(
     assemble(db, model).await
 }
 
+/// An organizer fixes a ticket's attendee data, at any time (the attendee's
+/// own deadline does not apply), within the same field rules and stock;
+/// audited with who, why and which fields. The check-in token stays valid;
+/// reissue it to retire it.
+pub async fn update_ticket(
+    db: &DatabaseConnection,
+    staff: &Staff,
+    slug: &str,
+    code: &str,
+    ticket_id: Uuid,
+    patch: orders::TicketPatch,
+    reason: &str,
+) -> Result<Order, DomainError> {
+    let model = find(db, staff, slug, code).await?;
+    orders::edit_ticket(
+        db,
+        model,
+        ticket_id,
+        patch,
+        orders::Editor::Organizer { staff, reason },
+    )
+    .await
+}
+
 /// What an organizer asks for when cancelling an order.
 #[derive(Debug, Clone, Default)]
 pub struct CancelInput {

@@ -142,3 +142,72 @@ db_test! {
         assert!(!sent.iter().any(|r| r.url.path() == "/v1/refunds"), "a refund went to Stripe");
     }
 }
+
+db_test! {
+    async fn organizers_fix_attendee_data_after_the_deadline(app) {
+        let tiers = app
+            .shop(
+                "fixes",
+                json!({"swag_sizes": [{"size": "S"}, {"size": "M", "stock": 1}], "dietary_options": ["vegetarian", "vegan"]}),
+                &[json!({"name": "Shirt", "price": 0, "capacity": 10, "includes_swag": true})],
+            )
+            .await;
+        let shirt = |name: &str, size: &str| {
+            let mut t = ticket(&tiers[0], name);
+            t["swag_size"] = json!(size);
+            t
+        };
+        let placed = app.order("fixes", json!({"email": "jon@example.org", "tickets": [shirt("Jon Smiht", "S")]})).await;
+        app.order("fixes", json!({"email": "m@example.org", "tickets": [shirt("Mo", "M")]})).await;
+        let code = placed.body["code"].as_str().unwrap().to_owned();
+        let ticket_id = placed.body["tickets"][0]["id"].as_str().unwrap().to_owned();
+        let order_token = placed.body["order_token"].as_str().unwrap().to_owned();
+        let token_path = format!("/api/v1/orders/{code}/tickets/{ticket_id}/token");
+        let before = app.with_order_token(reqwest::Method::GET, &token_path, &order_token, None).await;
+        assert_eq!(before.status, StatusCode::OK, "{}", before.body);
+        let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+        let closed = app.patch("/api/v1/admin/events/fixes", &app.admin, json!({"attendee_edit_deadline": past})).await;
+        assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
+        let asked = app.with_order_token(reqwest::Method::PATCH, &format!("/api/v1/orders/{code}/tickets/{ticket_id}"), &order_token, Some(json!({"attendee_name": "Jon Smith"}))).await;
+        asked.assert_problem(409, "edit_deadline_passed");
+        assert!(asked.body["detail"].as_str().unwrap().contains("ask the organizers"), "{}", asked.body);
+
+        let organizer = app.token(Role::Organizer, &["fixes"]).await;
+        let path = format!("/api/v1/admin/events/fixes/orders/{code}/tickets/{ticket_id}");
+        // Every fault at once, the reason among them.
+        let bad = app.patch(&path, &organizer, json!({"attendee_email": "nope", "swag_size": "XXL", "dietary": "paleo"})).await;
+        bad.assert_problem(422, "validation_failed");
+        assert_eq!(bad.error_fields(), ["attendee_email", "swag_size", "dietary", "reason"]);
+        // Stock still counts for organizers.
+        app.patch(&path, &organizer, json!({"swag_size": "M", "reason": "asked at the desk"}))
+            .await
+            .assert_problem(409, "swag_size_unavailable");
+
+        let fixed = app
+            .patch(&path, &organizer, json!({"attendee_name": "Jon Smith", "attendee_email": "jon.smith@example.org", "dietary": "vegan", "notes": "wheelchair", "reason": "typo reported by email"}))
+            .await;
+        assert_eq!(fixed.status, StatusCode::OK, "{}", fixed.body);
+        let t = &fixed.body["tickets"][0];
+        assert_eq!((&t["attendee_name"], &t["attendee_email"], &t["dietary"], &t["notes"]), (&json!("Jon Smith"), &json!("jon.smith@example.org"), &json!("vegan"), &json!("wheelchair")));
+        // The token the attendee already has keeps working.
+        let row = entity::ticket::Entity::find_by_id(uuid::Uuid::parse_str(&ticket_id).unwrap()).one(&app.db).await.unwrap().unwrap();
+        assert_eq!(row.token_version, 1);
+        let after = app.with_order_token(reqwest::Method::GET, &token_path, &order_token, None).await;
+        assert_eq!(after.body["token"], before.body["token"]);
+
+        let log = app.get("/api/v1/admin/events/fixes/audit", Some(&app.admin)).await;
+        let entry = &log.body["items"][0];
+        assert_eq!(entry["action"], "ticket.updated", "{}", log.body);
+        assert_eq!(entry["subject"], code.as_str());
+        assert_eq!(entry["detail"]["reason"], "typo reported by email");
+        assert_eq!(entry["detail"]["fields"], json!(["attendee_name", "attendee_email", "dietary", "notes"]));
+        assert!(entry["staff_name"].as_str().unwrap().contains("organizer"), "{}", entry);
+
+        // Organizers of other events and volunteers cannot.
+        app.create_event("elsewhere", json!({})).await;
+        let other = app.token(Role::Organizer, &["elsewhere"]).await;
+        app.patch(&path, &other, json!({"notes": "x", "reason": "y"})).await.assert_problem(403, "forbidden");
+        let volunteer = app.token(Role::Volunteer, &["fixes"]).await;
+        app.patch(&path, &volunteer, json!({"notes": "x", "reason": "y"})).await.assert_problem(403, "forbidden");
+    }
+}

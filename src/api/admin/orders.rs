@@ -7,6 +7,7 @@ use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Path, Query},
     payload::Json,
+    types::MaybeUndefined,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -17,12 +18,12 @@ use crate::{
         auth::StaffAuth,
         body::JsonBody,
         orders::{OrderBody, TicketCreate},
-        types::Found,
+        types::{Found, patch_field},
     },
     domain::{
         desk::{self, CancelInput, OrderFilter},
         orders::{
-            Order, OrderState,
+            Order, OrderState, TicketPatch,
             place::{self, CompRequest, TicketRequest},
         },
     },
@@ -93,6 +94,34 @@ pub struct CancelBody {
     #[oai(default)]
     #[serde(default)]
     pub refund: Option<bool>,
+}
+
+/// An organizer's fix to a ticket: fields left out stay as they are.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
+pub struct TicketFix {
+    #[oai(nullable)]
+    pub attendee_name: Option<String>,
+    #[oai(nullable)]
+    pub attendee_email: Option<String>,
+    /// A size of the event's chart with stock left.
+    #[oai(nullable)]
+    pub swag_size: Option<String>,
+    #[serde(default)]
+    #[oai(nullable)]
+    pub swag_cut: MaybeUndefined<String>,
+    /// One of the event's dietary options; `null` for none.
+    #[serde(default)]
+    #[oai(nullable)]
+    pub dietary: MaybeUndefined<String>,
+    #[oai(nullable)]
+    pub notes: Option<String>,
+    /// Why, e.g. `Name misspelt, reported by email` (1-500 characters);
+    /// kept in the audit log with who made the change. Checked with the
+    /// other fields, so every fault is named at once.
+    #[serde(default)]
+    pub reason: String,
 }
 
 /// Tickets issued at no charge.
@@ -261,6 +290,50 @@ impl OrderDeskApi {
             refund: body.refund,
         };
         let order = desk::cancel(&state.db, &state.payments, &auth.0, &slug, &code, input).await?;
+        Ok(Found(order.into()))
+    }
+
+    /// Fix a ticket's attendee data
+    ///
+    /// Name, email, swag size and cut (within stock: 409
+    /// `swag_size_unavailable`), dietary preference and notes, at any time
+    /// (the attendee's `attendee_edit_deadline` does not apply), with a
+    /// `reason`; every fault is reported at once (422). Audited as
+    /// `ticket.updated` with who, why and which fields changed. The ticket's
+    /// check-in token stays valid: to retire it, `reissue` the ticket.
+    #[oai(
+        path = "/events/:slug/orders/:code/tickets/:ticket_id",
+        method = "patch",
+        operation_id = "fix_admin_ticket"
+    )]
+    async fn fix_ticket(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        code: Path<String>,
+        ticket_id: Path<Uuid>,
+        body: JsonBody<TicketFix>,
+    ) -> ApiResult<Found<AdminOrder>> {
+        let body = body.0;
+        let patch = TicketPatch {
+            attendee_name: body.attendee_name,
+            attendee_email: body.attendee_email,
+            swag_size: body.swag_size,
+            swag_cut: patch_field(body.swag_cut),
+            dietary: patch_field(body.dietary),
+            notes: body.notes,
+        };
+        let order = desk::update_ticket(
+            &state.db,
+            &auth.0,
+            &slug,
+            &code,
+            ticket_id.0,
+            patch,
+            &body.reason,
+        )
+        .await?;
         Ok(Found(order.into()))
     }
 

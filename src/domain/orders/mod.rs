@@ -24,10 +24,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    DomainError, counting,
+    DomainError, audit, counting,
     events::{Event, SwagSize},
     inventory, now,
-    staff::hash_secret,
+    staff::{Staff, hash_secret},
     transitions,
     validation::FieldErrors,
 };
@@ -307,6 +307,18 @@ async fn has_stock_for(
     Ok(taken.by_swag.get(&key).copied().unwrap_or(0) < i64::from(stock))
 }
 
+/// Who changes a ticket's details, which decides when they may and what
+/// happens to its check-in token.
+pub enum Editor<'a> {
+    /// The attendee (with the order token), until the event's edit
+    /// deadline; a new name or email retires the old check-in token.
+    Attendee,
+    /// An organizer, at any time, with a reason; audited with who, why and
+    /// which fields. The check-in token stays valid (reissue it separately
+    /// to retire it).
+    Organizer { staff: &'a Staff, reason: &'a str },
+}
+
 /// The attendee changes a ticket's details, until the event's edit deadline.
 /// A new swag size must have stock left; a new name or email makes the old
 /// check-in token stop working.
@@ -318,6 +330,20 @@ pub async fn update_ticket(
     patch: TicketPatch,
 ) -> Result<Order, DomainError> {
     let model = find_by_token(db, code, token).await?;
+    edit_ticket(db, model, ticket_id, patch, Editor::Attendee).await
+}
+
+// A little long: one set of rules for every field, read top to bottom.
+/// Changes a ticket of `model`'s order, under the event lock (as a
+/// placement is), with the field rules of [`TicketFields`]; every fault is
+/// reported at once.
+pub(crate) async fn edit_ticket(
+    db: &DatabaseConnection,
+    model: order::Model,
+    ticket_id: Uuid,
+    patch: TicketPatch,
+    editor: Editor<'_>,
+) -> Result<Order, DomainError> {
     let event = Event::from_model(
         event::Entity::find_by_id(model.event_id)
             .one(db)
@@ -325,7 +351,7 @@ pub async fn update_ticket(
             .ok_or(DomainError::NotFound("event"))?,
     )?;
     let at = now();
-    if at > event.edits_close_at() {
+    if matches!(editor, Editor::Attendee) && at > event.edits_close_at() {
         return Err(DomainError::conflict(
             "edit_deadline_passed",
             format!(
@@ -359,7 +385,12 @@ pub async fn update_ticket(
 
     let mut errors = FieldErrors::new();
     let mut active: ticket::ActiveModel = current.clone().into();
-    let mut identity_changed = false;
+    let mut changed: Vec<&'static str> = Vec::new();
+    let mut note = |field: &'static str, differs: bool| {
+        if differs {
+            changed.push(field);
+        }
+    };
     // Stock that ran out is a conflict with the present (409, as when
     // placing an order), not a fault in the request.
     let mut sold_out = false;
@@ -370,7 +401,7 @@ pub async fn update_ticket(
     };
     if let Some(name) = &patch.attendee_name {
         let name = fields.name(&mut errors, name);
-        identity_changed |= name != current.attendee_name;
+        note("attendee_name", name != current.attendee_name);
         active.attendee_name = Set(name);
     }
     if let Some(email) = patch
@@ -378,7 +409,7 @@ pub async fn update_ticket(
         .as_deref()
         .and_then(|e| fields.email(&mut errors, e))
     {
-        identity_changed |= email != current.attendee_email;
+        note("attendee_email", email != current.attendee_email);
         active.attendee_email = Set(email);
     }
     if patch.swag_size.is_some() || patch.swag_cut.is_some() {
@@ -389,6 +420,10 @@ pub async fn update_ticket(
         };
         if let Some((size, cut)) = fields.swag(&mut errors, size, cut) {
             sold_out = !has_stock_for(&txn, &event, &current, (&size, cut.as_deref()), at).await?;
+            note(
+                "swag_size",
+                Some(&size) != current.swag_size.as_ref() || cut != current.swag_cut,
+            );
             active.swag_size = Set(Some(size));
             active.swag_cut = Set(cut);
         }
@@ -396,22 +431,49 @@ pub async fn update_ticket(
     if let Some(dietary) = &patch.dietary {
         let option = fields.dietary(&mut errors, dietary.as_deref());
         if option.is_some() || dietary.is_none() {
+            note("dietary", option != current.dietary);
             active.dietary = Set(option);
         }
     }
     if let Some(notes) = &patch.notes {
-        active.notes = Set(fields.notes(&mut errors, notes));
+        let notes = fields.notes(&mut errors, notes);
+        note("notes", notes != current.notes);
+        active.notes = Set(notes);
     }
+    let reason = match &editor {
+        Editor::Organizer { reason, .. } => errors.text("reason", reason, 1, 500, false),
+        Editor::Attendee => String::new(),
+    };
     errors.finish(())?;
     if sold_out {
         return Err(fields::swag_unavailable(["swag_size".to_owned()]));
     }
-    if identity_changed {
-        active.token_version = Set(current.token_version + 1);
+    let identity_changed =
+        changed.contains(&"attendee_name") || changed.contains(&"attendee_email");
+    match editor {
+        Editor::Attendee if identity_changed => {
+            active.token_version = Set(current.token_version + 1);
+        }
+        Editor::Attendee => {}
+        Editor::Organizer { staff, .. } => {
+            audit::record(
+                &txn,
+                staff,
+                event.id,
+                "ticket.updated",
+                &model.code,
+                serde_json::json!({"ticket": ticket_id, "reason": reason, "fields": changed}),
+            )
+            .await?;
+        }
     }
     active.updated_at = Set(at);
     active.update(&txn).await?;
     txn.commit().await?;
+    let model = order::Entity::find_by_id(model.id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("order"))?;
     assemble(db, model).await
 }
 
