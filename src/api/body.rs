@@ -67,7 +67,7 @@ impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
 
     async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let bytes = read(body, MAX_BODY_BYTES).await?;
-        let value = parse(&bytes)?;
+        let value = parse_reporting(&bytes, missing_fields::<T>)?;
         Ok(JsonBody(value, RawJson(bytes)))
     }
 }
@@ -124,6 +124,16 @@ async fn read(body: &mut RequestBody, limit: usize) -> Result<bytes::Bytes, ApiE
 
 /// Parses a JSON document into `T`, naming the field at fault on failure.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    parse_reporting(bytes, |_| Vec::new())
+}
+
+/// Like [`parse`]; when a required field is missing, `missing` names every
+/// required field the document lacks, so a client learns all of them from
+/// one answer (serde stops at the first).
+fn parse_reporting<T: DeserializeOwned>(
+    bytes: &[u8],
+    missing: fn(&serde_json::Value) -> Vec<String>,
+) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -160,7 +170,78 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "must not contain NUL characters",
         )));
     }
-    serde_path_to_error::deserialize(value).map_err(field_error)
+    serde_path_to_error::deserialize(&value).map_err(|err| {
+        let (field, code, message) = field_error(err);
+        if code != "required" {
+            let detail = format!("{field}: {message}");
+            return ApiError::from(FieldErrors::single(field, code, message)).with_detail(detail);
+        }
+        let mut fields = missing(&value);
+        if !fields.contains(&field) {
+            fields.push(field);
+        }
+        let mut errors = FieldErrors::new();
+        for field in &fields {
+            errors.add(field.clone(), "required", "is required");
+        }
+        ApiError::from(errors).with_detail(format!("missing: {}", fields.join(", ")))
+    })
+}
+
+/// Every required field `value` lacks, by the OpenAPI schema of `T` (the
+/// schema the spec publishes), nested objects and arrays included, in the
+/// schema's order: `tickets[1].attendee_name`.
+fn missing_fields<T: Type>(value: &serde_json::Value) -> Vec<String> {
+    let mut registry = Registry::new();
+    T::register(&mut registry);
+    let mut out = Vec::new();
+    walk_required(&registry, &T::schema_ref(), value, "", &mut out);
+    out
+}
+
+fn walk_required(
+    registry: &Registry,
+    schema: &MetaSchemaRef,
+    value: &serde_json::Value,
+    path: &str,
+    out: &mut Vec<String>,
+) {
+    let schema = match schema {
+        MetaSchemaRef::Inline(schema) => schema.as_ref(),
+        MetaSchemaRef::Reference(name) => match registry.schemas.get(name) {
+            Some(schema) => schema,
+            None => return,
+        },
+    };
+    let join = |name: &str| {
+        if path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    for part in &schema.all_of {
+        walk_required(registry, part, value, path, out);
+    }
+    match value {
+        serde_json::Value::Object(fields) => {
+            for (name, property) in &schema.properties {
+                match fields.get(*name) {
+                    None if schema.required.contains(name) => out.push(join(name)),
+                    None => {}
+                    Some(inner) => walk_required(registry, property, inner, &join(name), out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            if let Some(item_schema) = &schema.items {
+                for (i, item) in items.iter().enumerate() {
+                    walk_required(registry, item_schema, item, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The JSON path of the first string (or key) holding a NUL character: no
@@ -216,16 +297,13 @@ fn canonical(value: &serde_json::Value) -> String {
     }
 }
 
-fn field_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+/// The field, code and message of serde's first complaint about a
+/// syntactically valid document.
+fn field_error(
+    err: serde_path_to_error::Error<serde_json::Error>,
+) -> (String, &'static str, String) {
     let path = err.path().to_string();
     let inner = err.into_inner();
-    if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_body",
-            format!("not valid JSON: {inner}"),
-        );
-    }
     // serde reports a missing field at the object holding it.
     let message = inner.to_string();
     let message = message
@@ -256,8 +334,7 @@ fn field_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         let field = if path == "." { "body".to_owned() } else { path };
         (field, "invalid_type", message.clone())
     };
-    let detail = format!("{field}: {message}");
-    ApiError::from(FieldErrors::single(field, code, message)).with_detail(detail)
+    (field, code, message)
 }
 
 /// Whether serde's message is chrono's: a string that is not an RFC 3339

@@ -172,3 +172,29 @@ db_test! {
         }
     }
 }
+
+db_test! {
+    async fn every_missing_field_is_named_at_once(app) {
+        let mut body = crate::helpers::event_body("all-at-once");
+        let fields = body.as_object_mut().unwrap();
+        for gone in ["currency", "starts_at", "name"] {
+            fields.remove(gone);
+        }
+        let answer = app.post("/api/v1/admin/events", &app.admin, body).await;
+        answer.assert_problem(422, "validation_failed");
+        let mut named = answer.error_fields();
+        named.sort_unstable();
+        assert_eq!(named, ["currency", "name", "starts_at"], "{}", answer.body);
+        assert!(answer.body["errors"].as_array().unwrap().iter().all(|e| e["code"] == "required"));
+
+        // Nested too: each ticket's missing fields, and the buyer's email.
+        let tiers = app.shop("nested-missing", json!({}), &[json!({"name": "Free", "price": 0, "capacity": 5})]).await;
+        let order = app
+            .order("nested-missing", json!({"tickets": [{"tier_id": tiers[0]}, {"attendee_name": "Grace"}]}))
+            .await;
+        order.assert_problem(422, "validation_failed");
+        let mut named = order.error_fields();
+        named.sort_unstable();
+        assert_eq!(named, ["email", "tickets[0].attendee_name", "tickets[1].tier_id"], "{}", order.body);
+    }
+}
