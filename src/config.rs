@@ -293,6 +293,13 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
 
+    /// Voucher code lookups (`GET /events/{slug}/vouchers/{code}`, and tier
+    /// listings with `?voucher=`) per client address per minute, against
+    /// guessing codes.
+    #[arg(long, env = "TESSERA_VOUCHER_LOOKUPS_PER_MINUTE", default_value_t = 30, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub voucher_lookups_per_minute: u32,
+
     /// Most connections open at once from one peer address; 0 for no cap.
     /// Default: 256, or no cap when `TESSERA_CLIENT_IP_HEADER` is set (the
     /// peer is then the proxy, which should do its own limiting).

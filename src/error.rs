@@ -143,6 +143,12 @@ impl ApiError {
         self
     }
 
+    /// Adds `Retry-After`, in whole seconds (at least 1).
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+        self
+    }
+
     pub fn problem(&self) -> Problem {
         Problem {
             kind: format!("urn:tessera:problem:{}", self.code),

@@ -105,6 +105,9 @@ impl Application {
             staff: Default::default(),
             inventory: Inventory::new(db.clone(), settings.hold_limits()),
             clock: domain::clock::Clock::system(),
+            voucher_lookups: crate::api::guessing::GuessBudget::per_minute(
+                settings.voucher_lookups_per_minute,
+            ),
             db,
             metrics: Arc::new(Metrics::new()),
             client_ip_header: settings

@@ -30,4 +30,6 @@ pub struct AppState {
     pub payments: Payments,
     /// Where every request and background job reads the time.
     pub clock: Clock,
+    /// Each client's budget of voucher code lookups.
+    pub voucher_lookups: crate::api::guessing::GuessBudget,
 }

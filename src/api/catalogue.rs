@@ -11,6 +11,7 @@ use crate::{
         self,
         catalog::{Availability, SaleState},
         events::Event,
+        vouchers::DiscountKind,
     },
     error::PublicError,
     state::AppState,
@@ -145,6 +146,29 @@ fn public_tier(
     }
 }
 
+/// What a voucher does, as a buyer's front end may show it. How often it
+/// was used, and by whom, is never told.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct PublicVoucher {
+    /// The code as stored (upper case).
+    pub code: String,
+    pub discount_kind: DiscountKind,
+    /// Percent (1-100) or minor units of `currency`; 0 with `none`.
+    pub discount_value: i64,
+    pub currency: String,
+    /// Tiers the discount applies to; empty: every tier.
+    pub applies_to: Vec<Uuid>,
+    /// The hidden tiers it unlocks, as the tier listing shows tiers.
+    pub unlocks: Vec<PublicTier>,
+    #[oai(nullable)]
+    pub valid_from: Option<DateTime<Utc>>,
+    #[oai(nullable)]
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Whether an order can use it now (false until `valid_from`).
+    pub available: bool,
+}
+
 pub struct CatalogueApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Catalogue")]
@@ -194,7 +218,10 @@ impl CatalogueApi {
     ///
     /// The visible tiers of a published event in display order, each with its
     /// price, sale state and how many tickets are left right now. Hidden tiers
-    /// (unlocked by vouchers) and archived tiers are not listed.
+    /// are listed only with `voucher`, a code that unlocks them and can be
+    /// used now (an unusable code lists what is listed without one);
+    /// archived tiers never. A request with `voucher` spends the client's
+    /// lookup budget like the voucher endpoint (429 `too_many_requests`).
     #[oai(
         path = "/events/:slug/tiers",
         method = "get",
@@ -203,14 +230,79 @@ impl CatalogueApi {
     async fn list_tiers(
         &self,
         state: Data<&AppState>,
+        req: &poem::Request,
         slug: Path<String>,
+        /// A voucher code, e.g. `SPEAKER-2027`: also lists the hidden tiers it
+        /// unlocks.
+        voucher: Query<Option<String>>,
     ) -> Result<Found<Vec<PublicTier>>, PublicError> {
-        let (event, tiers) = domain::catalog::list_tiers(&state.db, &slug, domain::now()).await?;
+        if voucher.0.is_some() {
+            state
+                .voucher_lookups
+                .spend(&super::orders::client_key(&state, req))?;
+        }
+        let (event, tiers) =
+            domain::catalog::list_tiers(&state.db, &slug, voucher.0.as_deref(), domain::now())
+                .await?;
         Ok(Found(
             tiers
                 .into_iter()
                 .map(|(tier, availability)| public_tier(tier, availability, &event.currency))
                 .collect(),
         ))
+    }
+
+    /// Look up a voucher code
+    ///
+    /// What the code does (its discount and the tiers it applies to), the
+    /// hidden tiers it unlocks with their public fields, and when it is
+    /// valid, so a front end can show them without hard-coding tier ids.
+    /// Unknown, archived, expired and used-up codes all answer 404
+    /// `invalid_voucher`, alike and in about the same time; a code that is
+    /// not valid yet answers with `available: false`. Each client address
+    /// has a budget of lookups per minute (`TESSERA_VOUCHER_LOOKUPS_PER_MINUTE`,
+    /// 30), then 429 `too_many_requests` with `Retry-After`.
+    #[oai(
+        path = "/events/:slug/vouchers/:code",
+        method = "get",
+        operation_id = "get_public_voucher"
+    )]
+    async fn get_voucher(
+        &self,
+        state: Data<&AppState>,
+        req: &poem::Request,
+        slug: Path<String>,
+        code: Path<String>,
+    ) -> Result<Found<PublicVoucher>, PublicError> {
+        state
+            .voucher_lookups
+            .spend(&super::orders::client_key(&state, req))?;
+        let Some((event, offer)) =
+            domain::catalog::voucher_offer(&state.db, &slug, &code, domain::now()).await?
+        else {
+            return Err(crate::error::ApiError::new(
+                poem::http::StatusCode::NOT_FOUND,
+                "invalid_voucher",
+                "no voucher with this code can be used for this event",
+            )
+            .into());
+        };
+        let voucher = offer.voucher;
+        let (discount_kind, discount_value) = voucher.discount.parts();
+        Ok(Found(PublicVoucher {
+            code: voucher.code,
+            discount_kind,
+            discount_value,
+            currency: event.currency.clone(),
+            applies_to: voucher.applies_to,
+            unlocks: offer
+                .unlocks
+                .into_iter()
+                .map(|(tier, availability)| public_tier(tier, availability, &event.currency))
+                .collect(),
+            valid_from: voucher.valid_from,
+            valid_until: voucher.valid_until,
+            available: offer.available,
+        }))
     }
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod body;
 pub mod catalogue;
 pub mod checkin;
+pub mod guessing;
 pub mod idempotent;
 pub mod limits;
 pub mod ops;

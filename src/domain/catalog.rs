@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 pub use entity::state::SaleState;
-use entity::{event, tier};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use entity::{event, tier, voucher};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
 
 use super::{
     DomainError,
@@ -12,6 +12,7 @@ use super::{
     inventory,
     page::{self, Page},
     tiers,
+    vouchers::{self, Voucher},
 };
 
 /// Tickets that already count against capacity: sold, or held by an order
@@ -121,31 +122,148 @@ pub async fn swag_availability(
 }
 
 /// The tiers an attendee sees: not hidden, not archived, in display order,
-/// each with its availability.
+/// each with its availability; with a voucher code that can be used now,
+/// also the hidden tiers it unlocks (an unusable code adds nothing).
 pub async fn list_tiers(
     db: &DatabaseConnection,
     slug: &str,
+    voucher: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(Event, Vec<(tier::Model, Availability)>), DomainError> {
     let event = find_published(db, slug).await?;
+    let unlocked = match voucher {
+        Some(code) => lookup(db, event.id, code, now)
+            .await?
+            .filter(|found| found.usable(now))
+            .map(|found| found.voucher.unlocks)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     let tiers = tiers::ordered(&event)
-        .filter(tier::Column::Hidden.eq(false))
+        .filter(
+            Condition::any()
+                .add(tier::Column::Hidden.eq(false))
+                .add(tier::Column::Id.is_in(unlocked)),
+        )
         .filter(tier::Column::ArchivedAt.is_null())
         .all(db)
         .await?;
+    let listed = with_availability(db, &event, tiers, now).await?;
+    Ok((Event::from_model(event)?, listed))
+}
+
+async fn with_availability(
+    db: &DatabaseConnection,
+    event: &event::Model,
+    tiers: Vec<tier::Model>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(tier::Model, Availability)>, DomainError> {
     let taken = inventory::taken(db, event.id, now).await?;
-    let listed = tiers
+    Ok(tiers
         .into_iter()
         .map(|tier| {
             let counts = Taken {
                 tier: taken.by_tier.get(&tier.id).copied().unwrap_or(0),
                 event: taken.total,
             };
-            let availability = availability(&tier, (&event).into(), counts, now);
+            let availability = availability(&tier, event.into(), counts, now);
             (tier, availability)
         })
-        .collect();
-    Ok((Event::from_model(event)?, listed))
+        .collect())
+}
+
+/// A voucher found by its code, with whether uses are left.
+struct Found {
+    voucher: Voucher,
+    uses_left: bool,
+}
+
+impl Found {
+    /// Whether a buyer can redeem it now.
+    fn usable(&self, now: DateTime<Utc>) -> bool {
+        self.uses_left && self.voucher.redeemable_at(now)
+    }
+
+    /// Whether it is gone for good: archived, past its window, used up.
+    /// (Not yet open is not gone: the buyer may come back.)
+    fn gone(&self, now: DateTime<Utc>) -> bool {
+        !self.uses_left
+            || self.voucher.archived_at.is_some()
+            || self.voucher.valid_until.is_some_and(|until| now >= until)
+    }
+}
+
+/// A voucher by code, with the same two queries whether or not the code
+/// exists, so the answer time does not tell a guesser which codes do.
+async fn lookup(
+    db: &DatabaseConnection,
+    event_id: uuid::Uuid,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Found>, DomainError> {
+    let model = voucher::Entity::find()
+        .filter(voucher::Column::EventId.eq(event_id))
+        .filter(voucher::Column::Code.eq(vouchers::normalise_code(code)))
+        .one(db)
+        .await?;
+    let id = model.as_ref().map_or(uuid::Uuid::nil(), |m| m.id);
+    let used = vouchers::uses_of(db, vec![id], now).await?;
+    let Some(model) = model else {
+        return Ok(None);
+    };
+    let used = used.get(&id).copied().unwrap_or(0);
+    let uses_left = model
+        .usage_limit
+        .is_none_or(|limit| used < i64::from(limit));
+    Ok(Some(Found {
+        voucher: Voucher::from_model(model)?,
+        uses_left,
+    }))
+}
+
+/// What a buyer may learn of a voucher: never how often others used it.
+#[derive(Debug, Clone)]
+pub struct VoucherOffer {
+    pub voucher: Voucher,
+    /// Redeemable right now (false only while it is not yet valid).
+    pub available: bool,
+    /// The hidden tiers it unlocks that are on offer (not archived), with
+    /// their availability.
+    pub unlocks: Vec<(tier::Model, Availability)>,
+}
+
+/// A published event's voucher by code, for a buyer's front end. `None`
+/// for an unknown, archived, expired or used-up code alike.
+pub async fn voucher_offer(
+    db: &DatabaseConnection,
+    slug: &str,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(Event, VoucherOffer)>, DomainError> {
+    let event = find_published(db, slug).await?;
+    let found = lookup(db, event.id, code, now).await?;
+    let ids = found
+        .as_ref()
+        .map(|f| f.voucher.unlocks.clone())
+        .unwrap_or_default();
+    let tiers = tiers::ordered(&event)
+        .filter(tier::Column::Id.is_in(ids))
+        .filter(tier::Column::ArchivedAt.is_null())
+        .all(db)
+        .await?;
+    let unlocks = with_availability(db, &event, tiers, now).await?;
+    let Some(found) = found.filter(|f| !f.gone(now)) else {
+        return Ok(None);
+    };
+    let available = found.usable(now);
+    Ok(Some((
+        Event::from_model(event)?,
+        VoucherOffer {
+            voucher: found.voucher,
+            available,
+            unlocks,
+        },
+    )))
 }
 
 #[cfg(test)]

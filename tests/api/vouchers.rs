@@ -74,3 +74,105 @@ db_test! {
         assert_eq!(answer.error_fields(), ["voucher"]);
     }
 }
+
+db_test! {
+    async fn a_front_end_finds_hidden_tiers_from_a_voucher(app) {
+        let tiers = app
+            .shop("lookup", json!({}), &[json!({"name": "Regular", "price": 10000, "capacity": 10}), json!({"name": "Speaker", "price": 0, "capacity": 5, "hidden": true})])
+            .await;
+        let until = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+        let created = app
+            .post("/api/v1/admin/events/lookup/vouchers", &app.admin, json!({"code": "SPEAKER-2027", "discount_kind": "percent", "discount_value": 50, "applies_to": [tiers[0]], "unlocks": [tiers[1]], "usage_limit": 40, "valid_until": until}))
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+
+        let found = app.get("/api/v1/events/lookup/vouchers/speaker-2027", None).await;
+        assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+        let b = &found.body;
+        assert_eq!((&b["code"], &b["discount_kind"], &b["discount_value"], &b["available"]), (&json!("SPEAKER-2027"), &json!("percent"), &json!(50), &json!(true)));
+        assert_eq!(b["applies_to"], json!([tiers[0]]));
+        assert_eq!(b["unlocks"][0]["id"], tiers[1].as_str());
+        assert_eq!(b["unlocks"][0]["name"], "Speaker");
+        assert_eq!(b["unlocks"][0]["remaining"], 5);
+        assert_eq!(b["valid_until"], until.as_str());
+        // Nobody learns how often others used it.
+        for private in ["used", "usage_limit", "uses", "id"] {
+            assert!(b.get(private).is_none(), "{private} leaked: {b}");
+        }
+
+        // The tier listing shows the hidden tier to holders of the code only.
+        let names = |body: &serde_json::Value| -> Vec<String> { body.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect() };
+        assert_eq!(names(&app.get("/api/v1/events/lookup/tiers", None).await.body), ["Regular"]);
+        assert_eq!(names(&app.get("/api/v1/events/lookup/tiers?voucher=speaker-2027", None).await.body), ["Regular", "Speaker"]);
+        assert_eq!(names(&app.get("/api/v1/events/lookup/tiers?voucher=NOPE", None).await.body), ["Regular"]);
+
+        // Unknown, expired and used-up codes all answer alike.
+        let past = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+        app.post("/api/v1/admin/events/lookup/vouchers", &app.admin, json!({"code": "EARLY", "discount_kind": "fixed", "discount_value": 100, "valid_until": past})).await;
+        app.post("/api/v1/admin/events/lookup/vouchers", &app.admin, json!({"code": "ONCE", "discount_kind": "fixed", "discount_value": 100, "usage_limit": 1})).await;
+        let used = app.order("lookup", json!({"email": "a@example.org", "voucher": "once", "tickets": [ticket(&tiers[0], "A")]})).await;
+        assert_eq!(used.status, StatusCode::CREATED, "{}", used.body);
+        let mut answers = Vec::new();
+        for code in ["NOPE", "EARLY", "ONCE"] {
+            let answer = app.get(&format!("/api/v1/events/lookup/vouchers/{code}"), None).await;
+            answer.assert_problem(404, "invalid_voucher");
+            answers.push(answer.body.to_string().replace(code, "CODE"));
+        }
+        assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+    }
+}
+
+db_test! {
+    async fn a_voucher_not_yet_valid_says_when_it_opens(app) {
+        app.shop("soon", json!({}), &[json!({"name": "Regular", "price": 10000, "capacity": 10})]).await;
+        let from = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+        app.post("/api/v1/admin/events/soon/vouchers", &app.admin, json!({"code": "LATER", "discount_kind": "fixed", "discount_value": 100, "valid_from": from})).await;
+        let found = app.get("/api/v1/events/soon/vouchers/later", None).await;
+        assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+        assert_eq!((&found.body["available"], &found.body["valid_from"]), (&json!(false), &json!(from)));
+    }
+}
+
+#[tokio::test]
+async fn voucher_guessing_is_rate_limited() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Backend::Sqlite, |s| {
+        s.voucher_lookups_per_minute = 5
+    })
+    .await
+    .unwrap();
+    app.shop(
+        "guess",
+        json!({}),
+        &[json!({"name": "Regular", "price": 0, "capacity": 10})],
+    )
+    .await;
+    for i in 0..5 {
+        app.get(&format!("/api/v1/events/guess/vouchers/TRY{i}"), None)
+            .await
+            .assert_problem(404, "invalid_voucher");
+    }
+    let response = app
+        .client
+        .get(app.url("/api/v1/events/guess/vouchers/TRY5"))
+        .send()
+        .await
+        .unwrap();
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    crate::helpers::answer(response)
+        .await
+        .assert_problem(429, "too_many_requests");
+    assert!((1..=60).contains(&wait), "{wait}");
+    // The tier listing with a code counts against the same budget.
+    app.get("/api/v1/events/guess/tiers?voucher=TRY6", None)
+        .await
+        .assert_problem(429, "too_many_requests");
+    // Without a code it is not limited.
+    assert_eq!(
+        app.get("/api/v1/events/guess/tiers", None).await.status,
+        StatusCode::OK
+    );
+}

@@ -16,10 +16,7 @@ use crate::{
         body::JsonBody,
         types::{Found, patch_field},
     },
-    domain::{
-        orders::pricing::Discount,
-        vouchers::{self, DiscountKind, Voucher, VoucherInput, VoucherPatch},
-    },
+    domain::vouchers::{self, DiscountKind, Voucher, VoucherInput, VoucherPatch},
     error::ApiResult,
     state::AppState,
 };
@@ -104,11 +101,7 @@ pub struct VoucherBody {
 }
 
 fn voucher_body((voucher, used): (Voucher, u64)) -> VoucherBody {
-    let (discount_kind, discount_value) = match voucher.discount {
-        Discount::None => (DiscountKind::None, 0),
-        Discount::Percent(v) => (DiscountKind::Percent, v),
-        Discount::Fixed(v) => (DiscountKind::Fixed, v),
-    };
+    let (discount_kind, discount_value) = voucher.discount.parts();
     VoucherBody {
         id: voucher.id,
         code: voucher.code,

@@ -17,6 +17,18 @@ pub enum Discount {
 }
 
 impl Discount {
+    /// The kind and value as stored and shown (`none` is 0).
+    pub fn parts(self) -> (entity::state::DiscountKind, i64) {
+        use entity::state::DiscountKind;
+        match self {
+            Discount::None => (DiscountKind::None, 0),
+            Discount::Percent(percent) => (DiscountKind::Percent, percent),
+            Discount::Fixed(amount) => (DiscountKind::Fixed, amount),
+        }
+    }
+}
+
+impl Discount {
     /// The discount on one ticket of `unit_price` minor units.
     pub fn on(self, unit_price: i64) -> i64 {
         let off = match self {
