@@ -400,10 +400,124 @@ pub fn client_key(state: &AppState, req: &Request) -> String {
     hash_secret(&format!("client:{ip}"))[..32].to_owned()
 }
 
+/// The buyer's order as the domain takes it.
+fn order_request(body: OrderCreate) -> OrderRequest {
+    OrderRequest {
+        email: body.email,
+        voucher: body.voucher,
+        tickets: body
+            .tickets
+            .into_iter()
+            .map(|t| TicketRequest {
+                tier_id: t.tier_id,
+                attendee_name: t.attendee_name,
+                attendee_email: t.attendee_email,
+                swag_size: t.swag_size,
+                swag_cut: t.swag_cut,
+                dietary: t.dietary,
+                notes: t.notes,
+            })
+            .collect(),
+        attempt: None,
+    }
+}
+
+/// One ticket of a quote.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct QuoteLine {
+    pub tier_id: Uuid,
+    pub tier_name: String,
+    pub attendee_name: String,
+    /// The tier's price, in minor units.
+    pub unit_price: i64,
+    /// What the voucher takes off.
+    pub discount: i64,
+    /// What this ticket costs: `unit_price - discount`.
+    pub price: i64,
+}
+
+/// What placing the order would cost right now.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct Quote {
+    pub currency: String,
+    pub subtotal: i64,
+    pub discount: i64,
+    pub total: i64,
+    /// Whether the order would wait for a payment (`total` above 0).
+    pub payment_required: bool,
+    /// The voucher applied, as stored (upper case).
+    #[oai(nullable)]
+    pub voucher: Option<String>,
+    /// One per ticket, in the order's order.
+    pub lines: Vec<QuoteLine>,
+}
+
 pub struct OrdersApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "Tag::Orders")]
 impl OrdersApi {
+    /// Quote an order
+    ///
+    /// Takes the body of a new order and answers its lines with unit price,
+    /// discount and price, and the totals, exactly as placing it now would;
+    /// or the very error placing it now would answer (422 naming every
+    /// field at fault, 409 `sold_out` / `swag_size_unavailable` /
+    /// `voucher_used_up` / `buyer_limit_reached`, 429 `too_many_holds`, 503
+    /// `payments_not_configured`). Holds nothing and writes nothing, so a
+    /// moment later the order may still be refused if others buy meanwhile.
+    #[oai(
+        path = "/events/:slug/quote",
+        method = "post",
+        operation_id = "quote_order"
+    )]
+    async fn quote(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        slug: Path<String>,
+        body: JsonBody<OrderCreate>,
+    ) -> Result<Found<Quote>, PublicError> {
+        let body = body.0;
+        state
+            .payments
+            .check_flow(body.payment.clone().unwrap_or_default().flow(), "payment.")?;
+        let voucher = body.voucher.clone().filter(|v| !v.trim().is_empty());
+        let order = domain::orders::place::quote(
+            &state.db,
+            &state.inventory,
+            &slug,
+            order_request(body),
+            client_key(&state, req),
+            state.payments.enabled(),
+        )
+        .await?;
+        let model = &order.model;
+        Ok(Found(Quote {
+            currency: model.currency.clone(),
+            subtotal: model.subtotal,
+            discount: model.discount,
+            total: model.total,
+            payment_required: model.total > 0,
+            voucher: voucher
+                .filter(|_| model.voucher_id.is_some())
+                .map(|code| domain::vouchers::normalise_code(&code)),
+            lines: order
+                .tickets
+                .into_iter()
+                .map(|t| QuoteLine {
+                    tier_id: t.model.tier_id,
+                    tier_name: t.tier_name,
+                    attendee_name: t.model.attendee_name,
+                    unit_price: t.model.unit_price,
+                    discount: t.model.discount,
+                    price: t.model.price,
+                })
+                .collect(),
+        }))
+    }
+
     /// Place an order
     ///
     /// Holds the tickets (or, for a free order, issues them at once) with
@@ -435,26 +549,9 @@ impl OrdersApi {
         // Bad return URLs are refused before anything is held.
         let flow = state
             .payments
-            .check_flow(body.payment.unwrap_or_default().flow(), "payment.")?;
+            .check_flow(body.payment.clone().unwrap_or_default().flow(), "payment.")?;
         let email_scope = hash_secret(&body.email.trim().to_lowercase());
-        let request = OrderRequest {
-            email: body.email,
-            voucher: body.voucher,
-            tickets: body
-                .tickets
-                .into_iter()
-                .map(|t| TicketRequest {
-                    tier_id: t.tier_id,
-                    attendee_name: t.attendee_name,
-                    attendee_email: t.attendee_email,
-                    swag_size: t.swag_size,
-                    swag_cut: t.swag_cut,
-                    dietary: t.dietary,
-                    notes: t.notes,
-                })
-                .collect(),
-            attempt: None,
-        };
+        let request = order_request(body);
         let client = client_key(&state, req);
         let state: &AppState = &state;
         let slug: &str = &slug;

@@ -1,6 +1,7 @@
 //! Organizer voucher management.
 
 use reqwest::StatusCode;
+use sea_orm::EntityTrait;
 use serde_json::json;
 
 use crate::helpers::ticket;
@@ -175,4 +176,40 @@ async fn voucher_guessing_is_rate_limited() {
         app.get("/api/v1/events/guess/tiers", None).await.status,
         StatusCode::OK
     );
+}
+
+db_test! {
+    async fn a_quote_prices_the_order_as_placing_would_and_holds_nothing(app) {
+        let tiers = app
+            .shop("quotes", json!({}), &[json!({"name": "Regular", "price": 10000, "capacity": 2})])
+            .await;
+        app.post("/api/v1/admin/events/quotes/vouchers", &app.admin, json!({"code": "EARLY20", "discount_kind": "percent", "discount_value": 20})).await;
+        let body = json!({"email": "a@example.org", "voucher": "early20", "tickets": [ticket(&tiers[0], "Ada"), ticket(&tiers[0], "Grace")]});
+        let quoted = app.post("/api/v1/events/quotes/quote", &app.admin, body.clone()).await;
+        assert_eq!(quoted.status, StatusCode::OK, "{}", quoted.body);
+        let q = &quoted.body;
+        assert_eq!((&q["subtotal"], &q["discount"], &q["total"], &q["payment_required"], &q["voucher"]), (&json!(20000), &json!(4000), &json!(16000), &json!(true), &json!("EARLY20")));
+        assert_eq!(q["lines"][1]["attendee_name"], "Grace");
+        assert_eq!((&q["lines"][0]["unit_price"], &q["lines"][0]["discount"], &q["lines"][0]["price"]), (&json!(10000), &json!(2000), &json!(8000)));
+        // Nothing held, nothing written.
+        let listed = app.get("/api/v1/events/quotes/tiers", None).await;
+        assert_eq!(listed.body[0]["remaining"], 2, "{}", listed.body);
+        assert!(entity::order::Entity::find().all(&app.db).await.unwrap().is_empty());
+
+        // The order placed after it costs what the quote said.
+        let placed = app.order("quotes", body).await;
+        assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+        assert_eq!(placed.body["total"], q["total"]);
+
+        // Refusals are the ones placing gives.
+        for bad in [
+            json!({"email": "nope", "voucher": "GONE", "tickets": [ticket(&tiers[0], ""), ticket(&uuid::Uuid::nil().to_string(), "X")]}),
+            json!({"email": "b@example.org", "tickets": [ticket(&tiers[0], "Linus")]}),
+        ] {
+            let quoted = app.post("/api/v1/events/quotes/quote", &app.admin, bad.clone()).await;
+            let placed = app.order("quotes", bad).await;
+            assert!(quoted.status.is_client_error(), "{}", quoted.body);
+            assert_eq!((quoted.status, &quoted.body["code"], &quoted.body["errors"]), (placed.status, &placed.body["code"], &placed.body["errors"]), "{}", quoted.body);
+        }
+    }
 }

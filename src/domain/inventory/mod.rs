@@ -286,7 +286,7 @@ pub async fn taken(
 /// Tickets of each tier with a per-buyer limit that the batch's buyers
 /// already have (held or valid), by buyer email.
 async fn bought_by(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     event_id: Uuid,
     room: &Room,
     placements: &[&Placement],
@@ -319,7 +319,7 @@ async fn bought_by(
 }
 
 async fn held_by(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     event_id: Uuid,
     column: order::Column,
     keys: Vec<String>,
@@ -359,7 +359,11 @@ async fn held_by(
         .collect())
 }
 
-async fn room(txn: &DatabaseTransaction, event_id: Uuid, at: DateTime<Utc>) -> Result<Room, DbErr> {
+async fn room(
+    txn: &impl ConnectionTrait,
+    event_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<Room, DbErr> {
     let event = event::Entity::find_by_id(event_id)
         .one(txn)
         .await?
@@ -427,6 +431,48 @@ pub async fn reacquire(
     Ok(judge(&placement, &HoldLimits::NONE, &ledger, at))
 }
 
+/// Everything a batch is judged against, read at `at` (under the event lock
+/// when placing; as of now, without it, for a quote).
+async fn ledger(
+    db: &impl ConnectionTrait,
+    event_id: Uuid,
+    placements: &[&Placement],
+    at: DateTime<Utc>,
+) -> Result<Ledger, DbErr> {
+    let room = room(db, event_id, at).await?;
+    let limited = placements.iter().filter(|p| p.limited);
+    let emails: Vec<String> = limited.clone().map(|p| p.order.email.clone()).collect();
+    let clients: Vec<String> = limited.map(|p| p.order.client_key.clone()).collect();
+    let by_email = held_by(db, event_id, order::Column::Email, emails, at).await?;
+    let by_client = held_by(db, event_id, order::Column::ClientKey, clients, at).await?;
+    let vouchers: Vec<Uuid> = placements
+        .iter()
+        .filter_map(|p| p.voucher.map(|(id, _)| id))
+        .collect();
+    let used = uses_of(db, vouchers, at).await?;
+    let bought = bought_by(db, event_id, &room, placements, at).await?;
+    Ok(Ledger {
+        room,
+        by_email,
+        by_client,
+        used,
+        bought,
+    })
+}
+
+/// Whether `placement` would be placed now, by the same rules as
+/// [`Inventory::place`], holding and writing nothing: for a quote. (A
+/// placement a moment later may still be refused: others buy meanwhile.)
+pub async fn preview(
+    db: &DatabaseConnection,
+    limits: HoldLimits,
+    placement: &Placement,
+) -> Result<Option<Refusal>, DbErr> {
+    let at = super::now();
+    let ledger = ledger(db, placement.order.event_id, &[placement], at).await?;
+    Ok(judge(placement, &limits, &ledger, at))
+}
+
 /// Decides a batch in one transaction; `None` means placed.
 async fn try_batch(
     db: &DatabaseConnection,
@@ -437,25 +483,7 @@ async fn try_batch(
     let txn = db.begin().await?;
     lock_event(&txn, event_id).await?;
     let at = super::now();
-    let room = room(&txn, event_id, at).await?;
-    let limited = placements.iter().filter(|p| p.limited);
-    let emails: Vec<String> = limited.clone().map(|p| p.order.email.clone()).collect();
-    let clients: Vec<String> = limited.map(|p| p.order.client_key.clone()).collect();
-    let by_email = held_by(&txn, event_id, order::Column::Email, emails, at).await?;
-    let by_client = held_by(&txn, event_id, order::Column::ClientKey, clients, at).await?;
-    let vouchers: Vec<Uuid> = placements
-        .iter()
-        .filter_map(|p| p.voucher.map(|(id, _)| id))
-        .collect();
-    let used = uses_of(&txn, vouchers, at).await?;
-    let bought = bought_by(&txn, event_id, &room, placements, at).await?;
-    let mut ledger = Ledger {
-        room,
-        by_email,
-        by_client,
-        used,
-        bought,
-    };
+    let mut ledger = ledger(&txn, event_id, placements, at).await?;
     let decisions: Vec<Option<Refusal>> = placements
         .iter()
         .map(|placement| ledger.admit(placement, &limits, at))

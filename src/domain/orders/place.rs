@@ -473,6 +473,74 @@ pub async fn place(
     {
         return Ok(placed);
     }
+    let prepared = prepare(
+        db,
+        inventory,
+        &event,
+        &request,
+        client_key,
+        payments_enabled,
+    )
+    .await?;
+    let mut placement = prepared.placement;
+    placement.order.idempotency_ref = request.attempt.map(|a| a.reference);
+    let order = settle(&event, &prepared.tiers, inventory.place(placement).await?)?;
+    Ok(PlacedOrder {
+        order,
+        token: prepared.token,
+    })
+}
+
+/// What placing `request` would give right now: the order as it would be
+/// placed (lines, prices, totals), or the very error placing would answer.
+/// Nothing is held or written; the order's code and token are never used.
+pub async fn quote(
+    db: &DatabaseConnection,
+    inventory: &Inventory,
+    slug: &str,
+    request: OrderRequest,
+    client_key: String,
+    payments_enabled: bool,
+) -> Result<Order, DomainError> {
+    let event = published_event(db, slug).await?;
+    let prepared = prepare(
+        db,
+        inventory,
+        &event,
+        &request,
+        client_key,
+        payments_enabled,
+    )
+    .await?;
+    if let Some(refusal) =
+        crate::domain::inventory::preview(db, inventory.limits(), &prepared.placement).await?
+    {
+        return Err(refused(refusal));
+    }
+    settle(
+        &event,
+        &prepared.tiers,
+        Decision::Placed(Box::new(prepared.placement)),
+    )
+}
+
+/// An order checked against every rule and priced, ready for the inventory.
+struct Prepared {
+    tiers: Vec<tier::Model>,
+    placement: Placement,
+    token: String,
+}
+
+// A little long: every check of a buyer's order, in the order faults are
+// reported.
+async fn prepare(
+    db: &DatabaseConnection,
+    inventory: &Inventory,
+    event: &Event,
+    request: &OrderRequest,
+    client_key: String,
+    payments_enabled: bool,
+) -> Result<Prepared, DomainError> {
     let tiers = tiers_of(db, event.id).await?;
     let at = now();
     let mut errors = FieldErrors::new();
@@ -500,7 +568,7 @@ pub async fn place(
         }
     };
     let rules = Rules {
-        event: &event,
+        event,
         tiers: &tiers,
         voucher: voucher.as_ref(),
         buyer: buyer.as_ref(),
@@ -515,21 +583,21 @@ pub async fn place(
         return Err(DomainError::PaymentsNotConfigured);
     }
     let email = buyer.map(Email::into_string).unwrap_or_default();
-    let hold = inventory.limits().hold;
     let draft = Draft {
-        event: &event,
+        event,
         email,
         voucher: voucher.as_ref(),
         client_key,
-        hold,
+        hold: inventory.limits().hold,
         comp: None,
         at,
     };
     let (placement, token) = build(draft, lines)?;
-    let mut placement = placement;
-    placement.order.idempotency_ref = request.attempt.map(|a| a.reference);
-    let order = settle(&event, &tiers, inventory.place(placement).await?)?;
-    Ok(PlacedOrder { order, token })
+    Ok(Prepared {
+        tiers,
+        placement,
+        token,
+    })
 }
 
 /// The order an earlier attempt with the same `Idempotency-Key` placed before
