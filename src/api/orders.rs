@@ -483,7 +483,6 @@ impl OrdersApi {
         state
             .payments
             .check_flow(body.payment.clone().unwrap_or_default().flow(), "payment.")?;
-        let voucher = body.voucher.clone().filter(|v| !v.trim().is_empty());
         let order = domain::orders::place::quote(
             &state.db,
             &state.inventory,
@@ -500,9 +499,7 @@ impl OrdersApi {
             discount: model.discount,
             total: model.total,
             payment_required: model.total > 0,
-            voucher: voucher
-                .filter(|_| model.voucher_id.is_some())
-                .map(|code| domain::vouchers::normalise_code(&code)),
+            voucher: order.voucher_code.clone(),
             lines: order
                 .tickets
                 .into_iter()

@@ -211,3 +211,27 @@ db_test! {
         app.patch(&path, &volunteer, json!({"notes": "x", "reason": "y"})).await.assert_problem(403, "forbidden");
     }
 }
+
+db_test! {
+    async fn orders_and_attendees_show_the_voucher_used_and_the_price_paid(app) {
+        let tiers = app.shop("paid-what", json!({}), &[json!({"name": "Regular", "price": 10000, "capacity": 10})]).await;
+        app.post("/api/v1/admin/events/paid-what/vouchers", &app.admin, json!({"code": "EARLY20", "discount_kind": "percent", "discount_value": 20})).await;
+        app.post("/api/v1/admin/events/paid-what/vouchers", &app.admin, json!({"code": "FREE", "discount_kind": "percent", "discount_value": 100})).await;
+        let placed = app.order("paid-what", json!({"email": "a@example.org", "voucher": "free", "tickets": [ticket(&tiers[0], "Ada")]})).await;
+        assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+        let code = placed.body["code"].as_str().unwrap();
+        let desk = app.get(&format!("/api/v1/admin/events/paid-what/orders/{code}"), Some(&app.admin)).await;
+        assert_eq!((&desk.body["voucher"], &desk.body["tickets"][0]["price"], &desk.body["tickets"][0]["unit_price"]), (&json!("FREE"), &json!(0), &json!(10000)), "{}", desk.body);
+        let listed = app.get("/api/v1/admin/events/paid-what/orders", Some(&app.admin)).await;
+        assert_eq!(listed.body["items"][0]["voucher"], "FREE");
+
+        let attendees = app.get("/api/v1/admin/events/paid-what/attendees", Some(&app.admin)).await;
+        assert_eq!((&attendees.body["items"][0]["voucher"], &attendees.body["items"][0]["price"]), (&json!("FREE"), &json!(0)), "{}", attendees.body);
+        let csv = app.client.get(app.url("/api/v1/admin/events/paid-what/attendees.csv")).bearer_auth(&app.admin).send().await.unwrap().text().await.unwrap();
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+        let row = reader.records().next().unwrap().unwrap();
+        let cell = |name: &str| row.get(header.iter().position(|h| h == name).unwrap()).unwrap().to_owned();
+        assert_eq!((cell("price"), cell("voucher")), ("0".to_owned(), "FREE".to_owned()));
+    }
+}

@@ -38,6 +38,10 @@ pub struct AdminOrder {
     /// For comp tickets: why they were issued.
     #[oai(nullable)]
     pub comp_reason: Option<String>,
+    /// The voucher code the buyer used (each ticket's `price` is what it
+    /// cost after it).
+    #[oai(nullable)]
+    pub voucher: Option<String>,
     /// Something to look at: `amount_mismatch`, `disputed`, `dispute_lost`,
     /// `late_payment_refunded`, `refund_failed`, `double_payment`,
     /// `cancelled_unrefunded` (cancelled with its money kept).
@@ -60,6 +64,7 @@ impl From<Order> for AdminOrder {
     fn from(order: Order) -> Self {
         Self {
             comp_reason: order.model.comp_reason.clone(),
+            voucher: order.voucher_code.clone(),
             flag: order.model.flag,
             flag_detail: order.model.flag_detail.clone(),
             disputed_at: order.model.disputed_at,
@@ -91,7 +96,6 @@ pub struct CancelBody {
     /// recorded as handed back), `false` keeps it and flags the order
     /// `cancelled_unrefunded`. Not needed for pending, free or refunded
     /// orders.
-    #[oai(default)]
     #[serde(default)]
     pub refund: Option<bool>,
 }

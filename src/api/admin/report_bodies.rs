@@ -29,6 +29,12 @@ pub struct AttendeeBody {
     /// First admission on an entry list.
     #[oai(nullable)]
     pub checked_in_at: Option<DateTime<Utc>>,
+    /// What the ticket cost, in minor units of the event's currency (after
+    /// the voucher's discount; 0 for comps).
+    pub price: i64,
+    /// The voucher code used on this ticket.
+    #[oai(nullable)]
+    pub voucher: Option<String>,
 }
 
 impl From<Attendee> for AttendeeBody {
@@ -45,6 +51,8 @@ impl From<Attendee> for AttendeeBody {
             dietary: a.dietary,
             notes: a.notes,
             checked_in_at: a.checked_in_at,
+            price: a.price,
+            voucher: a.voucher,
         }
     }
 }

@@ -24,7 +24,7 @@ const CSV_BATCH: u64 = 1_000;
 /// The most extra percent the swag report adds per size.
 pub const MAX_PADDING: u32 = 100;
 
-const CSV_HEADER: [&str; 10] = [
+const CSV_HEADER: [&str; 12] = [
     "order_code",
     "ticket_id",
     "attendee_name",
@@ -35,6 +35,8 @@ const CSV_HEADER: [&str; 10] = [
     "dietary",
     "notes",
     "checked_in_at",
+    "price",
+    "voucher",
 ];
 
 /// CSV rows for a batch of attendees (with the header row first when asked).
@@ -50,6 +52,7 @@ fn csv_rows(batch: &[Attendee], header: bool) -> Result<Vec<u8>, std::io::Error>
     for a in batch {
         let id = a.ticket_id.to_string();
         let at = a.checked_in_at.map(|t| t.to_rfc3339()).unwrap_or_default();
+        let price = a.price.to_string();
         write(&[
             a.order_code.as_str(),
             id.as_str(),
@@ -61,6 +64,8 @@ fn csv_rows(batch: &[Attendee], header: bool) -> Result<Vec<u8>, std::io::Error>
             a.dietary.as_deref().unwrap_or(""),
             a.notes.as_str(),
             at.as_str(),
+            price.as_str(),
+            a.voucher.as_deref().unwrap_or(""),
         ])?;
     }
     out.into_inner()

@@ -55,6 +55,8 @@ pub struct Order {
     pub event_slug: String,
     pub state: OrderState,
     pub tickets: Vec<Ticket>,
+    /// The code of the voucher the order used.
+    pub voucher_code: Option<String>,
 }
 
 /// The state of a stored order at `at`: a pending order past its hold is
@@ -103,6 +105,18 @@ pub(crate) async fn assemble_all(
         .order_by_asc(ticket::Column::Id)
         .all(db)
         .await?;
+    let voucher_ids: Vec<Uuid> = models.iter().filter_map(|m| m.voucher_id).collect();
+    let codes: std::collections::HashMap<Uuid, String> = if voucher_ids.is_empty() {
+        std::collections::HashMap::new()
+    } else {
+        entity::voucher::Entity::find()
+            .filter(entity::voucher::Column::Id.is_in(voucher_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|v| (v.id, v.code))
+            .collect()
+    };
     let mut by_order: std::collections::HashMap<Uuid, Vec<Ticket>> =
         std::collections::HashMap::new();
     for (ticket, tier) in rows {
@@ -122,6 +136,7 @@ pub(crate) async fn assemble_all(
             Ok(Order {
                 state: effective_state(&model, at),
                 tickets: by_order.remove(&model.id).unwrap_or_default(),
+                voucher_code: model.voucher_id.and_then(|v| codes.get(&v).cloned()),
                 event_slug,
                 model,
             })

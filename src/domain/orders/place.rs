@@ -362,7 +362,12 @@ fn ticket_row(order: &order::Model, line: Line, status: TicketStatus) -> ticket:
 /// Turns the inventory's answer into the order or the reason it was refused.
 /// The order as it was just inserted: built from the placement itself and
 /// the tiers already loaded, without reading it back.
-fn settle(event: &Event, tiers: &[tier::Model], decision: Decision) -> Result<Order, DomainError> {
+fn settle(
+    event: &Event,
+    tiers: &[tier::Model],
+    voucher_code: Option<String>,
+    decision: Decision,
+) -> Result<Order, DomainError> {
     let placement = match decision {
         Decision::Placed(placement) => placement,
         Decision::Refused(refusal) => return Err(refused(refusal)),
@@ -383,6 +388,7 @@ fn settle(event: &Event, tiers: &[tier::Model], decision: Decision) -> Result<Or
         })
         .collect::<Result<Vec<_>, DomainError>>()?;
     Ok(Order {
+        voucher_code,
         state: order.state,
         event_slug: event.slug.clone(),
         model: order,
@@ -484,7 +490,12 @@ pub async fn place(
     .await?;
     let mut placement = prepared.placement;
     placement.order.idempotency_ref = request.attempt.map(|a| a.reference);
-    let order = settle(&event, &prepared.tiers, inventory.place(placement).await?)?;
+    let order = settle(
+        &event,
+        &prepared.tiers,
+        prepared.voucher_code,
+        inventory.place(placement).await?,
+    )?;
     Ok(PlacedOrder {
         order,
         token: prepared.token,
@@ -520,6 +531,7 @@ pub async fn quote(
     settle(
         &event,
         &prepared.tiers,
+        prepared.voucher_code,
         Decision::Placed(Box::new(prepared.placement)),
     )
 }
@@ -527,6 +539,7 @@ pub async fn quote(
 /// An order checked against every rule and priced, ready for the inventory.
 struct Prepared {
     tiers: Vec<tier::Model>,
+    voucher_code: Option<String>,
     placement: Placement,
     token: String,
 }
@@ -594,6 +607,7 @@ async fn prepare(
     };
     let (placement, token) = build(draft, lines)?;
     Ok(Prepared {
+        voucher_code: voucher.map(|v| v.code),
         tiers,
         placement,
         token,
@@ -678,7 +692,7 @@ pub async fn comp(
         at,
     };
     let (placement, token) = build(draft, lines)?;
-    let order = settle(&event, &tiers, inventory.place(placement).await?)?;
+    let order = settle(&event, &tiers, None, inventory.place(placement).await?)?;
     crate::domain::audit::record(
         db,
         staff,

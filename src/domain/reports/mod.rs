@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
-use entity::{checkin, checkin_list, event, order, state::TicketStatus, ticket, tier};
+use entity::{checkin, checkin_list, event, order, state::TicketStatus, ticket, tier, voucher};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait,
@@ -37,6 +37,10 @@ pub struct Attendee {
     pub notes: String,
     /// The first admission on an entry list.
     pub checked_in_at: Option<DateTime<Utc>>,
+    /// What the ticket cost, in minor units of the event's currency.
+    pub price: i64,
+    /// The voucher code used on this ticket.
+    pub voucher: Option<String>,
 }
 
 /// Which attendees to list; filters combine.
@@ -126,6 +130,18 @@ async fn attendees_of(
         .into_iter()
         .map(|o| (o.id, o.code))
         .collect();
+    let voucher_ids: Vec<Uuid> = tickets.iter().filter_map(|t| t.voucher_id).collect();
+    let vouchers: HashMap<Uuid, String> = if voucher_ids.is_empty() {
+        HashMap::new()
+    } else {
+        voucher::Entity::find()
+            .filter(voucher::Column::Id.is_in(voucher_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|v| (v.id, v.code))
+            .collect()
+    };
     let tiers: HashMap<Uuid, String> = tier::Entity::find()
         .filter(tier::Column::Id.is_in(tier_ids))
         .all(db)
@@ -154,6 +170,8 @@ async fn attendees_of(
             order_code: codes.get(&t.order_id).cloned().unwrap_or_default(),
             tier: tiers.get(&t.tier_id).cloned().unwrap_or_default(),
             checked_in_at: arrived.get(&t.id).copied(),
+            voucher: t.voucher_id.and_then(|v| vouchers.get(&v).cloned()),
+            price: t.price,
             ticket_id: t.id,
             name: t.attendee_name,
             email: t.attendee_email,
