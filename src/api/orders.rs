@@ -1,6 +1,6 @@
 //! Public order endpoints, for the attendee front end.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use entity::state::TicketStatus;
 use poem::{IntoResponse, Request, Response, http::StatusCode, web::Data};
 use poem_openapi::{
@@ -151,7 +151,7 @@ pub struct PaymentStep {
     pub currency: String,
     /// Until when the tickets are held for this payment.
     #[oai(nullable)]
-    pub hold_expires_at: Option<DateTime<Utc>>,
+    pub hold_expires_at: Option<DateTime<FixedOffset>>,
     /// `payment_intent` or `checkout`, once a payment started.
     #[oai(nullable)]
     pub method: Option<PaymentMethod>,
@@ -205,14 +205,15 @@ pub struct OrderBody {
     pub discount: i64,
     /// What is charged: `subtotal - discount`.
     pub total: i64,
-    /// For pending orders: when the hold ends.
+    /// For pending orders: when the hold ends. Every time of an order is
+    /// given with the event's UTC offset, as people at the venue read it.
     #[oai(nullable)]
-    pub expires_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<FixedOffset>>,
+    pub created_at: DateTime<FixedOffset>,
     #[oai(nullable)]
-    pub paid_at: Option<DateTime<Utc>>,
+    pub paid_at: Option<DateTime<FixedOffset>>,
     #[oai(nullable)]
-    pub cancelled_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<FixedOffset>>,
     pub payment: PaymentStep,
     pub tickets: Vec<TicketBody>,
 }
@@ -221,12 +222,14 @@ impl From<Order> for OrderBody {
     fn from(order: Order) -> Self {
         let pending = order.state == OrderState::Pending;
         let model = order.model;
+        let zone = order.zone;
+        let local = |at: Option<DateTime<Utc>>| at.map(|at| zone.at(at));
         Self {
             payment: PaymentStep {
                 required: pending,
                 amount: if pending { model.total } else { 0 },
                 currency: model.currency.clone(),
-                hold_expires_at: if pending { model.expires_at } else { None },
+                hold_expires_at: local(model.expires_at.filter(|_| pending)),
                 method: if model.checkout_session_id.is_some() {
                     Some(PaymentMethod::Checkout)
                 } else if model.payment_intent_id.is_some() {
@@ -249,10 +252,10 @@ impl From<Order> for OrderBody {
             subtotal: model.subtotal,
             discount: model.discount,
             total: model.total,
-            expires_at: if pending { model.expires_at } else { None },
-            created_at: model.created_at,
-            paid_at: model.paid_at,
-            cancelled_at: model.cancelled_at,
+            expires_at: local(model.expires_at.filter(|_| pending)),
+            created_at: zone.at(model.created_at),
+            paid_at: local(model.paid_at),
+            cancelled_at: local(model.cancelled_at),
             tickets: order
                 .tickets
                 .into_iter()

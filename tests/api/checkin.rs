@@ -780,3 +780,41 @@ db_test! {
         assert_eq!(scan(&app, &volunteer, &d.list, &token, "door-1").await.body["result"], "admitted");
     }
 }
+
+db_test! {
+    async fn times_people_read_are_in_the_events_time_zone(app) {
+        use chrono::Offset;
+        let d = door(&app, "zoned").await;
+        let token = token_of(&app, &d.code, &d.order_token, &d.ticket).await.body["token"].as_str().unwrap().to_owned();
+        let scanned = scan(&app, &app.admin, &d.list, &token, "door-1").await;
+        assert_eq!(scanned.body["result"], "admitted", "{}", scanned.body);
+        let scanned_at = chrono::Utc::now();
+        let offset_of = |value: &serde_json::Value| -> String {
+            let text = value.as_str().unwrap_or_else(|| panic!("not a time: {value}"));
+            chrono::DateTime::parse_from_rfc3339(text).unwrap().offset().to_string()
+        };
+        // The test events are in Europe/Berlin: +01:00 in winter, +02:00 in summer.
+        let berlin = scanned_at.with_timezone(&chrono_tz::Europe::Berlin).offset().fix().to_string();
+        let checkins = app.get("/api/v1/admin/events/zoned/reports/checkins", Some(&app.admin)).await;
+        let hour = &checkins.body["arrivals_by_hour"][0]["hour"];
+        assert_eq!(offset_of(hour), berlin, "{}", checkins.body);
+        let log = app.get(&format!("/api/v1/admin/events/zoned/checkin-lists/{}/scans", d.list), Some(&app.admin)).await;
+        assert_eq!(offset_of(&log.body["items"][0]["scanned_at"]), berlin, "{}", log.body);
+        let attendees = app.get("/api/v1/admin/events/zoned/attendees?checked_in=true", Some(&app.admin)).await;
+        assert_eq!(offset_of(&attendees.body["items"][0]["checked_in_at"]), berlin, "{}", attendees.body);
+        let desk = app.get(&format!("/api/v1/admin/events/zoned/orders/{}", d.code), Some(&app.admin)).await;
+        assert_eq!(offset_of(&desk.body["created_at"]), berlin, "{}", desk.body);
+
+        // A zone half an hour off UTC: hours start at the venue's full hour.
+        let moved = app.patch("/api/v1/admin/events/zoned", &app.admin, json!({"timezone": "Asia/Kolkata"})).await;
+        assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+        let checkins = app.get("/api/v1/admin/events/zoned/reports/checkins", Some(&app.admin)).await;
+        let hour = chrono::DateTime::parse_from_rfc3339(checkins.body["arrivals_by_hour"][0]["hour"].as_str().unwrap()).unwrap();
+        assert_eq!(hour.offset().to_string(), "+05:30");
+        let local = scanned_at.with_timezone(&chrono_tz::Asia::Kolkata);
+        use chrono::Timelike;
+        assert_eq!((hour.hour(), hour.minute()), (local.hour(), 0), "{hour}");
+        let list = app.get(&format!("/api/v1/admin/events/zoned/checkin-lists/{}/progress", d.list), Some(&app.admin)).await;
+        assert_eq!(list.body["by_hour"][0]["hour"], checkins.body["arrivals_by_hour"][0]["hour"], "{}", list.body);
+    }
+}

@@ -1,7 +1,7 @@
 //! Organizer endpoints for check-in lists, progress, the scan log and token
 //! reissue.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -106,8 +106,9 @@ impl From<CheckinList> for ListBody {
 /// Admissions in one hour.
 #[derive(Debug, Clone, Object)]
 pub struct HourCount {
-    /// Start of the hour, UTC.
-    pub hour: DateTime<Utc>,
+    /// Start of the hour at the venue, with the event's UTC offset then
+    /// (`2027-05-14T08:00:00+02:00` is 08:00 in Berlin).
+    pub hour: DateTime<FixedOffset>,
     pub admitted: u64,
 }
 
@@ -147,8 +148,10 @@ pub struct ScanLogEntry {
     pub ticket_id: Option<Uuid>,
     pub device: String,
     pub result: ScanResult,
-    pub scanned_at: DateTime<Utc>,
-    pub recorded_at: DateTime<Utc>,
+    /// When the device scanned, with the event's UTC offset (as every time
+    /// of the log).
+    pub scanned_at: DateTime<FixedOffset>,
+    pub recorded_at: DateTime<FixedOffset>,
     /// Uploaded later from an offline device.
     pub offline: bool,
     /// Admitted by hand by a volunteer (no QR code).
@@ -173,16 +176,16 @@ pub struct ScanLogEntry {
 pub struct DisplacedBy {
     pub scan_id: Uuid,
     pub device: String,
-    pub scanned_at: DateTime<Utc>,
+    pub scanned_at: DateTime<FixedOffset>,
     /// When the server learned of it.
-    pub at: DateTime<Utc>,
+    pub at: DateTime<FixedOffset>,
 }
 
 /// An organizer's undoing of an admission.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "snake_case")]
 pub struct UndoneBody {
-    pub at: DateTime<Utc>,
+    pub at: DateTime<FixedOffset>,
     /// The staff token that undid it.
     #[oai(nullable)]
     pub staff_id: Option<Uuid>,
@@ -441,7 +444,7 @@ impl CheckinAdminApi {
             device: device.0,
             ticket: ticket.0,
         };
-        let page = report::scans(
+        let (page, zone) = report::scans(
             &state.db,
             &auth.0,
             &slug,
@@ -462,8 +465,8 @@ impl CheckinAdminApi {
                         ticket_id: s.ticket_id,
                         device: s.device,
                         result: s.result,
-                        scanned_at: s.scanned_at,
-                        recorded_at: s.recorded_at,
+                        scanned_at: zone.at(s.scanned_at),
+                        recorded_at: zone.at(s.recorded_at),
                         offline: s.offline,
                         manual: s.manual,
                         attendee_name: logged.attendee_name,
@@ -471,11 +474,11 @@ impl CheckinAdminApi {
                         displaced_by: logged.displaced_by.map(|d| DisplacedBy {
                             scan_id: d.scan_id,
                             device: d.device,
-                            scanned_at: d.scanned_at,
-                            at: d.at,
+                            scanned_at: zone.at(d.scanned_at),
+                            at: zone.at(d.at),
                         }),
                         undone: logged.undone.map(|u| UndoneBody {
-                            at: u.at,
+                            at: zone.at(u.at),
                             staff_id: u.staff_id,
                             reason: u.reason,
                         }),

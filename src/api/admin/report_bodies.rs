@@ -1,6 +1,6 @@
 //! The bodies of the organizer reports (see `reports` for the endpoints).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use entity::state::{ListKind, OrderState};
 use poem::Body;
 use poem_openapi::{ApiResponse, Object, payload::Binary};
@@ -26,9 +26,9 @@ pub struct AttendeeBody {
     pub dietary: Option<String>,
     /// Allergies and other notes.
     pub notes: String,
-    /// First admission on an entry list.
+    /// First admission on an entry list, with the event's UTC offset.
     #[oai(nullable)]
-    pub checked_in_at: Option<DateTime<Utc>>,
+    pub checked_in_at: Option<DateTime<FixedOffset>>,
     /// What the ticket cost, in minor units of the event's currency (after
     /// the voucher's discount; 0 for comps).
     pub price: i64,
@@ -224,6 +224,6 @@ pub struct ListProgress {
 #[oai(rename_all = "snake_case")]
 pub struct CheckinReport {
     pub lists: Vec<ListProgress>,
-    /// Admissions on entry lists per hour (UTC).
+    /// Admissions on entry lists per hour at the venue (event time zone).
     pub arrivals_by_hour: Vec<HourCount>,
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use entity::{checkin, checkin_change, checkin_scan, event, order, state::ChangeKind, ticket};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, PaginatorTrait,
@@ -18,6 +18,7 @@ use super::{
 };
 use crate::domain::{
     DomainError, audit,
+    events::LocalTime,
     keys::KeyRing,
     now,
     orders::{self, OrderState, TicketStatus, effective_state},
@@ -33,7 +34,8 @@ pub struct Progress {
     /// Valid tickets the list admits.
     pub expected: u64,
     /// Admissions per hour (UTC, start of the hour).
-    pub by_hour: Vec<(DateTime<Utc>, u64)>,
+    /// Admissions per hour at the venue (the event's time zone).
+    pub by_hour: Vec<(DateTime<FixedOffset>, u64)>,
     /// At a swag desk: shirts to hand over and handed over, per size and
     /// cut (empty for entry lists).
     pub sizes: Vec<SizeProgress>,
@@ -54,14 +56,20 @@ pub async fn progress(
     slug: &str,
     list_id: Uuid,
 ) -> Result<Progress, DomainError> {
-    let (_, model) = lists::find_managed(db, staff, slug, list_id).await?;
-    progress_of(db, CheckinList::from_model(model)?).await
+    let (event, model) = lists::find_managed(db, staff, slug, list_id).await?;
+    progress_of(
+        db,
+        CheckinList::from_model(model)?,
+        LocalTime::of(&event.timezone),
+    )
+    .await
 }
 
 /// The progress of a list the caller was already allowed to see.
 pub(crate) async fn progress_of(
     db: &DatabaseConnection,
     list: CheckinList,
+    zone: LocalTime,
 ) -> Result<Progress, DomainError> {
     let mut expected = ticket::Entity::find()
         .filter(ticket::Column::EventId.eq(list.event_id))
@@ -81,10 +89,9 @@ pub(crate) async fn progress_of(
         .into_tuple()
         .all(db)
         .await?;
-    let mut by_hour: BTreeMap<DateTime<Utc>, u64> = BTreeMap::new();
+    let mut by_hour: BTreeMap<DateTime<FixedOffset>, u64> = BTreeMap::new();
     for at in &times {
-        let hour = at.duration_trunc(TimeDelta::hours(1)).unwrap_or(*at);
-        *by_hour.entry(hour).or_default() += 1;
+        *by_hour.entry(zone.hour_of(*at)).or_default() += 1;
     }
     Ok(Progress {
         admitted: times.len() as u64,
@@ -188,8 +195,8 @@ pub async fn scans(
     filter: ScanFilter,
     cursor: Option<&str>,
     limit: Option<u64>,
-) -> Result<Page<LoggedScan>, DomainError> {
-    let (_, list) = lists::find_managed(db, staff, slug, list_id).await?;
+) -> Result<(Page<LoggedScan>, LocalTime), DomainError> {
+    let (event, list) = lists::find_managed(db, staff, slug, list_id).await?;
     let limit = page::limit(limit)?;
     let mut query = checkin_scan::Entity::find().filter(checkin_scan::Column::ListId.eq(list.id));
     if let Some(result) = filter.result {
@@ -223,10 +230,14 @@ pub async fn scans(
         at: s.scanned_at,
         id: s.id,
     });
-    Ok(Page {
-        items: annotate(db, page.items).await?,
-        next_cursor: page.next_cursor,
-    })
+    let items = annotate(db, page.items).await?;
+    Ok((
+        Page {
+            items,
+            next_cursor: page.next_cursor,
+        },
+        LocalTime::of(&event.timezone),
+    ))
 }
 
 /// Adds the names and the later changes to a page of scans: three queries a

@@ -15,6 +15,36 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use input::{EventInput, EventPatch, SwagSizeInput, check_slug};
+
+/// The event's time zone, for the times people read (arrivals at 08:00 means
+/// 08:00 at the venue): an instant shown with the zone's UTC offset at that
+/// moment, still RFC 3339 and the same instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime(chrono_tz::Tz);
+
+impl LocalTime {
+    /// The zone of an IANA name, UTC for a name the event could not have
+    /// been given (names are checked when written).
+    pub fn of(name: &str) -> Self {
+        Self(name.parse().unwrap_or(chrono_tz::UTC))
+    }
+
+    pub fn at(self, at: DateTime<Utc>) -> chrono::DateTime<chrono::FixedOffset> {
+        at.with_timezone(&self.0).fixed_offset()
+    }
+
+    /// The start of the local hour `at` falls in (for a zone 5:30 ahead of
+    /// UTC, hours start at :30 UTC).
+    pub fn hour_of(self, at: DateTime<Utc>) -> chrono::DateTime<chrono::FixedOffset> {
+        use chrono::Timelike;
+        let local = self.at(at);
+        local
+            .with_minute(0)
+            .and_then(|t| t.with_second(0))
+            .and_then(|t| t.with_nanosecond(0))
+            .unwrap_or(local)
+    }
+}
 use input::{ValidEvent, validate};
 
 use super::{

@@ -57,6 +57,8 @@ pub struct Order {
     pub tickets: Vec<Ticket>,
     /// The code of the voucher the order used.
     pub voucher_code: Option<String>,
+    /// The event's time zone, for the order's times as people read them.
+    pub zone: super::events::LocalTime,
 }
 
 /// The state of a stored order at `at`: a pending order past its hold is
@@ -91,13 +93,14 @@ pub(crate) async fn assemble_all(
     }
     let at = now();
     let event_ids: Vec<Uuid> = models.iter().map(|m| m.event_id).collect();
-    let slugs: std::collections::HashMap<Uuid, String> = event::Entity::find()
-        .filter(event::Column::Id.is_in(event_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|e| (e.id, e.slug))
-        .collect();
+    let slugs: std::collections::HashMap<Uuid, (String, super::events::LocalTime)> =
+        event::Entity::find()
+            .filter(event::Column::Id.is_in(event_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, (e.slug, super::events::LocalTime::of(&e.timezone))))
+            .collect();
     let order_ids: Vec<Uuid> = models.iter().map(|m| m.id).collect();
     let rows = ticket::Entity::find()
         .filter(ticket::Column::OrderId.is_in(order_ids))
@@ -129,11 +132,12 @@ pub(crate) async fn assemble_all(
     models
         .into_iter()
         .map(|model| {
-            let event_slug = slugs
+            let (event_slug, zone) = slugs
                 .get(&model.event_id)
                 .cloned()
                 .ok_or(DomainError::NotFound("event"))?;
             Ok(Order {
+                zone,
                 state: effective_state(&model, at),
                 tickets: by_order.remove(&model.id).unwrap_or_default(),
                 voucher_code: model.voucher_id.and_then(|v| codes.get(&v).cloned()),

@@ -389,6 +389,7 @@ fn settle(
         .collect::<Result<Vec<_>, DomainError>>()?;
     Ok(Order {
         voucher_code,
+        zone: crate::domain::events::LocalTime::of(&event.timezone),
         state: order.state,
         event_slug: event.slug.clone(),
         model: order,

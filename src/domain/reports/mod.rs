@@ -35,8 +35,8 @@ pub struct Attendee {
     pub swag_cut: Option<String>,
     pub dietary: Option<String>,
     pub notes: String,
-    /// The first admission on an entry list.
-    pub checked_in_at: Option<DateTime<Utc>>,
+    /// The first admission on an entry list, with the event's UTC offset.
+    pub checked_in_at: Option<DateTime<chrono::FixedOffset>>,
     /// What the ticket cost, in minor units of the event's currency.
     pub price: i64,
     /// The voucher code used on this ticket.
@@ -120,6 +120,15 @@ async fn attendees_of(
     db: &DatabaseConnection,
     tickets: Vec<ticket::Model>,
 ) -> Result<Vec<Attendee>, DomainError> {
+    let Some(event_id) = tickets.first().map(|t| t.event_id) else {
+        return Ok(Vec::new());
+    };
+    let zone = event::Entity::find_by_id(event_id)
+        .one(db)
+        .await?
+        .map_or(events::LocalTime::of("UTC"), |e| {
+            events::LocalTime::of(&e.timezone)
+        });
     let ids: Vec<Uuid> = tickets.iter().map(|t| t.id).collect();
     let order_ids: Vec<Uuid> = tickets.iter().map(|t| t.order_id).collect();
     let tier_ids: Vec<Uuid> = tickets.iter().map(|t| t.tier_id).collect();
@@ -169,7 +178,7 @@ async fn attendees_of(
         .map(|t| Attendee {
             order_code: codes.get(&t.order_id).cloned().unwrap_or_default(),
             tier: tiers.get(&t.tier_id).cloned().unwrap_or_default(),
-            checked_in_at: arrived.get(&t.id).copied(),
+            checked_in_at: arrived.get(&t.id).map(|at| zone.at(*at)),
             voucher: t.voucher_id.and_then(|v| vouchers.get(&v).cloned()),
             price: t.price,
             ticket_id: t.id,
@@ -436,7 +445,7 @@ pub async fn checkins(
 ) -> Result<
     (
         Vec<super::checkin::report::Progress>,
-        Vec<(DateTime<Utc>, u64)>,
+        Vec<(DateTime<chrono::FixedOffset>, u64)>,
     ),
     DomainError,
 > {
@@ -447,9 +456,11 @@ pub async fn checkins(
         .all(db)
         .await?;
     let mut progress = Vec::with_capacity(lists.len());
-    let mut arrivals: BTreeMap<DateTime<Utc>, u64> = BTreeMap::new();
+    let mut arrivals: BTreeMap<DateTime<chrono::FixedOffset>, u64> = BTreeMap::new();
+    let zone = events::LocalTime::of(&event.timezone);
     for list in lists {
-        let p = super::checkin::report::progress_of(db, CheckinList::from_model(list)?).await?;
+        let p =
+            super::checkin::report::progress_of(db, CheckinList::from_model(list)?, zone).await?;
         if p.list.kind == ListKind::Entry {
             for (hour, n) in &p.by_hour {
                 *arrivals.entry(*hour).or_default() += n;
