@@ -114,3 +114,108 @@ fn the_spec_states_what_the_answers_do() {
         "{limit}"
     );
 }
+
+#[test]
+fn operations_document_only_errors_they_can_give() {
+    let spec: serde_json::Value = serde_json::from_str(&tessera::api::spec_json()).unwrap();
+    for (path, operations) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            if operation.get("requestBody").is_none() {
+                assert!(
+                    !responses.contains_key("415"),
+                    "{method} {path} takes no body, so no 415"
+                );
+            }
+            if let Some(unavailable) = responses.get("503") {
+                let says_payments = unavailable["description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("payment");
+                let pays = [
+                    "place_order",
+                    "quote_order",
+                    "start_payment",
+                    "refund_order",
+                    "cancel_admin_order",
+                    "stripe_webhook",
+                ]
+                .contains(&id);
+                assert_eq!(
+                    says_payments, pays,
+                    "{id}: 503 mentions payments only where payments happen"
+                );
+            }
+        }
+    }
+}
+
+/// The documented request examples are real requests: the service takes
+/// them as they are.
+#[tokio::test]
+async fn the_request_examples_are_accepted_as_they_stand() {
+    let spec: serde_json::Value = serde_json::from_str(&tessera::api::spec_json()).unwrap();
+    let example = |name: &str| spec["components"]["schemas"][name]["example"].clone();
+    let app = crate::helpers::spawn_app_with(crate::helpers::Backend::Sqlite, |_| {})
+        .await
+        .unwrap();
+    let event = app
+        .post("/api/v1/admin/events", &app.admin, example("EventCreate"))
+        .await;
+    assert_eq!(event.status, reqwest::StatusCode::CREATED, "{}", event.body);
+    let slug = event.body["slug"].as_str().unwrap().to_owned();
+    let tier = app
+        .post(
+            &format!("/api/v1/admin/events/{slug}/tiers"),
+            &app.admin,
+            example("TierCreate"),
+        )
+        .await;
+    assert_eq!(tier.status, reqwest::StatusCode::CREATED, "{}", tier.body);
+    let mut voucher = example("VoucherCreate");
+    voucher["unlocks"] = serde_json::json!([]);
+    voucher["applies_to"] = serde_json::json!([tier.body["id"]]);
+    let voucher = app
+        .post(
+            &format!("/api/v1/admin/events/{slug}/vouchers"),
+            &app.admin,
+            voucher,
+        )
+        .await;
+    assert_eq!(
+        voucher.status,
+        reqwest::StatusCode::CREATED,
+        "{}",
+        voucher.body
+    );
+    let token = app
+        .post("/api/v1/admin/tokens", &app.admin, example("TokenCreate"))
+        .await;
+    assert_eq!(token.status, reqwest::StatusCode::CREATED, "{}", token.body);
+    // The order's shape is right: only its made-up tier and voucher are not
+    // this event's.
+    let published = app
+        .post(
+            &format!("/api/v1/admin/events/{slug}/publish"),
+            &app.admin,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(
+        published.status,
+        reqwest::StatusCode::OK,
+        "{}",
+        published.body
+    );
+    let order = app.order(&slug, example("OrderCreate")).await;
+    order.assert_problem(422, "validation_failed");
+    let mut fields = order.error_fields();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["tickets[0].tier_id", "tickets[1].tier_id", "voucher"],
+        "{}",
+        order.body
+    );
+}
