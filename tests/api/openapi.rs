@@ -219,3 +219,40 @@ async fn the_request_examples_are_accepted_as_they_stand() {
         order.body
     );
 }
+
+/// The README's endpoint table, between its markers, is the spec's
+/// operations: regenerated with `UPDATE_OPENAPI=1`, checked otherwise, so
+/// the README never lists an endpoint that is not there or misses one.
+#[test]
+fn the_readme_lists_every_endpoint() {
+    const START: &str =
+        "<!-- endpoints:start (generated from the spec by tests/api/openapi.rs) -->";
+    const END: &str = "<!-- endpoints:end -->";
+    let spec: serde_json::Value = serde_json::from_str(&tessera::api::spec_json()).unwrap();
+    let mut table = String::from("| method | path | what |\n| --- | --- | --- |\n");
+    for (path, operations) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let summary = operation["summary"].as_str().unwrap_or_default();
+            table.push_str(&format!(
+                "| `{}` | `{path}` | {summary} |\n",
+                method.to_uppercase()
+            ));
+        }
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let (Some(start), Some(end)) = (readme.find(START), readme.find(END)) else {
+        panic!("README.md lacks the endpoint table markers");
+    };
+    let current = &readme[start + START.len()..end];
+    let wanted = format!("\n{table}");
+    if std::env::var("UPDATE_OPENAPI").is_ok() {
+        let updated = format!("{}{START}{wanted}{}", &readme[..start], &readme[end..]);
+        std::fs::write(path, updated).unwrap();
+        return;
+    }
+    assert!(
+        current == wanted,
+        "README.md's endpoint table is stale; regenerate it with UPDATE_OPENAPI=1 cargo test --test api openapi"
+    );
+}
