@@ -452,3 +452,45 @@ db_test! {
         assert_eq!(report["cancelled_unrefunded"], json!({"orders": 1, "amount": 9800}));
     }
 }
+
+db_test! {
+    async fn the_sales_report_matches_the_money_whatever_the_mix_of_refunds(app) {
+        let s = shop(&app, "books", 20).await;
+        let mut paid_orders = Vec::new();
+        for (i, names) in [&["Ada", "Grace"][..], &["Alan"], &["Edsger"], &["Barbara"], &["Donald"]].iter().enumerate() {
+            let placed = place(&app, "books", &s.tier, names).await;
+            let amount = 4900 * names.len() as i64;
+            let answer = deliver_signed(&app, &succeeded(&format!("evt_books_{i}"), &placed, amount)).await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+            paid_orders.push(placed);
+        }
+        let [partial, full, after_cancel, dashboard, failing] = &paid_orders[..] else { unreachable!() };
+        // Partial (the order stays paid) and full refunds through tessera.
+        let answer = app.post(&refunds_path("books", partial), &app.admin, json!({"amount": 1000, "reason": "late arrival"})).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        let answer = app.post(&refunds_path("books", full), &app.admin, json!({"reason": "ill"})).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        // Cancelled keeping the money, refunded afterwards.
+        let answer = app.post(&cancel_path("books", after_cancel), &app.admin, json!({"reason": "visa", "refund": false})).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        let answer = app.post(&refunds_path("books", after_cancel), &app.admin, json!({"reason": "goodwill"})).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        // Made in Stripe's dashboard, reported by webhook.
+        let outside = event("evt_books_dash", "refund.created", stripe_stub::refund("re_books_dash", &dashboard.intent, 2000, "eur", "succeeded", json!({})));
+        assert_eq!(deliver_signed(&app, &outside).await.status, StatusCode::OK);
+        // Refused by Stripe: no money moved, nothing counts.
+        app.stripe.reset().await;
+        Mock::given(method("POST")).and(path("/v1/refunds"))
+            .respond_with(stripe_error(400, "invalid_request_error", "charge_disputed", "Charge has been charged back."))
+            .mount(&app.stripe).await;
+        app.post(&refunds_path("books", failing), &app.admin, json!({"reason": "x"})).await.assert_problem(409, "refund_refused");
+
+        let report = sales(&app, "books").await;
+        let (gross, refunded) = (6 * 4900, 1000 + 4900 + 4900 + 2000);
+        assert_eq!((&report["revenue_gross"], &report["refunded"], &report["revenue_net"]), (&json!(gross), &json!(refunded), &json!(gross - refunded)), "{}", report);
+        let over_tiers: i64 = report["tiers"].as_array().unwrap().iter().map(|t| t["refunded"].as_i64().unwrap()).sum();
+        let rows: i64 = refund_rows(&app).await.iter().filter(|r| r.status == RefundStatus::Succeeded).map(|r| r.amount).sum();
+        assert_eq!((over_tiers, rows), (refunded, refunded));
+        assert_eq!(report["cancelled_unrefunded"], json!({"orders": 0, "amount": 0}));
+    }
+}
