@@ -811,7 +811,10 @@ db_test! {
         let checkins = app.get("/api/v1/admin/events/zoned/reports/checkins", Some(&app.admin)).await;
         let hour = chrono::DateTime::parse_from_rfc3339(checkins.body["arrivals_by_hour"][0]["hour"].as_str().unwrap()).unwrap();
         assert_eq!(hour.offset().to_string(), "+05:30");
-        let local = scanned_at.with_timezone(&chrono_tz::Asia::Kolkata);
+        // The hour of the scan as the server recorded it (not the test's own
+        // clock, which may have passed into the next hour meanwhile).
+        let recorded = chrono::DateTime::parse_from_rfc3339(log.body["items"][0]["scanned_at"].as_str().unwrap()).unwrap();
+        let local = recorded.with_timezone(&chrono_tz::Asia::Kolkata);
         use chrono::Timelike;
         assert_eq!((hour.hour(), hour.minute()), (local.hour(), 0), "{hour}");
         let list = app.get(&format!("/api/v1/admin/events/zoned/checkin-lists/{}/progress", d.list), Some(&app.admin)).await;
