@@ -408,20 +408,22 @@ fn order_request(body: OrderCreate) -> OrderRequest {
     OrderRequest {
         email: body.email,
         voucher: body.voucher,
-        tickets: body
-            .tickets
-            .into_iter()
-            .map(|t| TicketRequest {
-                tier_id: t.tier_id,
-                attendee_name: t.attendee_name,
-                attendee_email: t.attendee_email,
-                swag_size: t.swag_size,
-                swag_cut: t.swag_cut,
-                dietary: t.dietary,
-                notes: t.notes,
-            })
-            .collect(),
+        tickets: body.tickets.into_iter().map(Into::into).collect(),
         attempt: None,
+    }
+}
+
+impl From<TicketCreate> for TicketRequest {
+    fn from(t: TicketCreate) -> Self {
+        Self {
+            tier_id: t.tier_id,
+            attendee_name: t.attendee_name,
+            attendee_email: t.attendee_email,
+            swag_size: t.swag_size,
+            swag_cut: t.swag_cut,
+            dietary: t.dietary,
+            notes: t.notes,
+        }
     }
 }
 

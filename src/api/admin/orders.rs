@@ -24,7 +24,7 @@ use crate::{
         desk::{self, CancelInput, OrderFilter},
         orders::{
             Order, OrderState, TicketPatch,
-            place::{self, CompRequest, TicketRequest},
+            place::{self, CompRequest},
         },
     },
     error::ApiResult,
@@ -398,19 +398,7 @@ impl OrderDeskApi {
         let request = CompRequest {
             email: b.email,
             reason: b.reason,
-            tickets: b
-                .tickets
-                .into_iter()
-                .map(|t| TicketRequest {
-                    tier_id: t.tier_id,
-                    attendee_name: t.attendee_name,
-                    attendee_email: t.attendee_email,
-                    swag_size: t.swag_size,
-                    swag_cut: t.swag_cut,
-                    dietary: t.dietary,
-                    notes: t.notes,
-                })
-                .collect(),
+            tickets: b.tickets.into_iter().map(Into::into).collect(),
         };
         let placed = place::comp(&state.db, &state.inventory, &auth.0, &slug, request).await?;
         Ok(Comped::Created(Json(CompedOrder {
