@@ -179,6 +179,12 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub sweep_seconds: u64,
 
+    /// Minutes between recounts of every event's inventory counters from its
+    /// tickets (drift is repaired, logged and counted in the metrics).
+    #[arg(long, env = "TESSERA_COUNTER_CHECK_MINUTES", default_value_t = 15, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=1_440))]
+    pub counter_check_minutes: u64,
+
     /// A PKCS#8 PEM file with an Ed25519 key to sign check-in tokens with
     /// (imported into the database on start). Without it, a key is generated
     /// on first start and kept in the database.

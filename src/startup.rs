@@ -159,6 +159,12 @@ impl Application {
             std::time::Duration::from_secs(settings.sweep_seconds),
             self.state.clock.clone(),
         );
+        let counter_check = jobs::spawn_counter_check(
+            self.state.db.clone(),
+            self.state.metrics.clone(),
+            std::time::Duration::from_secs(settings.counter_check_minutes * 60),
+            self.state.clock.clone(),
+        );
         let limits = settings.connection_limits(raise_descriptor_limit());
         tracing::info!(
             max_connections = limits.max_connections,
@@ -176,6 +182,7 @@ impl Application {
         )
         .await;
         sweeper.abort();
+        counter_check.abort();
         served
     }
 }

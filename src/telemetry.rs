@@ -73,6 +73,8 @@ pub struct Metrics {
     db_connections: Gauge,
     db_idle: Gauge,
     connections_refused: Counter,
+    counter_checks: Counter,
+    counter_drift: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -88,6 +90,18 @@ impl Metrics {
         let db_connections = Gauge::default();
         let db_idle = Gauge::default();
         let connections_refused = Counter::default();
+        let counter_checks = Counter::default();
+        let counter_drift = Counter::default();
+        registry.register(
+            "inventory_counter_checks",
+            "Recounts of an event's inventory counters from its tickets",
+            counter_checks.clone(),
+        );
+        registry.register(
+            "inventory_counter_drift",
+            "Inventory counters a recount found wrong (and repaired); should stay 0",
+            counter_drift.clone(),
+        );
         registry.register(
             "http_connections_refused",
             "Connections turned away at the connection limit (total or per client)",
@@ -120,7 +134,15 @@ impl Metrics {
             db_connections,
             db_idle,
             connections_refused,
+            counter_checks,
+            counter_drift,
         }
+    }
+
+    /// One recount of an event's counters, and how many it found wrong.
+    pub fn counters_checked(&self, wrong: u64) {
+        self.counter_checks.inc();
+        self.counter_drift.inc_by(wrong);
     }
 
     pub fn connection_refused(&self) {

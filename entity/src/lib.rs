@@ -9,6 +9,7 @@ pub mod checkin_list;
 pub mod checkin_scan;
 pub mod event;
 pub mod idempotency_key;
+pub mod inventory_count;
 pub mod order;
 pub mod refund;
 pub mod signing_key;

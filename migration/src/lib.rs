@@ -15,6 +15,7 @@ mod m20261201_000003_add_payment_facts;
 mod m20261201_000004_add_checkin_facts;
 mod m20261201_000005_add_ticket_search_text;
 mod m20261201_000006_add_tier_max_per_buyer;
+mod m20261202_000001_create_inventory_counts;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_add_checkin_facts::Migration),
             Box::new(m20261201_000005_add_ticket_search_text::Migration),
             Box::new(m20261201_000006_add_tier_max_per_buyer::Migration),
+            Box::new(m20261202_000001_create_inventory_counts::Migration),
         ]
     }
 }

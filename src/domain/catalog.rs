@@ -207,7 +207,7 @@ async fn lookup(
         .one(db)
         .await?;
     let id = model.as_ref().map_or(uuid::Uuid::nil(), |m| m.id);
-    let used = vouchers::uses_of(db, vec![id], now).await?;
+    let used = vouchers::uses_of(db, event_id, vec![id], now).await?;
     let Some(model) = model else {
         return Ok(None);
     };

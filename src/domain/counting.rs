@@ -12,6 +12,16 @@
 //!
 //! The sweeper marks ended holds `expired`/`released` later, but nothing
 //! waits for it: a hold past its time stops counting at that instant.
+//!
+//! So that nothing has to count an event's tickets to apply the rule, it is
+//! split in two: a ticket **claims** its seat while its status is `held` or
+//! `valid` (a fact that changes only when a statement changes the status,
+//! so counters of claimed tickets can be kept in the same transaction), and
+//! a claimed ticket has **lapsed** at `at` when it is `held` and its hold
+//! has ended (a fact that changes with the clock, counted among the few
+//! held tickets the sweeper has not yet released). A ticket takes a seat
+//! exactly when it claims one and has not lapsed; a test checks that the
+//! split agrees with [`takes_a_seat`] everywhere.
 
 use chrono::{DateTime, Utc};
 use entity::{
@@ -32,6 +42,39 @@ pub fn takes_a_seat(
         TicketStatus::Held => hold_expires_at.is_some_and(|until| until > at),
         TicketStatus::Released | TicketStatus::Revoked => false,
     }
+}
+
+/// Whether a ticket's status claims its seat (counted in the inventory
+/// counters): `held` or `valid`.
+pub const fn claims(status: TicketStatus) -> bool {
+    matches!(status, TicketStatus::Held | TicketStatus::Valid)
+}
+
+/// How a move from `from` to `to` changes the claimed count: -1, 0 or 1.
+pub const fn claim_change(from: TicketStatus, to: TicketStatus) -> i64 {
+    claims(to) as i64 - claims(from) as i64
+}
+
+/// Whether a claimed ticket has lapsed at `at`: held, and its hold ended.
+pub fn lapsed(
+    status: TicketStatus,
+    hold_expires_at: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+) -> bool {
+    status == TicketStatus::Held && hold_expires_at.is_none_or(|until| until <= at)
+}
+
+/// The lapsed tickets at `at`, as a query condition: read through the
+/// index on (event, status, hold end), so its cost is the number of ended
+/// holds not yet swept, not the number of tickets.
+pub fn lapsed_tickets(at: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(ticket::Column::Status.eq(TicketStatus::Held))
+        .add(
+            Condition::any()
+                .add(ticket::Column::HoldExpiresAt.is_null())
+                .add(ticket::Column::HoldExpiresAt.lte(at)),
+        )
 }
 
 /// The tickets that take a seat at `at`, as a query condition.
@@ -144,5 +187,34 @@ mod tests {
             OrderState::Expired
         );
         assert_eq!(order_state_at(OrderState::Paid, None, at), OrderState::Paid);
+    }
+
+    #[test]
+    fn claimed_and_not_lapsed_is_taking_a_seat() {
+        let at = Utc::now();
+        let expiries = [
+            None,
+            Some(at - Duration::seconds(1)),
+            Some(at),
+            Some(at + Duration::seconds(1)),
+        ];
+        for &status in TicketStatus::ALL {
+            for expiry in expiries {
+                assert_eq!(
+                    takes_a_seat(status, expiry, at),
+                    claims(status) && !lapsed(status, expiry, at),
+                    "{status} {expiry:?}"
+                );
+                if lapsed(status, expiry, at) {
+                    assert!(claims(status), "only a claimed ticket lapses");
+                }
+            }
+            for &to in TicketStatus::ALL {
+                assert_eq!(
+                    claim_change(status, to),
+                    i64::from(claims(to)) - i64::from(claims(status))
+                );
+            }
+        }
     }
 }

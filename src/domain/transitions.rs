@@ -32,6 +32,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::{counting, inventory::Deltas};
+
 /// The states an order may move to `to` from.
 pub const fn order_sources(to: OrderState) -> &'static [OrderState] {
     use OrderState::*;
@@ -155,7 +157,10 @@ where
 
 /// Moves an order's tickets (all of them, or `only` these) to `to`, those
 /// whose status allows it. A ticket that leaves `held` loses its hold time.
-/// Answers how many moved.
+/// The inventory counters follow in the same transaction: the tickets of a
+/// move that changes what claims a seat (`released` to `valid`, `held` to
+/// `released`, `valid` to `revoked`) are read back from the update itself
+/// (`RETURNING`) and counted. Answers how many moved.
 pub async fn move_tickets<C: ConnectionTrait>(
     db: &C,
     order_id: Uuid,
@@ -163,24 +168,37 @@ pub async fn move_tickets<C: ConnectionTrait>(
     to: TicketStatus,
     at: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
-    let mut update = ticket::Entity::update_many()
-        .col_expr(ticket::Column::Status, Expr::value(to))
-        .col_expr(ticket::Column::UpdatedAt, Expr::value(at));
-    if matches!(to, TicketStatus::Valid | TicketStatus::Released) {
-        update = update.col_expr(
-            ticket::Column::HoldExpiresAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        );
+    let mut moved = 0;
+    let mut deltas = Deltas::default();
+    for &from in ticket_sources(to) {
+        let mut update = ticket::Entity::update_many()
+            .col_expr(ticket::Column::Status, Expr::value(to))
+            .col_expr(ticket::Column::UpdatedAt, Expr::value(at));
+        if matches!(to, TicketStatus::Valid | TicketStatus::Released) {
+            update = update.col_expr(
+                ticket::Column::HoldExpiresAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            );
+        }
+        update = update
+            .filter(ticket::Column::OrderId.eq(order_id))
+            .filter(ticket::Column::Status.eq(from));
+        if let Some(ids) = only {
+            update = update.filter(ticket::Column::Id.is_in(ids.iter().copied()));
+        }
+        let change = counting::claim_change(from, to);
+        if change == 0 {
+            moved += update.exec(db).await?.rows_affected;
+        } else {
+            let tickets = update.exec_with_returning(db).await?;
+            for ticket in &tickets {
+                deltas.ticket(ticket, change);
+            }
+            moved += u64::try_from(tickets.len()).unwrap_or(u64::MAX);
+        }
     }
-    update = update.filter(ticket::Column::OrderId.eq(order_id));
-    if let Some(ids) = only {
-        update = update.filter(ticket::Column::Id.is_in(ids.iter().copied()));
-    }
-    Ok(update
-        .filter(ticket::Column::Status.is_in(ticket_sources(to).iter().copied()))
-        .exec(db)
-        .await?
-        .rows_affected)
+    deltas.apply(db).await?;
+    Ok(moved)
 }
 
 #[cfg(test)]

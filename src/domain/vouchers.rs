@@ -12,8 +12,8 @@ pub use entity::state::DiscountKind;
 use chrono::{DateTime, Utc};
 use entity::{ticket, tier, voucher};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait,
-    ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, prelude::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ModelTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
@@ -240,8 +240,9 @@ fn json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, DomainError
 }
 
 /// How many tickets use the voucher now (held and paid).
-pub async fn uses(db: &impl ConnectionTrait, voucher_id: Uuid) -> Result<u64, DomainError> {
-    let used = uses_of(db, vec![voucher_id], now()).await?;
+pub async fn uses(db: &impl ConnectionTrait, voucher: &voucher::Model) -> Result<u64, DomainError> {
+    let voucher_id = voucher.id;
+    let used = uses_of(db, voucher.event_id, vec![voucher_id], now()).await?;
     Ok(used
         .get(&voucher_id)
         .copied()
@@ -262,26 +263,14 @@ pub(crate) async fn limit_of(
         .map(|v| v.usage_limit))
 }
 
-/// Uses of several vouchers at `at`, in one query; absent means none.
+/// Uses of several of an event's vouchers at `at`; absent means none.
 pub(crate) async fn uses_of(
     db: &impl ConnectionTrait,
+    event_id: Uuid,
     ids: Vec<Uuid>,
     at: DateTime<Utc>,
 ) -> Result<std::collections::HashMap<Uuid, i64>, sea_orm::DbErr> {
-    if ids.is_empty() {
-        return Ok(std::collections::HashMap::new());
-    }
-    let rows: Vec<(Uuid, i64)> = ticket::Entity::find()
-        .select_only()
-        .column(ticket::Column::VoucherId)
-        .column_as(Expr::col(ticket::Column::Id).count(), "n")
-        .filter(ticket::Column::VoucherId.is_in(ids))
-        .filter(super::counting::seat_takers(at))
-        .group_by(ticket::Column::VoucherId)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().collect())
+    super::inventory::voucher_uses(db, event_id, &ids, at).await
 }
 
 pub async fn create(
@@ -333,7 +322,7 @@ pub async fn list(
         .order_by_asc(voucher::Column::Code)
         .all(db)
         .await?;
-    let used = uses_of(db, models.iter().map(|m| m.id).collect(), now()).await?;
+    let used = uses_of(db, event.id, models.iter().map(|m| m.id).collect(), now()).await?;
     models
         .into_iter()
         .map(|model| {
@@ -364,7 +353,7 @@ pub async fn get(
     id: Uuid,
 ) -> Result<(Voucher, u64), DomainError> {
     let model = find(db, staff, slug, id).await?;
-    let used = uses(db, model.id).await?;
+    let used = uses(db, &model).await?;
     Ok((Voucher::from_model(model)?, used))
 }
 
@@ -415,7 +404,7 @@ pub async fn update(
     active.valid_until = Set(valid.valid_until);
     active.updated_at = Set(now());
     let model = active.update(db).await?;
-    let used = uses(db, model.id).await?;
+    let used = uses(db, &model).await?;
     Ok((Voucher::from_model(model)?, used))
 }
 
@@ -437,7 +426,7 @@ pub async fn archive(
     } else {
         model
     };
-    let used = uses(db, model.id).await?;
+    let used = uses(db, &model).await?;
     Ok((Voucher::from_model(model)?, used))
 }
 

@@ -1,11 +1,14 @@
-//! Background work: expiring unpaid orders and forgetting old idempotency
-//! keys. Every instance runs it; each step is safe to run concurrently.
+//! Background work: expiring unpaid orders, forgetting old idempotency
+//! keys, recounting the inventory counters. Every instance runs it; each step is safe to run concurrently.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
 
-use crate::domain::{self, clock::Clock, idempotency, payments::Payments};
+use crate::{
+    domain::{self, clock::Clock, idempotency, payments::Payments},
+    telemetry::Metrics,
+};
 
 /// Runs the sweeper every `every` until the task is dropped.
 pub fn spawn_sweeper(
@@ -22,6 +25,53 @@ pub fn spawn_sweeper(
             sweep(&db, &payments).await;
         }
     }))
+}
+
+/// Recounts every event's inventory counters every `every` until the task
+/// is dropped (the first recount one period after start).
+pub fn spawn_counter_check(
+    db: DatabaseConnection,
+    metrics: Arc<Metrics>,
+    every: Duration,
+    clock: Clock,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(clock.scope(async move {
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            check_counters(&db, &metrics).await;
+        }
+    }))
+}
+
+/// Recounts every event's counters from its tickets, repairing drift: a
+/// counter that disagrees is a bug, logged as an error and counted in the
+/// metrics (`tessera_inventory_counter_drift`).
+pub async fn check_counters(db: &DatabaseConnection, metrics: &Metrics) {
+    let events = match domain::events::all_ids(db).await {
+        Ok(events) => events,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not list events to recount");
+            return;
+        }
+    };
+    for event in events {
+        match domain::inventory::check_counts(db, event).await {
+            Ok(drift) => {
+                metrics.counters_checked(drift.wrong);
+                if drift.wrong > 0 {
+                    tracing::error!(
+                        event = %event,
+                        counters = drift.wrong,
+                        worst = drift.worst,
+                        "inventory counters disagreed with the tickets; repaired"
+                    );
+                }
+            }
+            Err(err) => tracing::warn!(event = %event, error = %err, "could not recount"),
+        }
+    }
 }
 
 /// One pass: expire due orders (cancelling their payments at Stripe), send

@@ -148,6 +148,8 @@ pub struct TestApp {
     pub clock: Clock,
     /// How long a pending order holds its tickets.
     pub hold: chrono::Duration,
+    /// The app's metrics, for jobs the tests run themselves.
+    pub metrics: std::sync::Arc<tessera::telemetry::Metrics>,
     server: tokio::task::JoinHandle<()>,
     _database: TestDatabase,
 }
@@ -192,6 +194,7 @@ pub async fn spawn_app_with(
         .expect("bind")
         .with_clock(clock.clone());
     let base = format!("http://{}", app.addr());
+    let metrics = app.state().metrics.clone();
     let server = tokio::spawn(async move {
         let _ = app.run_until(&settings, pending()).await;
     });
@@ -207,6 +210,7 @@ pub async fn spawn_app_with(
         stripe,
         clock,
         hold,
+        metrics,
         server,
         _database: database,
     })
@@ -327,9 +331,6 @@ impl TestApp {
         response.text().await.expect("metrics text")
     }
 
-    /// Puts every `Idempotency-Key` record back the way a process killed
-    /// after acting, before storing its answer, leaves it: claimed,
-    /// unanswered, its lease run out.
     /// Lets `by` pass on the app's clock: holds end, windows open and close,
     /// with no row touched.
     pub fn let_time_pass(&self, by: chrono::Duration) {
@@ -346,6 +347,9 @@ impl TestApp {
         self.clock.scope(work).await
     }
 
+    /// Puts every `Idempotency-Key` record back the way a process killed
+    /// after acting, before storing its answer, leaves it: claimed,
+    /// unanswered, its lease run out.
     pub async fn as_if_the_process_died(&self) {
         use entity::idempotency_key::{Column, Entity};
         use sea_orm::{EntityTrait, prelude::Expr};

@@ -13,6 +13,7 @@ mod catalogue;
 mod checkin;
 mod checkout;
 mod cli;
+mod counters;
 mod desk;
 mod errors;
 mod events;

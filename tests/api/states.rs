@@ -171,6 +171,26 @@ db_test! {
         // Some cases count and some do not: the table covers both answers.
         assert!(!taking.is_empty() && taking.len() < tickets.len());
 
+        // The counters' half of the rule: lapsed among the claimed.
+        let lapsed: Vec<Uuid> = ticket::Entity::find()
+            .select_only()
+            .column(ticket::Column::Id)
+            .filter(ticket::Column::EventId.eq(event_id))
+            .filter(counting::lapsed_tickets(at))
+            .into_tuple()
+            .all(&app.db)
+            .await
+            .unwrap();
+        assert!(!lapsed.is_empty(), "the table has lapsed holds");
+        for (id, status, hold) in &tickets {
+            assert_eq!(
+                lapsed.contains(id),
+                counting::lapsed(*status, *hold, at),
+                "{status} with hold {hold:?} at {at}"
+            );
+            cases += 1;
+        }
+
         let holding: Vec<Uuid> = order::Entity::find()
             .select_only()
             .column(order::Column::Id)
@@ -206,7 +226,7 @@ db_test! {
                 cases += 1;
             }
         }
-        assert_eq!(cases, 16 + 5 * 20);
+        assert_eq!(cases, 2 * 16 + 5 * 20);
     }
 }
 

@@ -511,6 +511,17 @@ fn has_orders() -> DomainError {
     )
 }
 
+/// Every event's id, for the background jobs that visit each event.
+pub async fn all_ids(db: &DatabaseConnection) -> Result<Vec<Uuid>, sea_orm::DbErr> {
+    event::Entity::find()
+        .select_only()
+        .column(event::Column::Id)
+        .order_by_asc(event::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
 /// Deletes an event that never had an order (its tiers and vouchers go with
 /// it). An event with orders, even cancelled ones, is archived instead.
 pub async fn delete(db: &DatabaseConnection, staff: &Staff, slug: &str) -> Result<(), DomainError> {

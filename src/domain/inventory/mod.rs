@@ -30,10 +30,12 @@ use super::{
     counting,
     events::SwagSize,
     validation::FieldErrors,
-    vouchers::uses_of,
 };
 
+mod counts;
 mod ledger;
+
+pub use counts::{Deltas, Drift, check as check_counts, voucher_uses};
 
 use ledger::{Held, Ledger, Room, judge};
 
@@ -239,50 +241,24 @@ pub async fn ensure_fits(
     }
 }
 
-/// What is taken right now in an event, counted from the tickets.
+/// What is taken in an event at an instant (see [`counts`]).
 #[derive(Debug, Default)]
 pub struct Taken {
     pub by_tier: HashMap<Uuid, i64>,
     pub by_swag: HashMap<(String, Option<String>), i64>,
+    pub by_voucher: HashMap<Uuid, i64>,
     pub total: i64,
 }
 
+/// What is taken in an event at `at`, from its counters.
 pub async fn taken(
     db: &impl ConnectionTrait,
     event_id: Uuid,
     at: DateTime<Utc>,
 ) -> Result<Taken, DbErr> {
-    let rows: Vec<(Uuid, Option<String>, Option<String>, i64)> = ticket::Entity::find()
-        .select_only()
-        .column(ticket::Column::TierId)
-        .column(ticket::Column::SwagSize)
-        .column(ticket::Column::SwagCut)
-        .column_as(Expr::col(ticket::Column::Id).count(), "n")
-        .filter(ticket::Column::EventId.eq(event_id))
-        .filter(counting::seat_takers(at))
-        .group_by(ticket::Column::TierId)
-        .group_by(ticket::Column::SwagSize)
-        .group_by(ticket::Column::SwagCut)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut taken = Taken::default();
-    for (tier, size, cut, n) in rows {
-        *taken.by_tier.entry(tier).or_default() += n;
-        if let Some(size) = size {
-            *taken
-                .by_swag
-                .entry((size.to_lowercase(), cut.map(|c| c.to_lowercase())))
-                .or_default() += n;
-        }
-        taken.total += n;
-    }
-    Ok(taken)
+    counts::taken(db, event_id, at).await
 }
 
-/// Held (unpaid, unexpired) tickets per key, for the hold limits: the
-/// tickets of the buyer's pending orders, read from the orders alone (indexed
-/// by event, key and state) without touching the tickets.
 /// Tickets of each tier with a per-buyer limit that the batch's buyers
 /// already have (held or valid), by buyer email.
 async fn bought_by(
@@ -318,6 +294,9 @@ async fn bought_by(
         .collect())
 }
 
+/// Held (unpaid, unexpired) tickets per key, for the hold limits: the
+/// tickets of the buyer's pending orders, read from the orders alone (indexed
+/// by event, key and state) without touching the tickets.
 async fn held_by(
     txn: &impl ConnectionTrait,
     event_id: Uuid,
@@ -413,7 +392,7 @@ pub async fn reacquire(
             .map(|limit| (id, limit)),
         None => None,
     };
-    let used = uses_of(txn, voucher.iter().map(|(id, _)| *id).collect(), at).await?;
+    let used = room.taken.by_voucher.clone();
     let placement = Placement {
         order: order.clone(),
         tickets: tickets.to_vec(),
@@ -445,11 +424,7 @@ async fn ledger(
     let clients: Vec<String> = limited.map(|p| p.order.client_key.clone()).collect();
     let by_email = held_by(db, event_id, order::Column::Email, emails, at).await?;
     let by_client = held_by(db, event_id, order::Column::ClientKey, clients, at).await?;
-    let vouchers: Vec<Uuid> = placements
-        .iter()
-        .filter_map(|p| p.voucher.map(|(id, _)| id))
-        .collect();
-    let used = uses_of(db, vouchers, at).await?;
+    let used = room.taken.by_voucher.clone();
     let bought = bought_by(db, event_id, &room, placements, at).await?;
     Ok(Ledger {
         room,
@@ -509,6 +484,11 @@ async fn try_batch(
                 .exec(&txn)
                 .await?;
         }
+        let mut deltas = Deltas::default();
+        for ticket in admitted.iter().flat_map(|p| &p.tickets) {
+            deltas.ticket(ticket, i64::from(counting::claims(ticket.status)));
+        }
+        deltas.apply(&txn).await?;
     }
     txn.commit().await?;
     Ok(decisions)

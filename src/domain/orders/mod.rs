@@ -487,7 +487,15 @@ pub(crate) async fn edit_ticket(
         }
     }
     active.updated_at = Set(at);
-    active.update(&txn).await?;
+    let updated = active.update(&txn).await?;
+    if counting::claims(current.status)
+        && (updated.swag_size != current.swag_size || updated.swag_cut != current.swag_cut)
+    {
+        let mut deltas = inventory::Deltas::default();
+        deltas.ticket(&current, -1);
+        deltas.ticket(&updated, 1);
+        deltas.apply(&txn).await?;
+    }
     txn.commit().await?;
     let model = order::Entity::find_by_id(model.id)
         .one(db)
