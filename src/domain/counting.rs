@@ -81,11 +81,15 @@ pub fn lapsed_tickets(at: DateTime<Utc>) -> Condition {
 pub fn seat_takers(at: DateTime<Utc>) -> Condition {
     Condition::any()
         .add(ticket::Column::Status.eq(TicketStatus::Valid))
-        .add(
-            Condition::all()
-                .add(ticket::Column::Status.eq(TicketStatus::Held))
-                .add(ticket::Column::HoldExpiresAt.gt(at)),
-        )
+        .add(live_holds(at))
+}
+
+/// The held tickets still taking their seat at `at` ([`held_at`]), as a
+/// query condition.
+pub fn live_holds(at: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(ticket::Column::Status.eq(TicketStatus::Held))
+        .add(ticket::Column::HoldExpiresAt.gt(at))
 }
 
 /// Whether a ticket is held (not paid) and still taking its seat at `at`.

@@ -498,3 +498,32 @@ async fn a_csv_export_that_cannot_start_is_an_error_not_an_empty_file() {
     outside.restore().await;
     answer.assert_problem(503, "database_unavailable");
 }
+
+db_test! {
+    async fn tickets_sold_are_counted_on_the_local_day_they_were_paid(app) {
+        // Kolkata is 5:30 ahead of UTC: its days do not start on a UTC hour.
+        let tiers = app
+            .shop("days", json!({"timezone": "Asia/Kolkata"}), &[json!({"name": "Free", "price": 0, "capacity": 10})])
+            .await;
+        let tz: chrono_tz::Tz = "Asia/Kolkata".parse().unwrap();
+        let mut expected: std::collections::BTreeMap<String, u64> = Default::default();
+        // Sales 0, 3, 24 and 29 hours from now: the hours that pass before each.
+        for (i, (pass, tickets)) in [(0, 1), (3, 2), (21, 1), (5, 3)].into_iter().enumerate() {
+            app.let_time_pass(chrono::Duration::hours(pass));
+            let at = app.on_its_clock(async { tessera::domain::now() }).await;
+            let names: Vec<Value> = (0..tickets).map(|_| crate::helpers::ticket(&tiers[0], "Ada")).collect();
+            let answer = app.order("days", json!({"email": format!("d{i}@example.org"), "tickets": names})).await;
+            assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+            *expected.entry(at.with_timezone(&tz).date_naive().to_string()).or_default() += tickets;
+        }
+        let sales = app.get("/api/v1/admin/events/days/reports/sales", Some(&app.admin)).await;
+        let got: std::collections::BTreeMap<String, u64> = sales.body["sold_by_day"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d["day"].as_str().unwrap().to_owned(), d["tickets"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(got, expected, "{}", sales.body);
+        assert!(got.len() >= 2, "the sales span local days: {got:?}");
+    }
+}

@@ -252,18 +252,26 @@ pub async fn export_event(
 }
 
 /// The event, its tiers and all its tickets, for the reports.
+/// An event's tiers in display order.
+async fn tiers_of(
+    db: &DatabaseConnection,
+    event_id: Uuid,
+) -> Result<Vec<tier::Model>, DomainError> {
+    Ok(tier::Entity::find()
+        .filter(tier::Column::EventId.eq(event_id))
+        .order_by_asc(tier::Column::SortOrder)
+        .order_by_asc(tier::Column::Id)
+        .all(db)
+        .await?)
+}
+
 async fn load(
     db: &DatabaseConnection,
     staff: &Staff,
     slug: &str,
 ) -> Result<(event::Model, Vec<tier::Model>, Vec<ticket::Model>), DomainError> {
     let event = events::find_managed(db, staff, slug).await?;
-    let tiers = tier::Entity::find()
-        .filter(tier::Column::EventId.eq(event.id))
-        .order_by_asc(tier::Column::SortOrder)
-        .order_by_asc(tier::Column::Id)
-        .all(db)
-        .await?;
+    let tiers = tiers_of(db, event.id).await?;
     let tickets = ticket::Entity::find()
         .filter(ticket::Column::EventId.eq(event.id))
         .all(db)

@@ -3,22 +3,24 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use entity::{
     order, refund,
     state::{RefundStatus, TicketStatus},
     ticket, tier,
 };
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
+use sea_orm::{
+    ColumnTrait, DatabaseBackend, DatabaseConnection, EntityTrait, ExprTrait, PaginatorTrait,
+    QueryFilter, QuerySelect, QueryTrait, sea_query::Expr,
+};
 use uuid::Uuid;
 
-use super::load;
 use crate::domain::{
     DomainError,
     catalog::{self, Taken},
-    counting, money, now,
-    orders::{OrderState, effective_state},
+    counting, events, inventory, money, now,
+    orders::OrderState,
     staff::Staff,
 };
 
@@ -54,88 +56,197 @@ pub async fn sales(
     staff: &Staff,
     slug: &str,
 ) -> Result<Sales, DomainError> {
-    let (event, tiers, tickets) = load(db, staff, slug).await?;
+    let event = events::find_managed(db, staff, slug).await?;
+    let tiers = super::tiers_of(db, event.id).await?;
     let at = now();
-    let orders: HashMap<Uuid, order::Model> = order::Entity::find()
-        .filter(order::Column::EventId.eq(event.id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|o| (o.id, o))
-        .collect();
-    let refunded = refunded_per_ticket(db, event.id, &tickets).await?;
-    let taken = crate::domain::inventory::taken(db, event.id, at).await?;
+    let taken = inventory::taken(db, event.id, at).await?;
+    let held = held_by_tier(db, event.id, at).await?;
+    let gross = gross_by_tier(db, event.id).await?;
+    let refunded = refunded_by_tier(db, event.id).await?;
     let tz: Tz = event.timezone.parse().unwrap_or(chrono_tz::UTC);
-    let mut by_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
     let mut lines = Vec::with_capacity(tiers.len());
     for tier in tiers {
-        let mine: Vec<&ticket::Model> = tickets.iter().filter(|t| t.tier_id == tier.id).collect();
-        let sold = mine
-            .iter()
-            .filter(|t| t.status == TicketStatus::Valid)
-            .count() as u64;
-        let held = mine
-            .iter()
-            .filter(|t| counting::held_at(t.status, t.hold_expires_at, at))
-            .count() as u64;
-        let (mut gross, mut refunds) = (0, 0);
-        for t in &mine {
-            refunds += refunded.get(&t.id).copied().unwrap_or(0);
-            let Some(paid_at) = orders.get(&t.order_id).and_then(|o| o.paid_at) else {
-                continue;
-            };
-            gross += t.price;
-            if t.status == TicketStatus::Valid {
-                *by_day
-                    .entry(paid_at.with_timezone(&tz).date_naive())
-                    .or_default() += 1;
-            }
-        }
+        let taking = taken.by_tier.get(&tier.id).copied().unwrap_or(0);
+        let held = held.get(&tier.id).copied().unwrap_or(0);
+        let gross = gross.get(&tier.id).copied().unwrap_or(0);
+        let refunds = refunded.get(&tier.id).copied().unwrap_or(0);
         let counts = Taken {
-            tier: taken.by_tier.get(&tier.id).copied().unwrap_or(0),
+            tier: taking,
             event: taken.total,
         };
         let available = catalog::availability(&tier, (&event).into(), counts, at).remaining;
         lines.push(TierSales {
             tier,
-            sold,
-            held,
+            // What takes a seat is sold (valid) or held.
+            sold: u64::try_from(taking - held).unwrap_or(0),
+            held: u64::try_from(held).unwrap_or(0),
             available,
             gross,
             refunded: refunds,
             net: gross - refunds,
         });
     }
-    let mut states: HashMap<OrderState, u64> = HashMap::new();
-    let mut kept = (0, 0);
-    for order in orders.values() {
-        let state = effective_state(order, at);
-        *states.entry(state).or_default() += 1;
-        let holds = order.amount_paid - order.amount_refunded;
-        if state == OrderState::Cancelled && holds > 0 {
-            kept = (kept.0 + 1, kept.1 + holds);
-        }
-    }
     Ok(Sales {
-        currency: event.currency,
+        currency: event.currency.clone(),
         tiers: lines,
-        orders_by_state: OrderState::ALL
-            .iter()
-            .map(|s| (*s, states.get(s).copied().unwrap_or(0)))
-            .collect(),
-        by_day: by_day.into_iter().collect(),
-        cancelled_unrefunded: kept,
+        orders_by_state: orders_by_state(db, event.id, at).await?,
+        by_day: sold_by_day(db, event.id, tz).await?,
+        cancelled_unrefunded: cancelled_unrefunded(db, event.id).await?,
     })
 }
 
-/// The money refunded, per ticket: each succeeded refund is split over the
-/// tickets it revoked, or over its order's tickets when it named none (an
-/// amount-only refund, one made in Stripe's dashboard, a late payment sent
-/// back), in proportion to their prices.
-async fn refunded_per_ticket(
+/// Held tickets whose hold has not ended, per tier: read through the index
+/// on (event, status, hold end), so only live holds are visited.
+async fn held_by_tier(
     db: &DatabaseConnection,
     event_id: Uuid,
-    tickets: &[ticket::Model],
+    at: DateTime<Utc>,
+) -> Result<HashMap<Uuid, i64>, DomainError> {
+    let rows: Vec<(Uuid, i64)> = ticket::Entity::find()
+        .select_only()
+        .column(ticket::Column::TierId)
+        .column_as(Expr::col(ticket::Column::Id).count(), "n")
+        .filter(ticket::Column::EventId.eq(event_id))
+        .filter(counting::live_holds(at))
+        .group_by(ticket::Column::TierId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// What paid orders paid, per tier: the prices of the tickets of every
+/// order that was ever paid, summed by the database.
+async fn gross_by_tier(
+    db: &DatabaseConnection,
+    event_id: Uuid,
+) -> Result<HashMap<Uuid, i64>, DomainError> {
+    let rows: Vec<(Uuid, i64)> = ticket::Entity::find()
+        .select_only()
+        .column(ticket::Column::TierId)
+        .column_as(
+            Expr::col((ticket::Entity, ticket::Column::Price))
+                .sum()
+                .cast_as("bigint"),
+            "gross",
+        )
+        .inner_join(order::Entity)
+        .filter(ticket::Column::EventId.eq(event_id))
+        .filter(order::Column::PaidAt.is_not_null())
+        .group_by(ticket::Column::TierId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Orders per state as of `at` (a pending order whose hold ended counts as
+/// expired), counted by the database.
+async fn orders_by_state(
+    db: &DatabaseConnection,
+    event_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<Vec<(OrderState, u64)>, DomainError> {
+    let stored: Vec<(OrderState, i64)> = order::Entity::find()
+        .select_only()
+        .column(order::Column::State)
+        .column_as(Expr::col(order::Column::Id).count(), "n")
+        .filter(order::Column::EventId.eq(event_id))
+        .group_by(order::Column::State)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let lapsed = order::Entity::find()
+        .filter(order::Column::EventId.eq(event_id))
+        .filter(order::Column::State.eq(OrderState::Pending))
+        .filter(counting::orders_in_state_at(OrderState::Expired, at))
+        .count(db)
+        .await?;
+    let mut states: HashMap<OrderState, u64> = stored
+        .into_iter()
+        .map(|(state, n)| (state, u64::try_from(n).unwrap_or(0)))
+        .collect();
+    if lapsed > 0 {
+        *states.entry(OrderState::Pending).or_default() -= lapsed;
+        *states.entry(OrderState::Expired).or_default() += lapsed;
+    }
+    Ok(OrderState::ALL
+        .iter()
+        .map(|s| (*s, states.get(s).copied().unwrap_or(0)))
+        .collect())
+}
+
+/// Every real time zone's offset is a whole number of quarter hours, so a
+/// quarter hour of UTC never straddles a local midnight.
+const QUARTER_HOUR: i64 = 900;
+
+/// Valid tickets per day their order was paid, in the event's time zone:
+/// the database groups them by quarter hour of UTC, which are then put on
+/// local days (a few rows per day of sales, whatever the number of orders).
+async fn sold_by_day(
+    db: &DatabaseConnection,
+    event_id: Uuid,
+    tz: Tz,
+) -> Result<Vec<(NaiveDate, u64)>, DomainError> {
+    let paid_at = r#""orders"."paid_at""#;
+    let bucket = match db.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            format!("CAST(FLOOR(EXTRACT(EPOCH FROM {paid_at}) / {QUARTER_HOUR}) AS BIGINT)")
+        }
+        _ => format!("CAST(strftime('%s', {paid_at}) AS INTEGER) / {QUARTER_HOUR}"),
+    };
+    let rows: Vec<(i64, i64)> = ticket::Entity::find()
+        .select_only()
+        .column_as(Expr::cust(bucket.clone()), "bucket")
+        .column_as(Expr::col((ticket::Entity, ticket::Column::Id)).count(), "n")
+        .inner_join(order::Entity)
+        .filter(ticket::Column::EventId.eq(event_id))
+        .filter(ticket::Column::Status.eq(TicketStatus::Valid))
+        .filter(order::Column::PaidAt.is_not_null())
+        .group_by(Expr::cust(bucket))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut by_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+    for (bucket, n) in rows {
+        let Some(start) = DateTime::<Utc>::from_timestamp(bucket * QUARTER_HOUR, 0) else {
+            continue;
+        };
+        *by_day
+            .entry(start.with_timezone(&tz).date_naive())
+            .or_default() += u64::try_from(n).unwrap_or(0);
+    }
+    Ok(by_day.into_iter().collect())
+}
+
+/// Cancelled orders that still hold money: how many, and how much.
+async fn cancelled_unrefunded(
+    db: &DatabaseConnection,
+    event_id: Uuid,
+) -> Result<(u64, i64), DomainError> {
+    let kept = Expr::col(order::Column::AmountPaid).sub(Expr::col(order::Column::AmountRefunded));
+    let row: Option<(i64, Option<i64>)> = order::Entity::find()
+        .select_only()
+        .column_as(Expr::col(order::Column::Id).count(), "n")
+        .column_as(kept.clone().sum().cast_as("bigint"), "amount")
+        .filter(order::Column::EventId.eq(event_id))
+        .filter(order::Column::State.eq(OrderState::Cancelled))
+        .filter(kept.gt(0))
+        .into_tuple()
+        .one(db)
+        .await?;
+    let (n, amount) = row.unwrap_or((0, None));
+    Ok((u64::try_from(n).unwrap_or(0), amount.unwrap_or(0)))
+}
+
+/// The money refunded, per tier: each succeeded refund is split over the
+/// tickets it revoked, or over its order's tickets when it named none (an
+/// amount-only refund, one made in Stripe's dashboard, a late payment sent
+/// back), in proportion to their prices. Reads the refunds and the tickets
+/// of refunded orders only.
+async fn refunded_by_tier(
+    db: &DatabaseConnection,
+    event_id: Uuid,
 ) -> Result<HashMap<Uuid, i64>, DomainError> {
     let of_event = order::Entity::find()
         .select_only()
@@ -147,9 +258,16 @@ async fn refunded_per_ticket(
         .filter(refund::Column::Status.eq(RefundStatus::Succeeded))
         .all(db)
         .await?;
-    let mut by_order: HashMap<Uuid, Vec<&ticket::Model>> = HashMap::new();
-    for t in tickets {
-        by_order.entry(t.order_id).or_default().push(t);
+    let orders: Vec<Uuid> = rows.iter().map(|r| r.order_id).collect();
+    let mut by_order: HashMap<Uuid, Vec<ticket::Model>> = HashMap::new();
+    for chunk in orders.chunks(500) {
+        for t in ticket::Entity::find()
+            .filter(ticket::Column::OrderId.is_in(chunk.iter().copied()))
+            .all(db)
+            .await?
+        {
+            by_order.entry(t.order_id).or_default().push(t);
+        }
     }
     let mut out: HashMap<Uuid, i64> = HashMap::new();
     for row in rows {
@@ -158,7 +276,6 @@ async fn refunded_per_ticket(
             .get(&row.order_id)
             .map(|ts| {
                 ts.iter()
-                    .copied()
                     .filter(|t| named.is_empty() || named.contains(&t.id))
                     .collect()
             })
@@ -166,7 +283,7 @@ async fn refunded_per_ticket(
         over.sort_by_key(|t| t.id);
         let prices: Vec<i64> = over.iter().map(|t| t.price).collect();
         for (t, part) in over.iter().zip(money::allocate(row.amount, &prices)) {
-            *out.entry(t.id).or_default() += part;
+            *out.entry(t.tier_id).or_default() += part;
         }
     }
     Ok(out)
