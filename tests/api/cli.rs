@@ -27,9 +27,9 @@ fn tessera(database_url: &str) -> Command {
     command
 }
 
-struct Served {
+pub(crate) struct Served {
     child: Child,
-    stdout: Vec<String>,
+    pub stdout: Vec<String>,
 }
 
 /// Starts `tessera serve`, reads stdout until the docs line has been printed
@@ -39,7 +39,7 @@ fn serve_once(database_url: &str) -> Served {
 }
 
 /// Like [`serve_once`], with more environment variables.
-fn serve_with(database_url: &str, env: &[(&str, &str)]) -> Served {
+pub(crate) fn serve_with(database_url: &str, env: &[(&str, &str)]) -> Served {
     let mut child = tessera(database_url)
         .envs(env.iter().copied())
         .arg("serve")
@@ -99,7 +99,15 @@ fn stop(served: Served) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-fn token_in(lines: &[String]) -> Option<String> {
+/// Sends `signal` (`-KILL`, `-TERM`) to a served process and waits for it
+/// to end, whatever its exit.
+pub(crate) fn kill(served: Served, signal: &str) {
+    let pid = served.child.id().to_string();
+    let _ = Command::new("kill").args([signal, &pid]).status();
+    let _ = served.child.wait_with_output();
+}
+
+pub(crate) fn token_in(lines: &[String]) -> Option<String> {
     lines.iter().find_map(|line| {
         line.split_once("TESSERA ADMIN TOKEN: ")
             .map(|(_, t)| t.trim().to_owned())

@@ -151,7 +151,11 @@ pub struct TestApp {
     /// The app's metrics, for jobs the tests run themselves.
     pub metrics: std::sync::Arc<tessera::telemetry::Metrics>,
     server: tokio::task::JoinHandle<()>,
-    _database: TestDatabase,
+    /// What a second instance needs to start on the same database.
+    settings: Settings,
+    /// Shared with the other instances on the same database; dropped with
+    /// the last of them.
+    _database: std::sync::Arc<TestDatabase>,
 }
 
 impl Drop for TestApp {
@@ -188,6 +192,28 @@ pub async fn spawn_app_with(
         .expect("bootstrap admin")
         .expect("a fresh database mints an admin token");
     let clock = Clock::settable();
+    Some(
+        start_instance(
+            settings,
+            db,
+            admin,
+            stripe,
+            clock,
+            std::sync::Arc::new(database),
+        )
+        .await,
+    )
+}
+
+/// Serves one instance of the service on a prepared database.
+async fn start_instance(
+    settings: Settings,
+    db: DatabaseConnection,
+    admin: String,
+    stripe: wiremock::MockServer,
+    clock: Clock,
+    database: std::sync::Arc<TestDatabase>,
+) -> TestApp {
     let hold = settings.hold_limits().hold;
     let app = Application::bind(&settings, db.clone())
         .await
@@ -195,14 +221,15 @@ pub async fn spawn_app_with(
         .with_clock(clock.clone());
     let base = format!("http://{}", app.addr());
     let metrics = app.state().metrics.clone();
+    let serving = settings.clone();
     let server = tokio::spawn(async move {
-        let _ = app.run_until(&settings, pending()).await;
+        let _ = app.run_until(&serving, pending()).await;
     });
     let client = Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .expect("client");
-    Some(TestApp {
+    TestApp {
         base,
         client,
         db,
@@ -212,8 +239,34 @@ pub async fn spawn_app_with(
         hold,
         metrics,
         server,
+        settings,
         _database: database,
-    })
+    }
+}
+
+impl TestApp {
+    /// A second instance of the service on this app's database, as behind a
+    /// load balancer: its own process state (pool, placement workers,
+    /// caches, sweeper, Stripe stand-in), the same database, settings and
+    /// clock. On SQLite both open the same file, as two processes would.
+    pub async fn another_instance(&self) -> TestApp {
+        let db = prepare_database(&self.settings)
+            .await
+            .expect("connect the second instance");
+        let stripe = wiremock::MockServer::start().await;
+        crate::stripe_stub::mount_default(&stripe).await;
+        let mut settings = self.settings.clone();
+        settings.stripe_api_base = stripe.uri();
+        start_instance(
+            settings,
+            db,
+            self.admin.clone(),
+            stripe,
+            self.clock.clone(),
+            self._database.clone(),
+        )
+        .await
+    }
 }
 
 /// A response's status and JSON body (`Value::Null` when it has none).
