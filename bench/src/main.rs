@@ -44,6 +44,10 @@ pub struct Args {
     /// Ticket rush: tickets in the tier.
     #[arg(long, default_value_t = 5_000)]
     capacity: i64,
+    /// Ticket rush: tickets sold before the measured rush starts (in orders
+    /// of ten, not measured), to compare a fresh event with a large one.
+    #[arg(long, default_value_t = 0)]
+    preload: i64,
     /// Ticket rush: buyers in flight at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
