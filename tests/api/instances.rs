@@ -53,7 +53,7 @@ db_test! {
         let answers: Vec<(Answer, usize)> = futures_util::future::join_all(rush).await;
         let placed = answers.iter().filter(|(a, _)| a.status == StatusCode::CREATED).count();
         for (refused, _) in answers.iter().filter(|(a, _)| a.status != StatusCode::CREATED) {
-            assert!(matches!(refused.code(), "sold_out" | "swag_sold_out"), "{}", refused.body);
+            assert!(matches!(refused.code(), "sold_out" | "swag_size_unavailable"), "{}", refused.body);
         }
         assert_eq!(placed, 30, "the event's capacity, across both instances");
         // Both instances answered: one instance's batch may have taken
