@@ -2,6 +2,7 @@
 //! duplicate scans mixed in, as at a conference's doors at 8:45.
 
 use std::{
+    path::Path,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -24,10 +25,13 @@ use tessera::{
         staff::Staff,
         tiers::{self, TierInput},
     },
-    startup::{Application, prepare_database},
+    startup::prepare_database,
 };
 
-use crate::{Args, Report, machine};
+use crate::{
+    Args, Figures, Report, machine,
+    service::{self, Meter, Service},
+};
 
 fn err(e: tessera::domain::DomainError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
@@ -38,13 +42,11 @@ struct Outcome {
     latency: Duration,
 }
 
-pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
-    let mut settings = Settings::for_database(url)?;
-    settings.db_max_connections = args.pool;
+pub async fn run(args: &Args, binary: &Path, url: String) -> anyhow::Result<Report> {
+    let settings = Settings::for_database(url.clone())?;
     let db = prepare_database(&settings).await?;
     let database = machine::database_version(&db).await;
-    let app = Application::bind(&settings, db.clone()).await?;
-    let inventory = app.state().inventory.clone();
+    let inventory = tessera::domain::inventory::Inventory::new(db.clone(), settings.hold_limits());
 
     // An event starting now, one tier, every ticket comped in orders of 10.
     let system = Staff::system();
@@ -112,6 +114,10 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
     }
 
     // Every ticket's token, signed as the attendee's phone would show it.
+    // The key the service signs with, made now as its first start would.
+    tessera::domain::keys::ensure(&db, None)
+        .await
+        .map_err(err)?;
     let keys = KeyRing::new(db.clone());
     let token_settings = settings.token_settings();
     let event = entity::event::Entity::find()
@@ -205,11 +211,15 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
         plan.swap(i, j);
     }
 
-    let endpoint = format!("http://{}/api/v1/checkin/scan", app.addr());
+    let service = Service::start(
+        binary,
+        &url,
+        &[("TESSERA_DB_MAX_CONNECTIONS", args.pool.to_string())],
+    )?;
+    let endpoint = format!("{}/api/v1/checkin/scan", service.base);
     let search_endpoint = format!(
-        "http://{}/api/v1/checkin/lists/{}/attendees",
-        app.addr(),
-        list.id
+        "{}/api/v1/checkin/lists/{}/attendees",
+        service.base, list.id
     );
     let admin = tessera::domain::staff::create(
         &db,
@@ -224,17 +234,13 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
     .await
     .map_err(err)?
     .secret;
-    let server_settings = settings.clone();
-    let server = tokio::spawn(async move {
-        app.run_until(&server_settings, std::future::pending())
-            .await
-    });
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.scanners)
         .build()?;
     let plan = Arc::new(plan);
     let tokens_list = Arc::new(tokens_list);
     let next = Arc::new(AtomicUsize::new(0));
+    let meter = Meter::start(&[&service], &db).await;
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for scanner in 0..args.scanners {
@@ -274,6 +280,7 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
         outcomes.extend(done?);
     }
     let elapsed = started.elapsed();
+    let cpu = meter.finish(&db).await;
 
     // The help desk: volunteers look attendees up by name (`--searchers`
     // at once): mostly someone's surname, which finds a few people; one in
@@ -327,7 +334,9 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
     while let Some(done) = volunteers.join_next().await {
         search_outcomes.extend(done?);
     }
-    server.abort();
+    let rss_kib = service.peak_rss_kib();
+    service.stop();
+    let database_bytes = service::database_size(&db, &url).await;
     let search_failures = search_outcomes.iter().filter(|(ok, _)| !ok).count();
     let mut search_latencies: Vec<Duration> = search_outcomes.iter().map(|(_, l)| *l).collect();
     search_latencies.sort_unstable();
@@ -366,6 +375,9 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
          | latency p50 | {p50:.1} ms |\n\
          | latency p99 | {p99:.1} ms |\n\
          | latency max | {max:.1} ms |\n\
+         | server CPU per scan: service / its PostgreSQL backends | {svc:.2} / {dbc:.2} ms |\n\
+         | where the machine's two cores went during the rush | {breakdown} |\n\
+         | service peak RSS | {rss:.1} MiB |\n\
          | token verifications per second, one core, the JWT library alone | {raw:.0} ({raw_verified} verified) |\n\
          | token verifications per second, one core, the service's path (key cache, kid lookup) | {vps:.0} ({verified} verified) |\n\
          | attendee searches ({searchers} volunteers at once, after the rush) / failed | {searches} / {search_failures} |\n\
@@ -387,11 +399,24 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
         searchers = args.searchers,
         sp50 = machine::percentile(&search_latencies, 0.50),
         sp99 = machine::percentile(&search_latencies, 0.99),
+        svc = cpu.service.as_secs_f64() * 1000.0 / outcomes.len().max(1) as f64,
+        dbc = cpu.database.as_secs_f64() * 1000.0 / outcomes.len().max(1) as f64,
+        rss = rss_kib as f64 / 1024.0,
+        breakdown = cpu.breakdown(),
     );
     Ok(Report {
         section: "door",
         markdown,
         failed,
+        figures: Figures {
+            scenario: format!("door rush, {} scanners", args.scanners),
+            requests: outcomes.len(),
+            seconds,
+            latencies,
+            cpu,
+            rss_kib,
+            database_bytes,
+        },
     })
 }
 

@@ -65,8 +65,8 @@ pub fn describe(database: &str) -> String {
          - CPU: {} ({} cores)\n\
          - Memory: {}\n\
          - Database: {database}, on the same machine\n\
-         - Client, service and database share the machine; the service runs in the benchmark's process, \
-         reached over loopback HTTP.\n\n",
+         - Client, service and database share the machine; the service is the release `tessera` binary \
+         in its own process, reached over loopback HTTP; Stripe is a stand-in on loopback in the benchmark's process.\n\n",
         cpu_model(),
         cores(),
         memory()

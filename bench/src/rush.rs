@@ -1,7 +1,9 @@
-//! The ticket rush: N buyers race for one tier of capacity C.
+//! The ticket rush: N buyers race for one tier of capacity C, on a fresh
+//! event or one that already holds `preload` tickets, through one instance
+//! of the service or two on the same database.
 
-use futures_util::future::BoxFuture;
 use std::{
+    path::Path,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -9,6 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 use tessera::{
@@ -19,73 +22,47 @@ use tessera::{
         staff::Staff,
         tiers::{self, TierInput},
     },
-    payments::{
-        CheckoutRequest, CheckoutSession, GatewayError, GatewayResult, Intent, IntentRequest,
-        PaymentGateway, RefundRequest, RefundResult,
-    },
-    startup::{Application, prepare_database},
+    startup::prepare_database,
 };
 
-use anyhow::Context;
+use crate::{
+    Args, Figures, Report, machine,
+    service::{self, Meter, Service},
+};
 
-use crate::{Args, Report, machine};
-
-struct Outcome {
-    status: u16,
-    latency: Duration,
+pub(crate) struct Outcome {
+    pub status: u16,
+    pub latency: Duration,
 }
 
-/// A payment provider that creates every PaymentIntent instantly.
-struct InstantGateway;
-
-impl PaymentGateway for InstantGateway {
-    fn create_intent(&self, request: IntentRequest) -> BoxFuture<'_, GatewayResult<Intent>> {
-        Box::pin(async move {
-            Ok(Intent {
-                id: format!("pi_{}", request.order_id.simple()),
-                client_secret: Some(format!("pi_{}_secret", request.order_id.simple())),
-                status: "requires_payment_method".into(),
-            })
-        })
-    }
-    fn retrieve_intent(&self, id: String) -> BoxFuture<'_, GatewayResult<Intent>> {
-        Box::pin(async move {
-            Ok(Intent {
-                client_secret: Some(format!("{id}_secret")),
-                id,
-                status: "requires_payment_method".into(),
-            })
-        })
-    }
-    fn cancel_intent(&self, _: String, _: String) -> BoxFuture<'_, GatewayResult<()>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn create_checkout(&self, _: CheckoutRequest) -> BoxFuture<'_, GatewayResult<CheckoutSession>> {
-        Box::pin(async { Err(GatewayError::Unavailable("not in the benchmark".into())) })
-    }
-    fn retrieve_checkout(&self, _: String) -> BoxFuture<'_, GatewayResult<CheckoutSession>> {
-        Box::pin(async { Err(GatewayError::Unavailable("not in the benchmark".into())) })
-    }
-    fn expire_checkout(&self, _: String, _: String) -> BoxFuture<'_, GatewayResult<()>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn refund(&self, _: RefundRequest) -> BoxFuture<'_, GatewayResult<RefundResult>> {
-        Box::pin(async { Err(GatewayError::Unavailable("not in the benchmark".into())) })
-    }
-}
-
-fn err(e: tessera::domain::DomainError) -> anyhow::Error {
+pub(crate) fn err(e: tessera::domain::DomainError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
-pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
-    let mut settings = Settings::for_database(url)?;
-    settings.db_max_connections = args.pool;
-    // Buyers arrive through a load balancer, each from an address of their
-    // own (IPv6 documentation addresses: a header value, never contacted).
-    settings.client_ip_header = Some("x-forwarded-for".into());
+/// The environment a benchmarked service runs with.
+pub(crate) fn service_env(args: &Args, stripe: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("TESSERA_DB_MAX_CONNECTIONS", args.pool.to_string()),
+        ("STRIPE_SECRET_KEY", "sk_test_bench".into()),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_bench".into()),
+        ("STRIPE_API_BASE", stripe.to_owned()),
+    ]
+}
+
+pub async fn run(
+    args: &Args,
+    binary: &Path,
+    url: String,
+    preload: i64,
+    instances: usize,
+) -> anyhow::Result<Report> {
+    let settings = Settings::for_database(url.clone())?;
     let db = prepare_database(&settings).await?;
     let database = machine::database_version(&db).await;
+    let admin = tessera::domain::staff::bootstrap_admin(&db)
+        .await
+        .map_err(err)?
+        .context("a fresh database mints an admin token")?;
 
     let system = Staff::system();
     let starts_at = tessera::domain::now() + chrono::Duration::days(30);
@@ -102,7 +79,7 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
     let tier = TierInput {
         name: "Early bird".into(),
         price: 9_900,
-        capacity: args.capacity + args.preload,
+        capacity: args.capacity + preload,
         max_per_order: Some(10),
         ..Default::default()
     };
@@ -113,60 +90,66 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
         .await
         .map_err(err)?;
 
-    // The payment provider answers at once, in process: the figures measure
-    // tessera's inventory, not Stripe's latency.
-    let gateway: std::sync::Arc<dyn PaymentGateway> = std::sync::Arc::new(InstantGateway);
-    let app = Application::bind_with_gateway(&settings, db.clone(), Some(gateway)).await?;
-    let endpoint = format!("http://{}/api/v1/events/rush/orders", app.addr());
-    let server_settings = settings.clone();
-    let server = tokio::spawn(async move {
-        app.run_until(&server_settings, std::future::pending())
-            .await
-    });
+    let stripe = service::fake_stripe().await?;
+    let env = service_env(args, &stripe);
+    let services = (0..instances)
+        .map(|_| Service::start(binary, &url, &env))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let endpoints: Vec<String> = services
+        .iter()
+        .map(|s| format!("{}/api/v1/events/rush/orders", s.base))
+        .collect();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
 
     // The event already holds `preload` tickets, sold in orders of ten by
     // buyers of their own, before the clock starts.
-    let preload_orders = usize::try_from(args.preload / 10)?;
-    run_buyers(
+    let preload_orders = usize::try_from(preload / 10)?;
+    let loaded = run_buyers(
         &client,
-        &endpoint,
+        &endpoints,
         tier.id,
         args.concurrency,
         0..preload_orders,
         10,
     )
     .await?;
+    anyhow::ensure!(
+        loaded.iter().all(|o| o.status == 201),
+        "the preload was refused"
+    );
     if preload_orders > 0 && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        // An event that grew to this size over weeks has had its statistics
-        // gathered by autovacuum; a table filled in seconds has not, and the
-        // planner would scan it for the few rows it needs.
-        db.execute_unprepared("ANALYZE").await?;
+        // An event that grew to this size over weeks has been vacuumed and
+        // its statistics gathered by autovacuum; a table filled in seconds
+        // has neither, and the measured rush would pay for it (the planner
+        // scanning for the few rows it needs, vacuum running meanwhile).
+        db.execute_unprepared("VACUUM ANALYZE").await?;
     }
-    let first = preload_orders;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        // Every rush starts right after a checkpoint, so none pays for
+        // another's dirty pages or full-page writes more than the others.
+        db.execute_unprepared("CHECKPOINT").await?;
+    }
+
+    let running: Vec<&Service> = services.iter().collect();
+    let meter = Meter::start(&running, &db).await;
     let started = Instant::now();
     let outcomes = run_buyers(
         &client,
-        &endpoint,
+        &endpoints,
         tier.id,
         args.concurrency,
-        first..first + args.buyers,
+        preload_orders..preload_orders + args.buyers,
         1,
     )
     .await?;
     let elapsed = started.elapsed();
+    let cpu = meter.finish(&db).await;
 
     // What organizers and buyers read at that size: the public tier
     // listing and the sales report, one request at a time.
-    let base = endpoint
-        .trim_end_matches("/api/v1/events/rush/orders")
-        .to_owned();
-    let admin = tessera::domain::staff::bootstrap_admin(&db)
-        .await
-        .map_err(err)?
-        .context("a fresh database mints an admin token")?;
+    let base = &services[0].base;
     let listing = timed(
         &client,
         &format!("{base}/api/v1/events/rush/tiers"),
@@ -181,7 +164,15 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
         20,
     )
     .await?;
-    server.abort();
+    let rss_kib = services
+        .iter()
+        .map(Service::peak_rss_kib)
+        .max()
+        .unwrap_or(0);
+    for s in services {
+        s.stop();
+    }
+    let database_bytes = service::database_size(&db, &url).await;
 
     let sold = entity::ticket::Entity::find()
         .filter(entity::ticket::Column::TierId.eq(tier.id))
@@ -194,19 +185,32 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
     let other = outcomes.len() - placed - sold_out;
     let mut latencies: Vec<Duration> = outcomes.iter().map(|o| o.latency).collect();
     latencies.sort_unstable();
-    let oversold = (sold - args.capacity - args.preload).max(0);
+    let oversold = (sold - args.capacity - preload).max(0);
     let expected = i64::try_from(args.buyers)?.min(args.capacity);
     let seconds = elapsed.as_secs_f64();
     let failed = oversold > 0 || other > 0 || i64::try_from(placed)? != expected;
 
+    let (section, title, flag) = match (preload, instances) {
+        (0, 1) => ("bench", "Ticket rush", "rush".to_owned()),
+        (_, 1) => (
+            "large",
+            "Ticket rush on a large event",
+            format!("large --preload {preload}"),
+        ),
+        _ => (
+            "instances",
+            "Ticket rush on two instances",
+            "instances".to_owned(),
+        ),
+    };
     let markdown = format!(
-        "## Ticket rush: latest run ({kind})\n\n\
-         Generated by `cargo run --release -p bench -- --scenario rush --buyers {buyers} --capacity {capacity} \
-         --preload {preload} --concurrency {concurrency} --pool {pool}` on {date}.\n\n\
+        "## {title}: latest run ({kind})\n\n\
+         Generated by `cargo run --release -p bench -- --scenario {flag} --buyers {buyers} --capacity {capacity} \
+         --concurrency {concurrency} --pool {pool}` on {date}.\n\n\
          {machine}\
          ### Results\n\n\
          | measure | value |\n| --- | --- |\n\
-         | buyers / tier capacity / concurrency | {buyers} / {capacity} / {concurrency} |\n\
+         | buyers / tier capacity / concurrency / instances | {buyers} / {capacity} / {concurrency} / {instances} |\n\
          | tickets already sold when the rush starts | {preload} |\n\
          | orders placed | {placed} (expected {expected}) |\n\
          | refused `sold_out` | {sold_out} |\n\
@@ -216,15 +220,15 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
          | wall time | {seconds:.2} s |\n\
          | requests per second | {rps:.0} |\n\
          | orders placed per second | {ops:.0} |\n\
-         | latency p50 | {p50:.1} ms |\n\
-         | latency p99 | {p99:.1} ms |\n\
-         | latency max | {max:.1} ms |\n\
+         | latency p50 / p99 / max | {p50:.1} / {p99:.1} / {max:.1} ms |\n\
+         | server CPU per request: service / its PostgreSQL backends | {svc:.2} / {dbc:.2} ms |\n\
+         | where the machine's two cores went during the rush | {breakdown} |\n\
+         | service peak RSS | {rss:.1} MiB |\n\
          | tier listing afterwards, p50 / p99 (200 requests, one at a time) | {l50:.1} / {l99:.1} ms |\n\
          | sales report afterwards, p50 / max (20 requests) | {r50:.1} / {rmax:.1} ms |\n",
         kind = machine::backend_kind(&database),
         buyers = args.buyers,
         capacity = args.capacity,
-        preload = args.preload,
         concurrency = args.concurrency,
         pool = args.pool,
         date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
@@ -234,34 +238,51 @@ pub async fn run(args: &Args, url: String) -> anyhow::Result<Report> {
         p50 = machine::percentile(&latencies, 0.50),
         p99 = machine::percentile(&latencies, 0.99),
         max = machine::percentile(&latencies, 1.0),
+        svc = cpu.service.as_secs_f64() * 1000.0 / outcomes.len().max(1) as f64,
+        dbc = cpu.database.as_secs_f64() * 1000.0 / outcomes.len().max(1) as f64,
+        rss = rss_kib as f64 / 1024.0,
+        breakdown = cpu.breakdown(),
         l50 = machine::percentile(&listing, 0.50),
         l99 = machine::percentile(&listing, 0.99),
         r50 = machine::percentile(&report, 0.50),
         rmax = machine::percentile(&report, 1.0),
     );
     Ok(Report {
-        section: "bench",
+        section,
         markdown,
         failed,
+        figures: Figures {
+            scenario: match (preload, instances) {
+                (0, 1) => "ticket rush, fresh event".into(),
+                (_, 1) => format!("ticket rush, event already holding {preload} tickets"),
+                _ => "ticket rush, two instances on one database".into(),
+            },
+            requests: outcomes.len(),
+            seconds,
+            latencies,
+            cpu,
+            rss_kib,
+            database_bytes,
+        },
     })
 }
 
 /// Buyers `range` place one order of `tickets` tickets each, `concurrency`
-/// at a time, each from an address of their own; their outcomes.
+/// at a time, each from an address of their own, buyer `i` through
+/// `endpoints[i % n]`; their outcomes.
 async fn run_buyers(
     client: &reqwest::Client,
-    endpoint: &str,
+    endpoints: &[String],
     tier_id: uuid::Uuid,
     concurrency: usize,
     range: std::ops::Range<usize>,
     tickets: usize,
 ) -> anyhow::Result<Vec<Outcome>> {
     let next = Arc::new(AtomicUsize::new(range.start));
+    let endpoints = Arc::new(endpoints.to_vec());
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
-        let client = client.clone();
-        let endpoint = endpoint.to_owned();
-        let next = next.clone();
+        let (client, endpoints, next) = (client.clone(), endpoints.clone(), next.clone());
         let end = range.end;
         workers.spawn(async move {
             let mut outcomes = Vec::new();
@@ -275,7 +296,7 @@ async fn run_buyers(
                     .collect();
                 let body = json!({"email": format!("buyer{i}@example.org"), "tickets": attendees});
                 let request = client
-                    .post(&endpoint)
+                    .post(&endpoints[i % endpoints.len()])
                     .header("x-forwarded-for", format!("2001:db8::{i:x}"))
                     .json(&body);
                 let sent = Instant::now();
@@ -303,7 +324,7 @@ async fn run_buyers(
 }
 
 /// `n` GETs of `url`, one after the other; their latencies, sorted.
-async fn timed(
+pub(crate) async fn timed(
     client: &reqwest::Client,
     url: &str,
     token: Option<&str>,
