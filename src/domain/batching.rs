@@ -15,7 +15,14 @@
 //!   fails alone; a job that fails alone answers `Busy` when the database was
 //!   busy and the error otherwise;
 //! - a worker with nothing to do for a while exits and leaves the map, so
-//!   the map holds only keys with traffic.
+//!   the map holds only keys with traffic;
+//! - a worker may have more than one batch in flight
+//!   ([`Policy::in_flight`]): while one batch holds the database's lock, the
+//!   next is gathered and queued behind it, so the lock is never idle while
+//!   a batch is being prepared. Batches take their turn in order: each holds
+//!   its key's [`Turn`] until it has its database lock, and the next batch
+//!   starts only once the turn is passed, so jobs are still decided in
+//!   arrival order.
 
 use std::{
     collections::HashMap,
@@ -37,12 +44,30 @@ pub trait Batch: Send + Sync + 'static {
     type Answer: Send + 'static;
 
     /// Decides `jobs` together (one transaction), answering one per job in
-    /// order. An error decides none of them.
+    /// order. An error decides none of them. `turn` is passed (or dropped)
+    /// once the batch holds whatever lock orders it against the next batch.
     fn decide(
         &self,
         key: Self::Key,
         jobs: &[&Self::Job],
+        turn: &mut Turn,
     ) -> impl Future<Output = Result<Vec<Self::Answer>, DbErr>> + Send;
+}
+
+/// A batch's place in its key's line: while a batch holds it, the next
+/// batch of the key waits. Pass it once the batch holds its database lock.
+pub struct Turn(Option<tokio::sync::OwnedMutexGuard<()>>);
+
+impl Turn {
+    /// No place in line (a retry, a job decided alone).
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// Lets the next batch of the key go ahead and queue behind this one.
+    pub fn pass(&mut self) {
+        self.0 = None;
+    }
 }
 
 /// Limits of a [`Batcher`].
@@ -56,6 +81,8 @@ pub struct Policy {
     pub idle: Duration,
     /// Tries of a batch while the database is busy.
     pub attempts: u32,
+    /// Batches of one key in flight at once (1: one after the other).
+    pub in_flight: usize,
 }
 
 impl Policy {
@@ -64,6 +91,7 @@ impl Policy {
         queue: 4_096,
         idle: Duration::from_secs(30),
         attempts: 5,
+        in_flight: 1,
     };
 }
 
@@ -180,10 +208,20 @@ async fn run<B: Batch>(
     id: u64,
     mut rx: mpsc::Receiver<Queued<B>>,
 ) {
+    let line = Arc::new(tokio::sync::Mutex::new(()));
+    let mut in_flight = tokio::task::JoinSet::new();
     loop {
-        let first = match tokio::time::timeout(batcher.policy.idle, rx.recv()).await {
+        // The next job; batches finishing meanwhile are reaped.
+        let first = loop {
+            tokio::select! {
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                got = tokio::time::timeout(batcher.policy.idle, rx.recv()) => break got,
+            }
+        };
+        let first = match first {
             Ok(Some(first)) => first,
             Ok(None) => break,
+            Err(_idle) if !in_flight.is_empty() => continue,
             Err(_idle) => {
                 // Leave the map (unless replaced already), refuse new jobs,
                 // and decide those that slipped in before the door closed.
@@ -199,11 +237,14 @@ async fn run<B: Batch>(
                     left.push(job);
                 }
                 for chunk in chunks(left, batcher.policy.max_batch) {
-                    decide(&batcher, key, chunk).await;
+                    decide(&batcher, key, chunk, Turn::none()).await;
                 }
                 break;
             }
         };
+        // Wait for the batch before this one to hold its lock, then take
+        // everything queued meanwhile.
+        let turn = Turn(Some(line.clone().lock_owned().await));
         let mut jobs = vec![first];
         while jobs.len() < batcher.policy.max_batch {
             match rx.try_recv() {
@@ -211,8 +252,16 @@ async fn run<B: Batch>(
                 Err(_) => break,
             }
         }
-        decide(&batcher, key, jobs).await;
+        let worker = batcher.clone();
+        // On the worker's clock (a settable one, in tests).
+        in_flight.spawn(super::clock::current().scope(async move {
+            decide(&worker, key, jobs, turn).await;
+        }));
+        while in_flight.len() >= batcher.policy.in_flight.max(1) {
+            in_flight.join_next().await;
+        }
     }
+    while in_flight.join_next().await.is_some() {}
 }
 
 fn chunks<T>(mut items: Vec<T>, size: usize) -> Vec<Vec<T>> {
@@ -230,11 +279,15 @@ async fn attempt<B: Batch>(
     batcher: &Batcher<B>,
     key: B::Key,
     jobs: &[&B::Job],
+    turn: &mut Turn,
 ) -> Result<Vec<B::Answer>, DbErr> {
     let mut tries = 0;
     loop {
         tries += 1;
-        match batcher.batch.decide(key, jobs).await {
+        let result = batcher.batch.decide(key, jobs, turn).await;
+        // A retry has lost its place in line anyway.
+        turn.pass();
+        match result {
             Err(err) if is_busy(&err) && tries < batcher.policy.attempts => {
                 tokio::time::sleep(Duration::from_millis(20 * u64::from(tries))).await;
             }
@@ -250,9 +303,14 @@ async fn attempt<B: Batch>(
     }
 }
 
-async fn decide<B: Batch>(batcher: &Batcher<B>, key: B::Key, queued: Vec<Queued<B>>) {
+async fn decide<B: Batch>(
+    batcher: &Batcher<B>,
+    key: B::Key,
+    queued: Vec<Queued<B>>,
+    mut turn: Turn,
+) {
     let jobs: Vec<&B::Job> = queued.iter().map(|(job, _)| job).collect();
-    let err = match attempt(batcher, key, &jobs).await {
+    let err = match attempt(batcher, key, &jobs, &mut turn).await {
         Ok(answers) => {
             for ((job, reply), answer) in queued.into_iter().zip(answers) {
                 let _ = reply.send(Ok((job, answer)));
@@ -269,7 +327,7 @@ async fn decide<B: Batch>(batcher: &Batcher<B>, key: B::Key, queued: Vec<Queued<
     }
     tracing::warn!(?key, error = %err, jobs = queued.len(), "batch failed; deciding its jobs one by one");
     for (job, reply) in queued {
-        let answer = match attempt(batcher, key, &[&job]).await {
+        let answer = match attempt(batcher, key, &[&job], &mut Turn::none()).await {
             Ok(mut answers) => match answers.pop() {
                 Some(answer) => Ok((job, answer)),
                 None => Err(DomainError::Corrupt("a batch of one answered none".into())),
@@ -316,7 +374,12 @@ mod tests {
         type Job = i64;
         type Answer = i64;
 
-        async fn decide(&self, _key: u8, jobs: &[&i64]) -> Result<Vec<i64>, DbErr> {
+        async fn decide(
+            &self,
+            _key: u8,
+            jobs: &[&i64],
+            _turn: &mut Turn,
+        ) -> Result<Vec<i64>, DbErr> {
             let _permit = self.gate.acquire().await;
             lock(&self.batches).push(jobs.iter().map(|j| **j).collect());
             if self
@@ -423,6 +486,69 @@ mod tests {
             }
         }
         assert!(busy >= 2, "{busy} of 6 told to retry");
+    }
+
+    /// Records each batch as it starts, passes its turn, then waits for the
+    /// gate: as a placement that holds the event's lock until it commits.
+    struct Overlap {
+        started: Mutex<Vec<Vec<i64>>>,
+        gate: tokio::sync::Semaphore,
+    }
+
+    impl Batch for Overlap {
+        type Key = u8;
+        type Job = i64;
+        type Answer = i64;
+
+        async fn decide(
+            &self,
+            _key: u8,
+            jobs: &[&i64],
+            turn: &mut Turn,
+        ) -> Result<Vec<i64>, DbErr> {
+            lock(&self.started).push(jobs.iter().map(|j| **j).collect());
+            turn.pass();
+            let _permit = self.gate.acquire().await;
+            Ok(jobs.iter().map(|j| **j * 2).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_next_batch_is_gathered_while_one_is_in_flight_and_order_holds() {
+        let batcher = Batcher::new(
+            Overlap {
+                started: Mutex::default(),
+                gate: tokio::sync::Semaphore::new(1),
+            },
+            Policy {
+                in_flight: 2,
+                ..Policy::DEFAULT
+            },
+        );
+        let gate = batcher.batch().gate.acquire().await.ok();
+        let mut tasks = Vec::new();
+        for n in 0..30 {
+            let b = batcher.clone();
+            tasks.push(tokio::spawn(async move { b.submit(1, n).await }));
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = lock(&batcher.batch().started).clone();
+        assert_eq!(
+            started.len(),
+            2,
+            "a second batch started while the first waits: {started:?}"
+        );
+        drop(gate);
+        for (n, task) in (0..).zip(tasks) {
+            assert_eq!(task.await.ok().and_then(Result::ok), Some((n, 2 * n)));
+        }
+        let started = lock(&batcher.batch().started).clone();
+        assert_eq!(
+            started.concat(),
+            (0..30).collect::<Vec<_>>(),
+            "arrival order"
+        );
     }
 
     #[tokio::test]

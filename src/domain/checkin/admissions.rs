@@ -60,6 +60,7 @@ impl Batch for AdmissionBatch {
         &self,
         _list_id: Uuid,
         jobs: &[&Pending],
+        _turn: &mut super::super::batching::Turn,
     ) -> Result<Vec<Written>, sea_orm::DbErr> {
         let written = write_batch(&self.db, jobs).await?;
         Ok(jobs

@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use super::{
     DomainError,
-    batching::{Batch, Batcher, Policy},
+    batching::{Batch, Batcher, Policy, Turn},
     counting,
     events::SwagSize,
     validation::FieldErrors,
@@ -117,18 +117,27 @@ impl Batch for Placements {
         &self,
         event_id: Uuid,
         jobs: &[&Placement],
+        turn: &mut Turn,
     ) -> Result<Vec<Option<Refusal>>, DbErr> {
-        try_batch(&self.db, self.limits, event_id, jobs).await
+        try_batch(&self.db, self.limits, event_id, jobs, turn).await
     }
 }
 
 impl Inventory {
     pub fn new(db: DatabaseConnection, limits: HoldLimits) -> Self {
+        // On PostgreSQL the next batch is gathered and queued on the event's
+        // row lock while the current one works and commits; SQLite has one
+        // writer for the whole file, so a second batch could only wait.
+        let in_flight = match db.get_database_backend() {
+            DatabaseBackend::Postgres => 2,
+            _ => 1,
+        };
         Self {
             batcher: Batcher::new(
                 Placements { db, limits },
                 Policy {
                     max_batch: MAX_BATCH,
+                    in_flight,
                     ..Policy::DEFAULT
                 },
             ),
@@ -454,9 +463,12 @@ async fn try_batch(
     limits: HoldLimits,
     event_id: Uuid,
     placements: &[&Placement],
+    turn: &mut Turn,
 ) -> Result<Vec<Option<Refusal>>, DbErr> {
     let txn = db.begin().await?;
     lock_event(&txn, event_id).await?;
+    // The next batch may now queue on the lock behind this one.
+    turn.pass();
     let at = super::now();
     let mut ledger = ledger(&txn, event_id, placements, at).await?;
     let decisions: Vec<Option<Refusal>> = placements
