@@ -237,7 +237,7 @@ pub async fn taken(
 }
 
 /// Uses of some of an event's vouchers at `at` (tickets that take a seat
-/// with them); absent means none. Two small reads, as [`taken`].
+/// with them); absent means none. Two small reads, as `taken`.
 pub async fn voucher_uses(
     db: &impl ConnectionTrait,
     event_id: Uuid,

@@ -7,12 +7,15 @@
 //! stops counting at once, whether or not a sweeper has marked it yet.
 //!
 //! Every placement goes through one worker per event, which takes the
-//! requests queued while the previous transaction ran and decides them in one
+//! requests queued while the previous batch ran and decides them in one
 //! transaction: lock the event row (PostgreSQL `SELECT ... FOR UPDATE`, an
-//! SQLite write lock), count what is taken, admit what fits in arrival order,
-//! insert the admitted orders, commit. The lock makes instances behind a load
-//! balancer take turns; the batch makes the lock cheap, because a rush of
-//! buyers pays for one commit per batch instead of one per order.
+//! SQLite write lock), read what is taken (the counters of `counts`), admit
+//! what fits in arrival order, insert the admitted orders and their
+//! counters, commit. The lock makes instances behind a load balancer take
+//! turns; the batch makes the lock cheap, because a rush of buyers pays for
+//! one commit per batch instead of one per order. On PostgreSQL a second
+//! batch is gathered and queued on the lock while the first commits
+//! ([`Policy::in_flight`]).
 
 use std::{collections::HashMap, time::Duration};
 
@@ -250,7 +253,7 @@ pub async fn ensure_fits(
     }
 }
 
-/// What is taken in an event at an instant (see [`counts`]).
+/// What is taken in an event at an instant (see the `counts` module).
 #[derive(Debug, Default)]
 pub struct Taken {
     pub by_tier: HashMap<Uuid, i64>,
