@@ -121,14 +121,11 @@ pub struct Settings {
     )]
     pub database_url: Secret,
 
-    /// Maximum number of pooled database connections.
-    #[arg(
-        long,
-        env = "TESSERA_DB_MAX_CONNECTIONS",
-        default_value_t = 10,
-        global = true
-    )]
-    pub db_max_connections: u32,
+    /// Maximum number of pooled database connections (default: 10 on
+    /// PostgreSQL, 4 on SQLite, whose single writer gains nothing from more
+    /// and whose every connection keeps its own page and statement caches).
+    #[arg(long, env = "TESSERA_DB_MAX_CONNECTIONS", global = true)]
+    pub db_max_connections: Option<u32>,
 
     /// Address and port to listen on.
     #[arg(
@@ -412,13 +409,24 @@ impl Settings {
         Duration::from_secs(self.body_timeout)
     }
 
+    /// The database pool's size: as configured, or the backend's default.
+    pub fn db_pool_size(&self) -> u32 {
+        self.db_max_connections.unwrap_or_else(|| {
+            if self.database_url.expose().starts_with("sqlite:") {
+                4
+            } else {
+                10
+            }
+        })
+    }
+
     /// The connection limits, with the total cap fitted under `descriptors`
     /// (the process's file descriptor limit, when known).
     pub fn connection_limits(&self, descriptors: Option<u64>) -> crate::server::ConnectionLimits {
         let fitted = descriptors.map_or(self.max_connections, |limit| {
             let usable = limit
                 .saturating_sub(RESERVED_DESCRIPTORS)
-                .saturating_sub(u64::from(self.db_max_connections));
+                .saturating_sub(u64::from(self.db_pool_size()));
             self.max_connections.min(usable.max(1))
         });
         let per_client =
@@ -494,6 +502,16 @@ pub fn redact_database_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pool_defaults_to_the_backend_and_yields_to_a_setting() {
+        let sqlite = Settings::for_database("sqlite://t.db?mode=rwc").unwrap();
+        let postgres = Settings::for_database("postgres://u@h/db").unwrap();
+        assert_eq!((sqlite.db_pool_size(), postgres.db_pool_size()), (4, 10));
+        let mut chosen = sqlite;
+        chosen.db_max_connections = Some(12);
+        assert_eq!(chosen.db_pool_size(), 12);
+    }
 
     #[test]
     fn secrets_do_not_print_themselves() {

@@ -22,7 +22,7 @@ use crate::{
 pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
     let url = settings.database_url.expose();
     let shown = redact_database_url(url);
-    let db = db::connect(url, settings.db_max_connections)
+    let db = db::connect(url, settings.db_pool_size())
         .await
         .with_context(|| format!("could not connect to the database at {shown}"))?;
     db::migrate(&db)

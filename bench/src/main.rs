@@ -86,12 +86,30 @@ pub struct Args {
     /// (a help desk has one or two).
     #[arg(long, default_value_t = 2)]
     searchers: usize,
-    /// Database connections in the service's pool.
-    #[arg(long, default_value_t = 16)]
-    pool: u32,
+    /// Database connections in the service's pool (default: the service's
+    /// own default for the database).
+    #[arg(long)]
+    pool: Option<u32>,
     /// Write the reports as Markdown into this file.
     #[arg(long)]
     write: Option<std::path::PathBuf>,
+}
+
+impl Args {
+    /// The service's pool setting, when one was asked for.
+    pub fn pool_env(&self) -> Vec<(&'static str, String)> {
+        self.pool
+            .map(|n| ("TESSERA_DB_MAX_CONNECTIONS", n.to_string()))
+            .into_iter()
+            .collect()
+    }
+
+    /// `--pool N` as given, for the command lines in the reports.
+    pub fn pool_flag(&self) -> String {
+        self.pool
+            .map(|n| format!(" --pool {n}"))
+            .unwrap_or_default()
+    }
 }
 
 /// A scenario's report and whether it failed its correctness check.
