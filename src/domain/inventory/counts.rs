@@ -80,6 +80,15 @@ impl<'a> Parts<'a> {
         }
     }
 
+    fn of_group((tier, size, cut, voucher, _): &'a Group) -> Self {
+        Self {
+            tier: *tier,
+            size: size.as_deref(),
+            cut: cut.as_deref(),
+            voucher: *voucher,
+        }
+    }
+
     fn keys(&self) -> impl Iterator<Item = (&'static str, String)> + '_ {
         [
             Some((EVENT, String::new())),
@@ -149,7 +158,7 @@ impl Deltas {
     }
 }
 
-/// Adds `n` tickets of `parts` to `taken`.
+/// Adds `n` tickets to the counter `scope`/`key` of `taken`.
 fn count_into(taken: &mut Taken, scope: &str, key: &str, n: i64) {
     match scope {
         EVENT => taken.total += n,
@@ -207,15 +216,9 @@ async fn grouped(
 }
 
 fn count_groups(taken: &mut Taken, groups: &[Group], sign: i64) {
-    for (tier, size, cut, voucher, n) in groups {
-        let parts = Parts {
-            tier: *tier,
-            size: size.as_deref(),
-            cut: cut.as_deref(),
-            voucher: *voucher,
-        };
-        for (scope, key) in parts.keys() {
-            count_into(taken, scope, &key, sign * n);
+    for group in groups {
+        for (scope, key) in Parts::of_group(group).keys() {
+            count_into(taken, scope, &key, sign * group.4);
         }
     }
 }
@@ -237,41 +240,16 @@ pub async fn taken(
 }
 
 /// Uses of some of an event's vouchers at `at` (tickets that take a seat
-/// with them); absent means none. Two small reads, as `taken`.
+/// with them); absent means none. The same two small reads as [`taken`].
 pub async fn voucher_uses(
     db: &impl ConnectionTrait,
     event_id: Uuid,
     ids: &[Uuid],
     at: DateTime<Utc>,
 ) -> Result<HashMap<Uuid, i64>, DbErr> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut taken = Taken::default();
-    let rows = inventory_count::Entity::find()
-        .filter(inventory_count::Column::EventId.eq(event_id))
-        .filter(inventory_count::Column::Scope.eq(VOUCHER))
-        .filter(inventory_count::Column::Key.is_in(ids.iter().map(Uuid::to_string)))
-        .all(db)
-        .await?;
-    for row in rows {
-        count_into(&mut taken, &row.scope, &row.key, row.claimed);
-    }
-    let lapsed: Vec<(Uuid, i64)> = ticket::Entity::find()
-        .select_only()
-        .column(ticket::Column::VoucherId)
-        .column_as(Expr::col(ticket::Column::Id).count(), "n")
-        .filter(ticket::Column::EventId.eq(event_id))
-        .filter(counting::lapsed_tickets(at))
-        .filter(ticket::Column::VoucherId.is_in(ids.iter().copied()))
-        .group_by(ticket::Column::VoucherId)
-        .into_tuple()
-        .all(db)
-        .await?;
-    for (id, n) in lapsed {
-        *taken.by_voucher.entry(id).or_default() -= n;
-    }
-    Ok(taken.by_voucher)
+    let mut uses = taken(db, event_id, at).await?.by_voucher;
+    uses.retain(|id, _| ids.contains(id));
+    Ok(uses)
 }
 
 /// What a recount of one event found.
@@ -306,15 +284,9 @@ pub async fn check(db: &DatabaseConnection, event_id: Uuid) -> Result<Drift, DbE
     )
     .await?;
     let mut counted: HashMap<(&'static str, String), i64> = HashMap::new();
-    for (tier, size, cut, voucher, n) in &groups {
-        let parts = Parts {
-            tier: *tier,
-            size: size.as_deref(),
-            cut: cut.as_deref(),
-            voucher: *voucher,
-        };
-        for key in parts.keys() {
-            *counted.entry(key).or_default() += n;
+    for group in &groups {
+        for key in Parts::of_group(group).keys() {
+            *counted.entry(key).or_default() += group.4;
         }
     }
     counted.entry((EVENT, String::new())).or_default();

@@ -32,7 +32,6 @@ pub(super) struct Ledger {
     pub(super) room: Room,
     pub(super) by_email: HashMap<String, Held>,
     pub(super) by_client: HashMap<String, Held>,
-    pub(super) used: HashMap<Uuid, i64>,
     /// Tickets of each limited tier the batch's buyers already have, by
     /// buyer email (stored lower-cased, as `Email::parse` answers it).
     pub(super) bought: HashMap<(String, Uuid), i64>,
@@ -109,7 +108,8 @@ impl Ledger {
                 .iter()
                 .filter(|t| t.voucher_id == Some(voucher))
                 .count();
-            *self.used.entry(voucher).or_default() += i64::try_from(counted).unwrap_or(i64::MAX);
+            *self.room.taken.by_voucher.entry(voucher).or_default() +=
+                i64::try_from(counted).unwrap_or(i64::MAX);
         }
         None
     }
@@ -136,7 +136,6 @@ pub(super) fn judge(
             },
         by_email,
         by_client,
-        used,
         bought,
     } = ledger;
     let event_capacity = *event_capacity;
@@ -239,7 +238,7 @@ pub(super) fn judge(
             .iter()
             .filter(|t| t.voucher_id == Some(voucher))
             .count();
-        let so_far = used.get(&voucher).copied().unwrap_or(0);
+        let so_far = taken.by_voucher.get(&voucher).copied().unwrap_or(0);
         if so_far + i64::try_from(uses).unwrap_or(i64::MAX) > i64::from(limit) {
             return Some(Refusal::VoucherUsedUp);
         }

@@ -38,7 +38,7 @@ use super::{
 mod counts;
 mod ledger;
 
-pub use counts::{Deltas, Drift, check as check_counts, voucher_uses};
+pub use counts::{Deltas, Drift, check as check_counts, taken, voucher_uses};
 
 use ledger::{Held, Ledger, Room, judge};
 
@@ -262,15 +262,6 @@ pub struct Taken {
     pub total: i64,
 }
 
-/// What is taken in an event at `at`, from its counters.
-pub async fn taken(
-    db: &impl ConnectionTrait,
-    event_id: Uuid,
-    at: DateTime<Utc>,
-) -> Result<Taken, DbErr> {
-    counts::taken(db, event_id, at).await
-}
-
 /// Tickets of each tier with a per-buyer limit that the batch's buyers
 /// already have (held or valid), by buyer email.
 async fn bought_by(
@@ -404,7 +395,6 @@ pub async fn reacquire(
             .map(|limit| (id, limit)),
         None => None,
     };
-    let used = room.taken.by_voucher.clone();
     let placement = Placement {
         order: order.clone(),
         tickets: tickets.to_vec(),
@@ -416,7 +406,6 @@ pub async fn reacquire(
         room,
         by_email: HashMap::new(),
         by_client: HashMap::new(),
-        used,
         bought: HashMap::new(),
     };
     Ok(judge(&placement, &HoldLimits::NONE, &ledger, at))
@@ -436,13 +425,11 @@ async fn ledger(
     let clients: Vec<String> = limited.map(|p| p.order.client_key.clone()).collect();
     let by_email = held_by(db, event_id, order::Column::Email, emails, at).await?;
     let by_client = held_by(db, event_id, order::Column::ClientKey, clients, at).await?;
-    let used = room.taken.by_voucher.clone();
     let bought = bought_by(db, event_id, &room, placements, at).await?;
     Ok(Ledger {
         room,
         by_email,
         by_client,
-        used,
         bought,
     })
 }

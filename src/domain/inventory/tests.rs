@@ -222,11 +222,13 @@ fn ledger(world: &World, at: DateTime<Utc>) -> Ledger {
                 .zip(world.stock)
                 .filter_map(|(size, stock)| stock.map(|n| (((*size).to_owned(), None), n)))
                 .collect(),
-            taken: Taken::default(),
+            taken: Taken {
+                by_voucher: HashMap::from([(voucher, 0)]),
+                ..Taken::default()
+            },
         },
         by_email,
         by_client: HashMap::new(),
-        used: HashMap::from([(voucher, 0)]),
         bought: HashMap::new(),
     }
 }

@@ -167,7 +167,10 @@ async fn orders_by_state(
         .map(|(state, n)| (state, u64::try_from(n).unwrap_or(0)))
         .collect();
     if lapsed > 0 {
-        *states.entry(OrderState::Pending).or_default() -= lapsed;
+        // Two reads, two instants: never below zero.
+        let pending = states.entry(OrderState::Pending).or_default();
+        let lapsed = Ord::min(lapsed, *pending);
+        *pending -= lapsed;
         *states.entry(OrderState::Expired).or_default() += lapsed;
     }
     Ok(OrderState::ALL
