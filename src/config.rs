@@ -251,6 +251,35 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..=120))]
     pub stripe_timeout_seconds: u64,
 
+    /// Mail server for attendees' mails: `smtp://host:port` (STARTTLS when
+    /// the server offers it; add `?tls=required` to insist),
+    /// `smtp://user:pass@host:587`, or `smtps://user:pass@host:465` (TLS
+    /// from the first byte). Without it, mails wait in the outbox as
+    /// `not_sent` and go out once a server is configured.
+    #[arg(long, env = "TESSERA_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<Secret>,
+
+    /// The sender of every mail, e.g. `RustFest <tickets@rustfest.example>`;
+    /// needed with `TESSERA_SMTP_URL`. Events can set their own reply-to.
+    #[arg(long, env = "TESSERA_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+
+    /// Where the links in mails lead: the conference's front end, which
+    /// serves `/orders/{code}` and `/tickets/{id}` and reads the token from
+    /// the URL's fragment (`#token=…`). Defaults to the public URL.
+    #[arg(long, env = "TESSERA_LINK_BASE_URL", global = true)]
+    pub link_base_url: Option<String>,
+
+    /// Seconds to wait for the mail server in one delivery attempt.
+    #[arg(long, env = "TESSERA_SMTP_TIMEOUT_SECONDS", default_value_t = 20, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub smtp_timeout_seconds: u64,
+
+    /// Milliseconds between two looks for due messages in the outbox.
+    #[arg(long, env = "TESSERA_OUTBOX_POLL_MS", default_value_t = 1_000, global = true,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub outbox_poll_ms: u64,
+
     /// Log filter, in `tracing` env-filter syntax (e.g. `info`, `tessera=debug`).
     #[arg(long, env = "TESSERA_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -365,6 +394,14 @@ impl Settings {
                 Ok(parsed.origin().ascii_serialization())
             })
             .collect()
+    }
+
+    /// The SMTP URL, if one is set (blank counts as none).
+    pub fn smtp(&self) -> Option<&str> {
+        self.smtp_url
+            .as_ref()
+            .map(Secret::expose)
+            .filter(|url| !url.trim().is_empty())
     }
 
     /// The Stripe secret key, if one is set (a blank value, as a compose

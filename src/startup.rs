@@ -38,6 +38,7 @@ pub struct Application {
     addr: SocketAddr,
     state: AppState,
     cors_origins: Vec<String>,
+    mail: jobs::MailOut,
 }
 
 impl Application {
@@ -124,11 +125,13 @@ impl Application {
                 cors_origins.push(own.origin().ascii_serialization());
             }
         }
+        let mail = mail_out(settings, &state, addr)?;
         Ok(Self {
             listener,
             addr,
             state,
             cors_origins,
+            mail,
         })
     }
 
@@ -165,6 +168,11 @@ impl Application {
             std::time::Duration::from_secs(settings.counter_check_minutes * 60),
             self.state.clock.clone(),
         );
+        let mail_worker = jobs::spawn_mail_worker(
+            self.mail,
+            std::time::Duration::from_millis(settings.outbox_poll_ms),
+            self.state.clock.clone(),
+        );
         let limits = settings.connection_limits(raise_descriptor_limit());
         tracing::info!(
             max_connections = limits.max_connections,
@@ -183,8 +191,58 @@ impl Application {
         .await;
         sweeper.abort();
         counter_check.abort();
+        mail_worker.abort();
         served
     }
+}
+
+/// The mail worker's set-up: the SMTP server and sender when configured
+/// (a sender is required then), the links' base otherwise the public URL.
+fn mail_out(
+    settings: &Settings,
+    state: &AppState,
+    addr: SocketAddr,
+) -> anyhow::Result<jobs::MailOut> {
+    let (mailer, from) = match settings.smtp() {
+        Some(url) => {
+            let from = settings
+                .mail_from
+                .as_deref()
+                .filter(|f| !f.trim().is_empty())
+                .context(
+                    "TESSERA_SMTP_URL is set but TESSERA_MAIL_FROM is not: mails need a sender",
+                )?;
+            let from: lettre::message::Mailbox = from
+                .parse()
+                .map_err(|err| anyhow::anyhow!("TESSERA_MAIL_FROM is not a mail address: {err}"))?;
+            let mailer = crate::mail::SmtpMailer::from_url(
+                url,
+                std::time::Duration::from_secs(settings.smtp_timeout_seconds),
+            )
+            .map_err(anyhow::Error::msg)?;
+            let mailer: Arc<dyn crate::mail::Mailer> = Arc::new(mailer);
+            (Some(mailer), Some(from))
+        }
+        None => {
+            tracing::warn!(
+                "TESSERA_SMTP_URL is not set: mails wait in the outbox as not_sent and go out once it is"
+            );
+            (None, None)
+        }
+    };
+    let links = settings
+        .link_base_url
+        .as_deref()
+        .map(|base| base.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| settings.base_url(addr));
+    Ok(jobs::MailOut {
+        db: state.db.clone(),
+        keys: state.keys.clone(),
+        tokens: state.tokens.clone(),
+        links: domain::mail::LinkBase(links),
+        from,
+        mailer,
+    })
 }
 
 /// Raises the soft limit on open files to the hard limit (as Go and others

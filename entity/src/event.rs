@@ -28,6 +28,8 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary")]
     pub dietary_options: Json,
     pub attendee_edit_deadline: Option<DateTimeUtc>,
+    /// Where replies to the event's mails go (the organizers' address).
+    pub reply_to: Option<String>,
     /// `draft`, `published` or `archived`.
     pub status: EventStatus,
     /// When the event was first published; kept when it is unpublished.

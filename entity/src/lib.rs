@@ -1,6 +1,7 @@
 //! SeaORM entities: one module per table, generated-style and free of
 //! business rules (those live in the service's `domain` module).
 
+pub mod access_link;
 pub mod app_meta;
 pub mod audit_log;
 pub mod checkin;
@@ -11,6 +12,7 @@ pub mod event;
 pub mod idempotency_key;
 pub mod inventory_count;
 pub mod order;
+pub mod outbox_message;
 pub mod refund;
 pub mod signing_key;
 pub mod staff_token;

@@ -414,3 +414,60 @@ state_enum! {
         Undone = "undone",
     }
 }
+
+state_enum! {
+    /// How an outbox message travels.
+    pub enum MessageChannel {
+        /// An email over SMTP.
+        Email = "email",
+    }
+}
+
+state_enum! {
+    /// What an outbox message says.
+    pub enum MessageKind {
+        /// To the buyer: the order was placed and waits for payment (what to
+        /// pay and until when).
+        OrderReceived = "order_received",
+        /// To the buyer: the order is paid; every ticket listed.
+        OrderConfirmed = "order_confirmed",
+        /// To the buyer: the order was cancelled.
+        OrderCancelled = "order_cancelled",
+        /// To the buyer: money was refunded (the amount).
+        OrderRefunded = "order_refunded",
+        /// To the buyer: the card was declined; retry while the hold lasts.
+        PaymentFailed = "payment_failed",
+        /// To one attendee at their own address: their ticket, its QR code
+        /// and their own ticket link.
+        Ticket = "ticket",
+    }
+}
+
+state_enum! {
+    /// Where an outbox message is on its way out.
+    pub enum MessageState {
+        /// Waiting for its first attempt.
+        Queued = "queued",
+        /// Sent: the mail server accepted it.
+        Sent = "sent",
+        /// An attempt failed for a reason that may pass; tried again later.
+        Retrying = "retrying",
+        /// Given up: refused for good (a rejected address) or failing for
+        /// longer than the retry period.
+        Failed = "failed",
+        /// No mail server is configured; sent once one is.
+        NotSent = "not_sent",
+        /// Not sent because it no longer applies (its ticket was revoked
+        /// before the mail went out).
+        Skipped = "skipped",
+    }
+}
+
+impl MessageState {
+    /// The states a worker picks messages up from when they are due.
+    pub const WAITING: &'static [MessageState] = &[
+        MessageState::Queued,
+        MessageState::Retrying,
+        MessageState::NotSent,
+    ];
+}

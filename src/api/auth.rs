@@ -53,6 +53,34 @@ pub struct OrderBearer(pub poem_openapi::auth::Bearer);
 )]
 pub struct OrderHeader(pub poem_openapi::auth::ApiKey);
 
+/// An attendee's own ticket token (`tst_...`), from their ticket mail, as
+/// `Authorization: Bearer tst_...`. It reaches that one ticket only.
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "bearer",
+    rename = "TicketToken",
+    bearer_format = "tst_<43 characters>"
+)]
+pub struct TicketBearer(pub poem_openapi::auth::Bearer);
+
+/// A ticket token, or none. A missing or wrong token answers 404 for the
+/// ticket, exactly like an unknown id.
+#[derive(SecurityScheme)]
+pub enum TicketAuth {
+    Bearer(TicketBearer),
+    #[oai(fallback)]
+    Missing,
+}
+
+impl TicketAuth {
+    pub fn token(&self) -> Option<&str> {
+        match self {
+            TicketAuth::Bearer(bearer) => Some(&bearer.0.token),
+            TicketAuth::Missing => None,
+        }
+    }
+}
+
 /// An order token from either place. A missing or wrong token answers 404
 /// for the order, exactly like an unknown code, so codes cannot be probed.
 #[derive(SecurityScheme)]

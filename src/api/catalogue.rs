@@ -58,7 +58,7 @@ pub struct PublicSwagSize {
 
 impl PublicEvent {
     /// The event, with its swag sizes' availability when known.
-    fn of(event: Event, available: Option<Vec<bool>>) -> Self {
+    pub(super) fn of(event: Event, available: Option<Vec<bool>>) -> Self {
         let attendee_edits_until = event.edits_close_at();
         let swag_sizes = event
             .swag_sizes

@@ -12,6 +12,7 @@ pub mod idempotent;
 pub mod limits;
 pub mod ops;
 pub mod orders;
+pub mod own_ticket;
 pub mod tickets;
 pub mod types;
 pub mod webhooks;
@@ -61,13 +62,13 @@ pub enum Tag {
 
 type Apis = (
     catalogue::CatalogueApi,
-    orders::OrdersApi,
+    (orders::OrdersApi, own_ticket::OwnTicketApi),
     tickets::TicketsApi,
     checkin::CheckinApi,
     admin::events::EventsApi,
     admin::tiers::TiersApi,
     admin::vouchers::VouchersApi,
-    admin::orders::OrderDeskApi,
+    (admin::orders::OrderDeskApi, admin::messages::MessagesApi),
     admin::checkin::CheckinAdminApi,
     admin::reports::ReportsApi,
     admin::keys::KeysApi,
@@ -91,13 +92,13 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             catalogue::CatalogueApi,
-            orders::OrdersApi,
+            (orders::OrdersApi, own_ticket::OwnTicketApi),
             tickets::TicketsApi,
             checkin::CheckinApi,
             admin::events::EventsApi,
             admin::tiers::TiersApi,
             admin::vouchers::VouchersApi,
-            admin::orders::OrderDeskApi,
+            (admin::orders::OrderDeskApi, admin::messages::MessagesApi),
             admin::checkin::CheckinAdminApi,
             admin::reports::ReportsApi,
             admin::keys::KeysApi,

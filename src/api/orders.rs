@@ -256,25 +256,27 @@ impl From<Order> for OrderBody {
             created_at: zone.at(model.created_at),
             paid_at: local(model.paid_at),
             cancelled_at: local(model.cancelled_at),
-            tickets: order
-                .tickets
-                .into_iter()
-                .map(|t| TicketBody {
-                    id: t.model.id,
-                    tier_id: t.model.tier_id,
-                    tier_name: t.tier_name,
-                    status: t.status,
-                    attendee_name: t.model.attendee_name,
-                    attendee_email: t.model.attendee_email,
-                    swag_size: t.model.swag_size,
-                    swag_cut: t.model.swag_cut,
-                    dietary: t.model.dietary,
-                    notes: t.model.notes,
-                    unit_price: t.model.unit_price,
-                    discount: t.model.discount,
-                    price: t.model.price,
-                })
-                .collect(),
+            tickets: order.tickets.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<domain::orders::Ticket> for TicketBody {
+    fn from(t: domain::orders::Ticket) -> Self {
+        Self {
+            id: t.model.id,
+            tier_id: t.model.tier_id,
+            tier_name: t.tier_name,
+            status: t.status,
+            attendee_name: t.model.attendee_name,
+            attendee_email: t.model.attendee_email,
+            swag_size: t.model.swag_size,
+            swag_cut: t.model.swag_cut,
+            dietary: t.model.dietary,
+            notes: t.model.notes,
+            unit_price: t.model.unit_price,
+            discount: t.model.discount,
+            price: t.model.price,
         }
     }
 }

@@ -8,12 +8,14 @@ use poem_openapi::{
     param::Path,
     payload::{Binary, PlainText},
 };
-use qrcode::{Color, EcLevel, QrCode};
 use uuid::Uuid;
 
 use super::{Tag, auth::OrderAuth, types::Found};
 use crate::{
-    domain::{self, checkin::report},
+    domain::{
+        self,
+        checkin::{qr, report},
+    },
     error::{ApiError, PublicError},
     state::AppState,
 };
@@ -66,43 +68,6 @@ pub enum QrPng {
     /// The token as a QR code, PNG.
     #[oai(status = 200, content_type = "image/png")]
     Ok(Binary<Vec<u8>>),
-}
-
-/// Pixels per QR module in the PNG, and modules of quiet zone around it.
-const PNG_SCALE: usize = 8;
-const QUIET_ZONE: usize = 4;
-
-fn qr(token: &str) -> Result<QrCode, ApiError> {
-    QrCode::with_error_correction_level(token.as_bytes(), EcLevel::M)
-        .map_err(|err| ApiError::internal(&std::io::Error::other(format!("QR code: {err}"))))
-}
-
-/// Renders a QR code as an 8-bit grayscale PNG.
-pub fn png(code: &QrCode) -> Result<Vec<u8>, ApiError> {
-    let width = code.width();
-    let side = (width + 2 * QUIET_ZONE) * PNG_SCALE;
-    let colors = code.to_colors();
-    let mut pixels = vec![255u8; side * side];
-    for (i, color) in colors.iter().enumerate() {
-        if *color != Color::Dark {
-            continue;
-        }
-        let (x, y) = (i % width + QUIET_ZONE, i / width + QUIET_ZONE);
-        for dy in 0..PNG_SCALE {
-            let row = (y * PNG_SCALE + dy) * side;
-            pixels[row + x * PNG_SCALE..row + (x + 1) * PNG_SCALE].fill(0);
-        }
-    }
-    let failed = |err: png::EncodingError| ApiError::internal(&err);
-    let side = u32::try_from(side).map_err(|err| ApiError::internal(&err))?;
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, side, side);
-    encoder.set_color(png::ColorType::Grayscale);
-    encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header().map_err(failed)?;
-    writer.write_image_data(&pixels).map_err(failed)?;
-    writer.finish().map_err(failed)?;
-    Ok(out)
 }
 
 pub struct TicketsApi;
@@ -160,12 +125,7 @@ impl TicketsApi {
             ticket_id.0,
         )
         .await?;
-        let svg = qr(&token)?
-            .render::<qrcode::render::svg::Color>()
-            .min_dimensions(320, 320)
-            .quiet_zone(true)
-            .build();
-        Ok(QrSvg::Ok(PlainText(svg)))
+        Ok(QrSvg::Ok(PlainText(qr::svg(&token)?)))
     }
 
     /// Get a ticket's QR code (PNG)
@@ -190,7 +150,7 @@ impl TicketsApi {
             ticket_id.0,
         )
         .await?;
-        Ok(QrPng::Ok(Binary(png(&qr(&token)?)?)))
+        Ok(QrPng::Ok(Binary(qr::png(&token)?)))
     }
 
     /// The keys that verify check-in tokens
@@ -218,29 +178,4 @@ pub async fn jwk_set(db: &sea_orm::DatabaseConnection) -> Result<JwkSet, domain:
             })
             .collect(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn png_codes_have_a_quiet_zone_and_dark_modules() {
-        let code = qr("hello").unwrap();
-        let bytes = png(&code).unwrap();
-        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
-        let decoder = ::png::Decoder::new(std::io::Cursor::new(bytes));
-        let mut reader = decoder.read_info().unwrap();
-        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-        let info = reader.next_frame(&mut buf).unwrap();
-        let side = (code.width() + 2 * QUIET_ZONE) * PNG_SCALE;
-        assert_eq!(info.width as usize, side);
-        assert!(
-            buf[..side * QUIET_ZONE * PNG_SCALE]
-                .iter()
-                .all(|p| *p == 255),
-            "quiet zone"
-        );
-        assert!(buf.contains(&0));
-    }
 }

@@ -288,6 +288,7 @@ mod tests {
             swag_sizes: serde_json::json!([]),
             dietary_options: serde_json::json!([]),
             attendee_edit_deadline: None,
+            reply_to: None,
             status: EventStatus::Published,
             published_at: Some(now),
             archived_at: None,

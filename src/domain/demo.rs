@@ -60,6 +60,7 @@ pub async fn ensure_demo_event(db: &DatabaseConnection) -> Result<bool, DomainEr
             .map(str::to_owned)
             .to_vec(),
         attendee_edit_deadline: Some(starts_at - Duration::days(7)),
+        reply_to: None,
     };
     events::create(db, &system, input).await?;
 

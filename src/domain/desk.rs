@@ -2,7 +2,11 @@
 //! say what happens to its money).
 
 use chrono::{DateTime, Utc};
-use entity::{order, state::OrderFlag, ticket};
+use entity::{
+    order,
+    state::{MessageKind, OrderFlag},
+    ticket,
+};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait, TransactionTrait, prelude::Expr,
@@ -12,6 +16,7 @@ use uuid::Uuid;
 use super::{
     DomainError, audit, events, now,
     orders::{self, Order, OrderState, TicketStatus, assemble, assemble_all, effective_state},
+    outbox,
     page::{self, Page, TimeCursor},
     payments::{
         Payments,
@@ -125,6 +130,18 @@ pub async fn get(
 ) -> Result<Order, DomainError> {
     let model = find(db, staff, slug, code).await?;
     assemble(db, model).await
+}
+
+/// The mails of an order (and, later, its webhook deliveries), oldest
+/// first, with their delivery state.
+pub async fn messages(
+    db: &DatabaseConnection,
+    staff: &Staff,
+    slug: &str,
+    code: &str,
+) -> Result<Vec<entity::outbox_message::Model>, DomainError> {
+    let model = find(db, staff, slug, code).await?;
+    Ok(outbox::of_order(db, model.id).await?)
 }
 
 /// An organizer fixes a ticket's attendee data, at any time (the attendee's
@@ -245,6 +262,14 @@ pub async fn cancel(
     };
     let mut by_card = None;
     if changed {
+        outbox::enqueue(
+            &txn,
+            vec![outbox::Outgoing::to_buyer(
+                &model,
+                MessageKind::OrderCancelled,
+            )],
+        )
+        .await?;
         if let Some(plan) = &plan {
             let row = refunds::record(&txn, staff, &model, plan, None).await?;
             by_card = plan.by_card.then_some(row.id);

@@ -35,6 +35,33 @@ impl fmt::Display for Currency {
     }
 }
 
+/// An amount for people to read: the currency's code and the amount in
+/// major units, e.g. `EUR 1,234.50`, `JPY 5,000`.
+pub fn format_amount(amount: i64, currency: &str) -> String {
+    let digits = Currency::parse(currency).map_or(2, Currency::minor_unit_digits);
+    let scale = 10_i64.pow(u32::from(digits));
+    let sign = if amount < 0 { "-" } else { "" };
+    let magnitude = amount.unsigned_abs();
+    let scale = scale.unsigned_abs();
+    let (major, minor) = (magnitude / scale, magnitude % scale);
+    let grouped = major
+        .to_string()
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|chunk| String::from_utf8_lossy(chunk).into_owned())
+        .collect::<Vec<_>>()
+        .join(",");
+    if digits == 0 {
+        format!("{currency} {sign}{grouped}")
+    } else {
+        format!(
+            "{currency} {sign}{grouped}.{minor:0width$}",
+            width = usize::from(digits)
+        )
+    }
+}
+
 /// The largest price a tier may have, in minor units: ten million major units
 /// of a two-digit currency. Far above any ticket, far below overflow when
 /// summed over an order.
@@ -77,6 +104,16 @@ pub fn allocate(amount: i64, weights: &[i64]) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_read_in_major_units_with_their_currency() {
+        assert_eq!(format_amount(123_450, "EUR"), "EUR 1,234.50");
+        assert_eq!(format_amount(5, "EUR"), "EUR 0.05");
+        assert_eq!(format_amount(5_000, "JPY"), "JPY 5,000");
+        assert_eq!(format_amount(1_234_567, "KWD"), "KWD 1,234.567");
+        assert_eq!(format_amount(-250, "USD"), "USD -2.50");
+        assert_eq!(format_amount(0, "GBP"), "GBP 0.00");
+    }
 
     #[test]
     fn common_currencies_parse_with_their_minor_units() {

@@ -1,5 +1,10 @@
 //! Background work: expiring unpaid orders, forgetting old idempotency
-//! keys, recounting the inventory counters. Every instance runs it; each step is safe to run concurrently.
+//! keys, recounting the inventory counters, delivering the outbox's mails.
+//! Every instance runs it; each step is safe to run concurrently.
+
+mod outbox;
+
+pub use outbox::{MailOut, spawn_mail_worker};
 
 use std::{sync::Arc, time::Duration};
 

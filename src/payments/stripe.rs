@@ -37,6 +37,7 @@ impl StripeGateway {
     /// timeout applies to each request; a request that runs out of time is
     /// reported as [`GatewayError::Unavailable`].
     pub fn new(secret_key: &str, api_base: &str, timeout: Duration) -> Result<Self, String> {
+        crate::tls::ensure_provider();
         let client = ClientBuilder::new(secret_key)
             .url(api_base.trim_end_matches('/'))
             .timeout(timeout)

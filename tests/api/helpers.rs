@@ -250,6 +250,12 @@ impl TestApp {
     /// caches, sweeper, Stripe stand-in), the same database, settings and
     /// clock. On SQLite both open the same file, as two processes would.
     pub async fn another_instance(&self) -> TestApp {
+        self.another_instance_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::another_instance`], with its settings changed by
+    /// `configure` (a restart with a new configuration).
+    pub async fn another_instance_with(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let db = prepare_database(&self.settings)
             .await
             .expect("connect the second instance");
@@ -257,6 +263,7 @@ impl TestApp {
         crate::stripe_stub::mount_default(&stripe).await;
         let mut settings = self.settings.clone();
         settings.stripe_api_base = stripe.uri();
+        configure(&mut settings);
         start_instance(
             settings,
             db,

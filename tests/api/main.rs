@@ -6,6 +6,7 @@
 
 #[macro_use]
 mod helpers;
+mod smtp;
 mod stripe_stub;
 
 mod auth;
@@ -22,6 +23,7 @@ mod instances;
 mod inventory;
 mod limits;
 mod localstripe;
+mod mail;
 mod openapi;
 mod ops;
 mod orders;

@@ -64,6 +64,10 @@ pub struct EventCreate {
     /// omitted. Not after `ends_at`.
     #[oai(nullable)]
     pub attendee_edit_deadline: Option<DateTime<Utc>>,
+    /// Where attendees' replies to the event's mails go (the organizers'
+    /// address); the mails come from the service's sender address.
+    #[oai(nullable)]
+    pub reply_to: Option<String>,
 }
 
 /// Changes to an event: fields left out stay as they are; `null` clears an
@@ -98,6 +102,9 @@ pub struct EventUpdate {
     #[serde(default)]
     #[oai(nullable)]
     pub attendee_edit_deadline: MaybeUndefined<DateTime<Utc>>,
+    #[serde(default)]
+    #[oai(nullable)]
+    pub reply_to: MaybeUndefined<String>,
 }
 
 /// An event as organizers see it.
@@ -120,6 +127,9 @@ pub struct AdminEvent {
     pub dietary_options: Vec<String>,
     #[oai(nullable)]
     pub attendee_edit_deadline: Option<DateTime<Utc>>,
+    /// Where replies to the event's mails go.
+    #[oai(nullable)]
+    pub reply_to: Option<String>,
     pub status: EventStatus,
     /// When the event was first published (kept if it is unpublished).
     #[oai(nullable)]
@@ -146,6 +156,7 @@ impl From<Event> for AdminEvent {
             swag_sizes: event.swag_sizes.into_iter().map(Into::into).collect(),
             dietary_options: event.dietary_options,
             attendee_edit_deadline: event.attendee_edit_deadline,
+            reply_to: event.reply_to,
             status: event.status,
             published_at: event.published_at,
             archived_at: event.archived_at,
@@ -198,6 +209,7 @@ impl EventsApi {
             swag_sizes: body.swag_sizes.into_iter().map(Into::into).collect(),
             dietary_options: body.dietary_options,
             attendee_edit_deadline: body.attendee_edit_deadline,
+            reply_to: body.reply_to,
         };
         let event = events::create(&state.db, &auth.0, input).await?;
         Ok(EventCreated::Created(Json(event.into())))
@@ -268,6 +280,7 @@ impl EventsApi {
                 .map(|sizes| sizes.into_iter().map(Into::into).collect()),
             dietary_options: body.dietary_options,
             attendee_edit_deadline: patch_field(body.attendee_edit_deadline),
+            reply_to: patch_field(body.reply_to),
         };
         Ok(Found(
             events::update(&state.db, &auth.0, &slug, patch)

@@ -3,6 +3,7 @@
 pub mod checkin;
 pub mod events;
 pub mod keys;
+pub mod messages;
 pub mod orders;
 pub mod payments;
 mod report_bodies;

@@ -5,6 +5,7 @@ pub mod admissions;
 pub mod lists;
 pub mod manifest;
 pub mod manual;
+pub mod qr;
 pub mod report;
 pub mod scan;
 pub mod tokens;

@@ -400,6 +400,14 @@ pub async fn reissue(
         serde_json::json!({"ticket": ticket_id, "version": ticket.token_version}),
     )
     .await?;
+    // The attendee gets the new QR code by mail (the old one is refused now).
+    if has_token(&order, &ticket) {
+        crate::domain::outbox::enqueue(
+            &txn,
+            vec![crate::domain::outbox::Outgoing::ticket(&ticket)],
+        )
+        .await?;
+    }
     txn.commit().await?;
     let token = if has_token(&order, &ticket) {
         Some(

@@ -31,6 +31,7 @@ pub struct EventInput {
     pub swag_sizes: Vec<SwagSizeInput>,
     pub dietary_options: Vec<String>,
     pub attendee_edit_deadline: Option<DateTime<Utc>>,
+    pub reply_to: Option<String>,
 }
 
 /// A partial update: `None` leaves a field alone; for nullable fields
@@ -48,6 +49,7 @@ pub struct EventPatch {
     pub swag_sizes: Option<Vec<SwagSizeInput>>,
     pub dietary_options: Option<Vec<String>>,
     pub attendee_edit_deadline: Option<Option<DateTime<Utc>>>,
+    pub reply_to: Option<Option<String>>,
 }
 
 /// An input that passed every rule.
@@ -65,6 +67,7 @@ pub(super) struct ValidEvent {
     pub(super) swag_sizes: Vec<SwagSize>,
     pub(super) dietary_options: Vec<String>,
     pub(super) attendee_edit_deadline: Option<DateTime<Utc>>,
+    pub(super) reply_to: Option<String>,
 }
 
 /// Checks a slug: 3 to 64 of `a-z`, `0-9` and single hyphens inside.
@@ -101,6 +104,13 @@ pub(super) fn validate(mut input: EventInput) -> Result<ValidEvent, FieldErrors>
         .venue
         .as_deref()
         .map(|venue| errors.text("venue", venue, 1, 500, true));
+    let reply_to = input.reply_to.as_deref().and_then(|address| {
+        let parsed = crate::domain::email::Email::parse(address);
+        if parsed.is_none() {
+            errors.add("reply_to", "invalid_email", "is not a valid email address");
+        }
+        parsed.map(crate::domain::email::Email::into_string)
+    });
     check_place_and_money(&mut errors, &input);
     check_dates(&mut errors, &input);
     let capacity = input
@@ -121,6 +131,7 @@ pub(super) fn validate(mut input: EventInput) -> Result<ValidEvent, FieldErrors>
         swag_sizes,
         dietary_options,
         attendee_edit_deadline: input.attendee_edit_deadline,
+        reply_to,
     })
 }
 

@@ -33,6 +33,12 @@ impl LocalTime {
         at.with_timezone(&self.0).fixed_offset()
     }
 
+    /// The instant in the zone itself (its abbreviation, e.g. `CEST`, for
+    /// people to read).
+    pub fn at_zone(self, at: DateTime<Utc>) -> chrono::DateTime<chrono_tz::Tz> {
+        at.with_timezone(&self.0)
+    }
+
     /// The start of the local hour `at` falls in (for a zone 5:30 ahead of
     /// UTC, hours start at :30 UTC).
     pub fn hour_of(self, at: DateTime<Utc>) -> chrono::DateTime<chrono::FixedOffset> {
@@ -95,6 +101,8 @@ pub struct Event {
     pub swag_sizes: Vec<SwagSize>,
     pub dietary_options: Vec<String>,
     pub attendee_edit_deadline: Option<DateTime<Utc>>,
+    /// Where replies to the event's mails go.
+    pub reply_to: Option<String>,
     pub status: EventStatus,
     pub published_at: Option<DateTime<Utc>>,
     pub archived_at: Option<DateTime<Utc>>,
@@ -123,6 +131,7 @@ impl Event {
             swag_sizes,
             dietary_options,
             attendee_edit_deadline: model.attendee_edit_deadline,
+            reply_to: model.reply_to,
             status: model.status,
             published_at: model.published_at,
             archived_at: model.archived_at,
@@ -178,6 +187,7 @@ pub async fn create(
         swag_sizes: Set(to_json(&valid.swag_sizes)?),
         dietary_options: Set(to_json(&valid.dietary_options)?),
         attendee_edit_deadline: Set(valid.attendee_edit_deadline),
+        reply_to: Set(valid.reply_to),
         status: Set(EventStatus::Draft),
         published_at: Set(None),
         archived_at: Set(None),
@@ -347,6 +357,7 @@ pub async fn update(
     active.swag_sizes = Set(to_json(&valid.swag_sizes)?);
     active.dietary_options = Set(to_json(&valid.dietary_options)?);
     active.attendee_edit_deadline = Set(valid.attendee_edit_deadline);
+    active.reply_to = Set(valid.reply_to);
     active.updated_at = Set(now());
     let updated = active.update(&txn).await?;
     txn.commit().await?;
@@ -381,6 +392,7 @@ fn patched(current: Event, patch: EventPatch) -> EventInput {
         attendee_edit_deadline: patch
             .attendee_edit_deadline
             .unwrap_or(current.attendee_edit_deadline),
+        reply_to: patch.reply_to.unwrap_or(current.reply_to),
     }
 }
 

@@ -491,6 +491,13 @@ async fn try_batch(
             deltas.ticket(ticket, i64::from(counting::claims(ticket.status)));
         }
         deltas.apply(&txn).await?;
+        // Their mails, in the same transaction: a placement that rolls back
+        // announces nothing.
+        let mails = admitted
+            .iter()
+            .flat_map(|p| super::outbox::placed(&p.order, &p.tickets))
+            .collect();
+        super::outbox::enqueue(&txn, mails).await?;
     }
     txn.commit().await?;
     Ok(decisions)

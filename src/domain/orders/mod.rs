@@ -7,6 +7,7 @@
 //! `held` → `valid` | `released`; `valid` → `revoked`.
 
 pub mod fields;
+pub mod own;
 pub mod place;
 pub mod pricing;
 
@@ -16,7 +17,7 @@ pub use entity::state::{OrderState, TicketStatus};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use entity::{event, order, ticket, tier};
+use entity::{event, order, state::MessageKind, ticket, tier};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, Set, TransactionTrait,
@@ -26,7 +27,7 @@ use uuid::Uuid;
 use super::{
     DomainError, audit, counting,
     events::{Event, SwagSize},
-    inventory, now,
+    inventory, now, outbox,
     staff::{Staff, hash_secret},
     transitions,
     validation::FieldErrors,
@@ -177,7 +178,8 @@ pub fn normalise_code(code: &str) -> String {
     code.trim().to_uppercase().replace('-', "")
 }
 
-/// Finds an order by code and token. A wrong or missing token answers "not
+/// Finds an order by code and token (the one it was placed with, or a live
+/// link from a mail). A wrong or missing token answers "not
 /// found", exactly as an unknown code does, so codes cannot be probed.
 pub async fn find_by_token(
     db: &impl ConnectionTrait,
@@ -196,7 +198,10 @@ pub async fn find_by_token(
         .one(db)
         .await?
         .ok_or(DomainError::NotFound("order"))?;
-    if !constant_time_eq(hash_secret(token).as_bytes(), model.token_hash.as_bytes()) {
+    // The token the order was placed with, or a link a mail carried.
+    if !constant_time_eq(hash_secret(token).as_bytes(), model.token_hash.as_bytes())
+        && !crate::domain::links::opens_order(db, model.id, token).await?
+    {
         return Err(not_found);
     }
     Ok(model)
@@ -242,7 +247,20 @@ pub async fn cancel(
     let model = find_by_token(db, code, token).await?;
     match effective_state(&model, now()) {
         OrderState::Pending => {
-            if !release(db, model.id, OrderState::Cancelled).await? {
+            let txn = db.begin().await?;
+            let released = release(&txn, model.id, OrderState::Cancelled).await?;
+            if released {
+                outbox::enqueue(
+                    &txn,
+                    vec![outbox::Outgoing::to_buyer(
+                        &model,
+                        MessageKind::OrderCancelled,
+                    )],
+                )
+                .await?;
+            }
+            txn.commit().await?;
+            if !released {
                 // Paid or expired in the meantime: say what it is now.
                 let current = order::Entity::find_by_id(model.id)
                     .one(db)
@@ -469,6 +487,11 @@ pub(crate) async fn edit_ticket(
     }
     let identity_changed =
         changed.contains(&"attendee_name") || changed.contains(&"attendee_email");
+    let new_address = changed.contains(&"attendee_email");
+    // The ticket goes to its attendee again after an organizer's change, and
+    // to a new address whoever changed it (whose old links stop working).
+    let mail_again =
+        new_address || (matches!(editor, Editor::Organizer { .. }) && !changed.is_empty());
     match editor {
         Editor::Attendee if identity_changed => {
             active.token_version = Set(current.token_version + 1);
@@ -495,6 +518,12 @@ pub(crate) async fn edit_ticket(
         deltas.ticket(&current, -1);
         deltas.ticket(&updated, 1);
         deltas.apply(&txn).await?;
+    }
+    if new_address {
+        crate::domain::links::retire_ticket(&txn, ticket_id, at).await?;
+    }
+    if mail_again && updated.status == TicketStatus::Valid {
+        outbox::enqueue(&txn, vec![outbox::Outgoing::ticket(&updated)]).await?;
     }
     txn.commit().await?;
     let model = order::Entity::find_by_id(model.id)

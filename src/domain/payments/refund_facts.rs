@@ -120,6 +120,9 @@ pub(super) async fn reconcile(
     .row(Uuid::now_v7(), at)
     .insert(txn)
     .await?;
+    if reported.status == entity::state::RefundStatus::Succeeded && amount > 0 {
+        crate::domain::outbox::refunded(txn, order.id, amount).await?;
+    }
     Ok(RefundEffect::OutsideRecorded)
 }
 

@@ -307,6 +307,9 @@ pub(crate) async fn record(
     .await?;
     if !plan.by_card {
         revoke_tickets(txn, model.id, &plan.revoke, model.amount_paid == 0).await?;
+        if plan.amount > 0 {
+            crate::domain::outbox::refunded(txn, model.id, plan.amount).await?;
+        }
     }
     audit::record(
         txn,
@@ -425,6 +428,9 @@ pub(super) async fn accept(
     let updated = active.update(txn).await?;
     if row.status == RefundStatus::Requested {
         revoke_tickets(txn, row.order_id, &ticket_ids(row), false).await?;
+    }
+    if status == RefundStatus::Succeeded && row.status != RefundStatus::Succeeded {
+        crate::domain::outbox::refunded(txn, row.order_id, row.amount).await?;
     }
     Ok(updated)
 }

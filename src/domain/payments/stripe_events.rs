@@ -140,6 +140,17 @@ async fn effect(
                 .exec(txn)
                 .await?
                 .rows_affected;
+            // The first decline of a hold is mailed (with the link to try
+            // again); the buyer retrying at the page hears nothing more.
+            if changed > 0 && order.payment_error.is_none() {
+                crate::domain::outbox::to_buyer(
+                    txn,
+                    order.id,
+                    entity::state::MessageKind::PaymentFailed,
+                    serde_json::json!({ "reason": clip(reason, 200) }),
+                )
+                .await?;
+            }
             Ok(Applied::of(if changed > 0 {
                 Effect::PaymentFailed
             } else {
@@ -263,6 +274,8 @@ pub(super) async fn settle_paid(
         )));
     }
     transitions::move_tickets(txn, order.id, None, TicketStatus::Valid, at).await?;
+    // The confirmation and every attendee's ticket, with the payment.
+    crate::domain::outbox::order_paid(txn, order.id).await?;
     Ok(())
 }
 

@@ -1,0 +1,103 @@
+//! What tessera told an order's buyer and attendees, and whether it arrived.
+
+use chrono::{DateTime, Utc};
+use entity::{
+    outbox_message,
+    state::{MessageChannel, MessageKind, MessageState},
+};
+use poem::web::Data;
+use poem_openapi::{Object, OpenApi, param::Path};
+use uuid::Uuid;
+
+use crate::{
+    api::{Tag, auth::StaffAuth, types::Found},
+    domain::desk,
+    error::ApiResult,
+    state::AppState,
+};
+
+/// A message about an order, and where it is on its way out.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct MessageBody {
+    /// Also the mail's `Message-ID` (`<id@sender's domain>`, without dashes).
+    pub id: Uuid,
+    pub channel: MessageChannel,
+    pub kind: MessageKind,
+    /// The address mailed.
+    pub recipient: String,
+    /// The ticket a ticket mail is about.
+    #[oai(nullable)]
+    pub ticket_id: Option<Uuid>,
+    pub state: MessageState,
+    /// Delivery attempts so far.
+    pub attempts: i32,
+    /// Why the last attempt failed (or why the message was skipped).
+    #[oai(nullable)]
+    pub last_error: Option<String>,
+    /// When it is tried next (queued or retrying).
+    #[oai(nullable)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The subject as sent.
+    #[oai(nullable)]
+    pub subject: Option<String>,
+    #[oai(nullable)]
+    pub sent_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<outbox_message::Model> for MessageBody {
+    fn from(m: outbox_message::Model) -> Self {
+        let waiting = matches!(m.state, MessageState::Queued | MessageState::Retrying);
+        Self {
+            id: m.id,
+            channel: m.channel,
+            kind: m.kind,
+            recipient: m.recipient,
+            ticket_id: m.ticket_id,
+            state: m.state,
+            attempts: m.attempts,
+            last_error: m.last_error,
+            next_attempt_at: waiting.then_some(m.next_attempt_at),
+            subject: m.subject,
+            sent_at: m.sent_at,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// An order's messages, oldest first.
+#[derive(Debug, Clone, Object)]
+pub struct MessageList {
+    pub items: Vec<MessageBody>,
+}
+
+pub struct MessagesApi;
+
+#[OpenApi(prefix_path = "/api/v1/admin", tag = "Tag::AdminOrders")]
+impl MessagesApi {
+    /// List an order's messages
+    ///
+    /// Every mail tessera wrote about the order (to the buyer and to each
+    /// attendee), with its delivery state: `queued`, `sent`, `retrying`,
+    /// `failed` (refused for good, or failing for 48 hours), `not_sent` (no
+    /// mail server configured yet) or `skipped` (no longer applied when its
+    /// turn came, e.g. a ticket revoked first).
+    #[oai(
+        path = "/events/:slug/orders/:code/messages",
+        method = "get",
+        operation_id = "list_order_messages"
+    )]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        code: Path<String>,
+    ) -> ApiResult<Found<MessageList>> {
+        let items = desk::messages(&state.db, &auth.0, &slug, &code).await?;
+        Ok(Found(MessageList {
+            items: items.into_iter().map(Into::into).collect(),
+        }))
+    }
+}

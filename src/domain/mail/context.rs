@@ -1,0 +1,285 @@
+//! The facts a mail is rendered from, read when it is sent, and the links
+//! and QR code minted for it then.
+
+use chrono::{DateTime, Utc};
+use entity::{
+    event, order, outbox_message,
+    state::{MessageKind, OrderState, TicketStatus},
+    ticket, tier,
+};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::domain::{
+    DomainError,
+    checkin::{qr, tokens},
+    events::LocalTime,
+    keys::KeyRing,
+    links,
+    money::format_amount,
+    now,
+};
+
+/// Where the links in mails lead: the conference's front end, which reads
+/// the token from the fragment (never sent to any server) and calls the
+/// API with it. `{base}/orders/{code}#token=…` and
+/// `{base}/tickets/{id}#token=…`.
+#[derive(Debug, Clone)]
+pub struct LinkBase(pub String);
+
+impl LinkBase {
+    fn order(&self, code: &str, token: &str) -> String {
+        format!(
+            "{}/orders/{code}#token={token}",
+            self.0.trim_end_matches('/')
+        )
+    }
+
+    fn ticket(&self, id: Uuid, token: &str) -> String {
+        format!(
+            "{}/tickets/{id}#token={token}",
+            self.0.trim_end_matches('/')
+        )
+    }
+}
+
+/// What the templates see.
+#[derive(Debug, Clone, Serialize)]
+pub struct MailContext {
+    pub event: EventView,
+    pub order: OrderView,
+    pub tickets: Vec<TicketView>,
+    /// The ticket of a ticket mail.
+    pub ticket: Option<TicketView>,
+    /// The amount of a refund mail.
+    pub amount: Option<String>,
+    /// Why a payment failed.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    pub name: String,
+    pub slug: String,
+    pub venue: Option<String>,
+    /// Local times, e.g. `Thu 13 May 2027, 09:00 CEST`.
+    pub starts: String,
+    pub ends: String,
+    pub timezone: String,
+    /// Until when attendees may fix their details.
+    pub edits_close: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderView {
+    pub code: String,
+    pub state: OrderState,
+    /// Amounts with their currency, e.g. `EUR 120.00`.
+    pub total: String,
+    pub paid: Option<String>,
+    pub refunded: Option<String>,
+    /// Until when unpaid tickets are held.
+    pub expires: Option<String>,
+    /// The buyer's link to the order.
+    pub link: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketView {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub tier: String,
+    /// Size and cut, e.g. `M (fitted)`.
+    pub swag: Option<String>,
+    pub dietary: Option<String>,
+    pub price: String,
+    /// The attendee's own link (ticket mails only).
+    pub link: Option<String>,
+    /// The content id of the inline QR code (ticket mails only).
+    pub qr_cid: Option<String>,
+}
+
+/// A mail ready to compose.
+#[derive(Debug, Clone)]
+pub struct MailFacts {
+    pub kind: MessageKind,
+    pub recipient: String,
+    /// The attendee's name, for the `To` header of a ticket mail.
+    pub recipient_name: Option<String>,
+    pub reply_to: Option<String>,
+    pub context: MailContext,
+    /// A ticket mail's QR code, PNG, with its content id.
+    pub qr: Option<(String, Vec<u8>)>,
+}
+
+/// What gathering found.
+#[derive(Debug, Clone)]
+pub enum Gathered {
+    Ready(Box<MailFacts>),
+    /// The mail no longer applies (why, in words for the organizer).
+    Skip(&'static str),
+}
+
+fn readable(zone: LocalTime, at: DateTime<Utc>) -> String {
+    zone.at_zone(at)
+        .format("%a %-d %b %Y, %H:%M %Z")
+        .to_string()
+}
+
+fn swag(ticket: &ticket::Model) -> Option<String> {
+    let size = ticket.swag_size.as_deref()?;
+    Some(match ticket.swag_cut.as_deref() {
+        Some(cut) => format!("{size} ({cut})"),
+        None => size.to_owned(),
+    })
+}
+
+/// Reads what `message` is about as it is now, mints the links it carries
+/// (and a ticket mail's signed check-in token and QR code), or says why it
+/// no longer applies.
+pub async fn gather(
+    db: &DatabaseConnection,
+    keys: &KeyRing,
+    token_settings: &tokens::TokenSettings,
+    base: &LinkBase,
+    message: &outbox_message::Model,
+) -> Result<Gathered, DomainError> {
+    let at = now();
+    let event = event::Entity::find_by_id(message.event_id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("event"))?;
+    let Some(order_id) = message.order_id else {
+        return Ok(Gathered::Skip("the message names no order"));
+    };
+    let order = order::Entity::find_by_id(order_id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("order"))?;
+    let effective = crate::domain::orders::effective_state(&order, at);
+    let waiting = effective == OrderState::Pending;
+    match message.kind {
+        MessageKind::OrderReceived | MessageKind::PaymentFailed if !waiting => {
+            return Ok(Gathered::Skip("the order no longer waits for payment"));
+        }
+        _ => {}
+    }
+    let tickets = ticket::Entity::find()
+        .filter(ticket::Column::OrderId.eq(order.id))
+        .order_by_asc(ticket::Column::Id)
+        .all(db)
+        .await?;
+    let tiers = tier::Entity::find()
+        .filter(tier::Column::EventId.eq(event.id))
+        .all(db)
+        .await?;
+    let tier_name = |id: Uuid| {
+        tiers
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| t.name.clone())
+            .unwrap_or_default()
+    };
+    let zone = LocalTime::of(&event.timezone);
+    let money = |amount: i64| format_amount(amount, &order.currency);
+    let view = |t: &ticket::Model| TicketView {
+        id: t.id,
+        name: t.attendee_name.clone(),
+        email: t.attendee_email.clone(),
+        tier: tier_name(t.tier_id),
+        swag: swag(t),
+        dietary: t.dietary.clone().filter(|d| d != "none"),
+        price: money(t.price),
+        link: None,
+        qr_cid: None,
+    };
+    let mut ticket_view = None;
+    let mut qr_code = None;
+    let mut recipient_name = None;
+    if message.kind == MessageKind::Ticket {
+        let Some(ticket) = message
+            .ticket_id
+            .and_then(|id| tickets.iter().find(|t| t.id == id))
+        else {
+            return Ok(Gathered::Skip("the ticket is gone"));
+        };
+        if ticket.status != TicketStatus::Valid || effective != OrderState::Paid {
+            return Ok(Gathered::Skip("the ticket no longer admits anyone"));
+        }
+        let (checkin, _) =
+            tokens::issue(keys, token_settings, &event.slug, event.ends_at, ticket).await?;
+        let cid = format!("qr-{}@tessera", message.id.simple());
+        qr_code = Some((cid.clone(), qr::png(&checkin)?));
+        let token = links::mint_ticket(db, ticket, Some(message.id), at).await?;
+        let mut v = view(ticket);
+        v.link = Some(base.ticket(ticket.id, &token));
+        v.qr_cid = Some(cid);
+        recipient_name = Some(ticket.attendee_name.clone());
+        ticket_view = Some(v);
+    }
+    // Ticket mails reach one attendee: they carry no link to the order.
+    let order_link = if message.kind == MessageKind::Ticket {
+        String::new()
+    } else {
+        let token = links::mint_order(db, order.id, Some(message.id), at).await?;
+        base.order(&order.code, &token)
+    };
+    let shown: Vec<TicketView> = tickets
+        .iter()
+        .filter(|t| t.status != TicketStatus::Released || !order_was_paid(&order))
+        .map(view)
+        .collect();
+    let context = MailContext {
+        event: EventView {
+            starts: readable(zone, event.starts_at),
+            ends: readable(zone, event.ends_at),
+            edits_close: Some(readable(
+                zone,
+                event.attendee_edit_deadline.unwrap_or(event.starts_at),
+            ))
+            .filter(|_| event.attendee_edit_deadline.unwrap_or(event.starts_at) > at),
+            name: event.name,
+            slug: event.slug,
+            venue: event.venue,
+            timezone: event.timezone,
+        },
+        order: OrderView {
+            total: money(order.total),
+            paid: (order.amount_paid > 0).then(|| money(order.amount_paid)),
+            refunded: (order.amount_refunded > 0).then(|| money(order.amount_refunded)),
+            expires: waiting
+                .then_some(order.expires_at)
+                .flatten()
+                .map(|e| readable(zone, e)),
+            link: order_link,
+            code: order.code.clone(),
+            state: effective,
+        },
+        tickets: shown,
+        ticket: ticket_view,
+        amount: message
+            .data
+            .get("amount")
+            .and_then(serde_json::Value::as_i64)
+            .map(money),
+        reason: message
+            .data
+            .get("reason")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned),
+    };
+    Ok(Gathered::Ready(Box::new(MailFacts {
+        kind: message.kind,
+        recipient: message.recipient.clone(),
+        recipient_name,
+        reply_to: event.reply_to,
+        context,
+        qr: qr_code,
+    })))
+}
+
+fn order_was_paid(order: &order::Model) -> bool {
+    order.paid_at.is_some()
+}

@@ -1,0 +1,71 @@
+use entity::state::OrderState;
+
+use super::{
+    context::{EventView, MailContext, OrderView, TicketView},
+    *,
+};
+
+fn sample() -> MailContext {
+    let ticket = TicketView {
+        id: uuid::Uuid::nil(),
+        name: "Ana <script>alert(1)</script>".into(),
+        email: "ana@example.org".into(),
+        tier: "Regular".into(),
+        swag: Some("M (fitted)".into()),
+        dietary: Some("vegan".into()),
+        price: "EUR 120.00".into(),
+        link: Some("https://tickets.example.org/tickets/x#token=tst_abc".into()),
+        qr_cid: Some("qr-1@tessera".into()),
+    };
+    MailContext {
+        event: EventView {
+            name: "RustFest".into(),
+            slug: "rustfest".into(),
+            venue: Some("Hall 7".into()),
+            starts: "Thu 13 May 2027, 09:00 CEST".into(),
+            ends: "Fri 14 May 2027, 18:00 CEST".into(),
+            timezone: "Europe/Berlin".into(),
+            edits_close: None,
+        },
+        order: OrderView {
+            code: "K7M2Q9XD".into(),
+            state: OrderState::Paid,
+            total: "EUR 120.00".into(),
+            paid: Some("EUR 120.00".into()),
+            refunded: None,
+            expires: Some("Thu 6 May 2027, 10:15 CEST".into()),
+            link: "https://tickets.example.org/orders/K7M2Q9XD#token=tso_abc".into(),
+        },
+        tickets: vec![ticket.clone()],
+        ticket: Some(ticket),
+        amount: Some("EUR 60.00".into()),
+        reason: Some("card declined".into()),
+    }
+}
+
+#[test]
+fn every_default_template_renders_with_every_fact() {
+    for &kind in MessageKind::ALL {
+        let rendered = render(kind, &sample()).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert!(!rendered.subject.is_empty(), "{kind}");
+        assert!(!rendered.subject.contains('\n'), "{kind}");
+        assert!(rendered.text.contains("RustFest") || rendered.subject.contains("RustFest"));
+        assert!(rendered.html.starts_with("<!doctype html>"), "{kind}");
+    }
+}
+
+#[test]
+fn html_escapes_what_people_typed_and_text_keeps_it() {
+    let rendered = render(MessageKind::Ticket, &sample()).unwrap();
+    assert!(rendered.html.contains("Ana &lt;script&gt;"));
+    assert!(!rendered.html.contains("<script>"));
+    assert!(rendered.text.contains("Ana <script>"));
+    assert!(rendered.html.contains("cid:qr-1@tessera"));
+    assert!(rendered.text.contains("#token=tst_abc"));
+}
+
+#[test]
+fn subjects_are_one_line_and_bounded() {
+    assert_eq!(one_line("a\r\nBcc: x@y.z\n  b"), "a Bcc: x@y.z b");
+    assert_eq!(one_line(&"é".repeat(500)).chars().count(), MAX_SUBJECT);
+}

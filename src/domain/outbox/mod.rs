@@ -1,0 +1,384 @@
+//! The transactional outbox: every message tessera sends (an email now, an
+//! outbound webhook later) is a row written in the transaction of the change
+//! that causes it, so a crash can neither announce what did not happen nor
+//! forget what did.
+//!
+//! A worker on every instance claims due messages (on PostgreSQL with `FOR
+//! UPDATE SKIP LOCKED`, so instances never take the same row; SQLite has one
+//! writer), delivers them and records the outcome. A claim is a lease: it
+//! moves the message's due time past the attempt, so a message whose worker
+//! died is due again when the lease ends (at least once). Recording an
+//! outcome checks the attempt number, so a worker whose lease ran out cannot
+//! overwrite a later attempt's outcome.
+
+mod retry;
+
+use chrono::{DateTime, Utc};
+use entity::{
+    order, outbox_message,
+    state::{MessageChannel, MessageKind, MessageState, OrderState, TicketStatus},
+    ticket,
+};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Set,
+    sea_query::{Expr, ExprTrait, LockBehavior, LockType},
+};
+use uuid::Uuid;
+
+pub use retry::{Failure, RETRY_FOR, next_attempt};
+
+/// A message to write into the outbox.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub kind: MessageKind,
+    pub event_id: Uuid,
+    pub order_id: Option<Uuid>,
+    pub ticket_id: Option<Uuid>,
+    pub recipient: String,
+    pub data: serde_json::Value,
+}
+
+impl Outgoing {
+    /// A mail about an order to its buyer.
+    pub fn to_buyer(order: &order::Model, kind: MessageKind) -> Self {
+        Self {
+            kind,
+            event_id: order.event_id,
+            order_id: Some(order.id),
+            ticket_id: None,
+            recipient: order.email.clone(),
+            data: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    /// A ticket's own mail, to its attendee's address.
+    pub fn ticket(ticket: &ticket::Model) -> Self {
+        Self {
+            kind: MessageKind::Ticket,
+            event_id: ticket.event_id,
+            order_id: Some(ticket.order_id),
+            ticket_id: Some(ticket.id),
+            recipient: ticket.attendee_email.clone(),
+            data: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    /// With facts of the change that the rows do not keep (an amount).
+    pub fn with(mut self, data: serde_json::Value) -> Self {
+        self.data = data;
+        self
+    }
+
+    fn row(self, at: DateTime<Utc>) -> outbox_message::ActiveModel {
+        outbox_message::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            channel: Set(MessageChannel::Email),
+            kind: Set(self.kind),
+            event_id: Set(self.event_id),
+            order_id: Set(self.order_id),
+            ticket_id: Set(self.ticket_id),
+            recipient: Set(self.recipient),
+            data: Set(self.data),
+            state: Set(MessageState::Queued),
+            attempts: Set(0),
+            next_attempt_at: Set(at),
+            first_attempt_at: Set(None),
+            last_error: Set(None),
+            subject: Set(None),
+            sent_at: Set(None),
+            created_at: Set(at),
+            updated_at: Set(at),
+        }
+    }
+}
+
+/// Writes messages, in the caller's transaction.
+pub async fn enqueue<C: ConnectionTrait>(db: &C, messages: Vec<Outgoing>) -> Result<(), DbErr> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let at = super::now();
+    let rows: Vec<outbox_message::ActiveModel> = messages.into_iter().map(|m| m.row(at)).collect();
+    // SQLite allows at most 32,766 bound values in one statement.
+    for chunk in rows.chunks(1_000) {
+        outbox_message::Entity::insert_many(chunk.to_vec())
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// What a newly placed order announces: to the buyer, "received" (waiting
+/// for payment) or "confirmed" (paid at once: free or comped); when paid,
+/// each attendee's own ticket too.
+pub fn placed(order: &order::Model, tickets: &[ticket::Model]) -> Vec<Outgoing> {
+    if order.state == OrderState::Paid {
+        confirmed(order, tickets)
+    } else {
+        vec![Outgoing::to_buyer(order, MessageKind::OrderReceived)]
+    }
+}
+
+/// What a paid order announces: the confirmation to the buyer and one mail
+/// per valid ticket to its attendee, also when one address holds several.
+pub fn confirmed(order: &order::Model, tickets: &[ticket::Model]) -> Vec<Outgoing> {
+    let mut out = vec![Outgoing::to_buyer(order, MessageKind::OrderConfirmed)];
+    out.extend(
+        tickets
+            .iter()
+            .filter(|t| t.status == TicketStatus::Valid)
+            .map(Outgoing::ticket),
+    );
+    out
+}
+
+/// Announces an order that was just paid, reading its tickets inside the
+/// caller's transaction.
+pub async fn order_paid<C: ConnectionTrait>(db: &C, order_id: Uuid) -> Result<(), DbErr> {
+    let Some(order) = order::Entity::find_by_id(order_id).one(db).await? else {
+        return Ok(());
+    };
+    let tickets = ticket::Entity::find()
+        .filter(ticket::Column::OrderId.eq(order_id))
+        .order_by_asc(ticket::Column::Id)
+        .all(db)
+        .await?;
+    enqueue(db, confirmed(&order, &tickets)).await
+}
+
+/// Announces a one-off change of an order to its buyer (cancelled, payment
+/// failed, refunded with `data`).
+pub async fn to_buyer<C: ConnectionTrait>(
+    db: &C,
+    order_id: Uuid,
+    kind: MessageKind,
+    data: serde_json::Value,
+) -> Result<(), DbErr> {
+    let Some(order) = order::Entity::find_by_id(order_id).one(db).await? else {
+        return Ok(());
+    };
+    enqueue(db, vec![Outgoing::to_buyer(&order, kind).with(data)]).await
+}
+
+/// Tells the buyer that `amount` was refunded (the money is on its way).
+pub async fn refunded<C: ConnectionTrait>(
+    db: &C,
+    order_id: Uuid,
+    amount: i64,
+) -> Result<(), DbErr> {
+    to_buyer(
+        db,
+        order_id,
+        MessageKind::OrderRefunded,
+        serde_json::json!({ "amount": amount }),
+    )
+    .await
+}
+
+/// Sends a ticket to its attendee again (after an organizer's edit or
+/// reissue, or a new address).
+pub async fn ticket_again<C: ConnectionTrait>(db: &C, ticket_id: Uuid) -> Result<(), DbErr> {
+    let Some(ticket) = ticket::Entity::find_by_id(ticket_id).one(db).await? else {
+        return Ok(());
+    };
+    if ticket.status != TicketStatus::Valid {
+        return Ok(());
+    }
+    enqueue(db, vec![Outgoing::ticket(&ticket)]).await
+}
+
+/// Claims up to `limit` due messages of `channel` for one attempt each: their
+/// due time moves to the end of the lease and their attempt count goes up.
+pub async fn claim<C: ConnectionTrait>(
+    db: &C,
+    channel: MessageChannel,
+    limit: u64,
+    lease: chrono::Duration,
+    at: DateTime<Utc>,
+) -> Result<Vec<outbox_message::Model>, DbErr> {
+    let due = || {
+        Condition::all()
+            .add(outbox_message::Column::Channel.eq(channel))
+            .add(outbox_message::Column::State.is_in(MessageState::WAITING.iter().copied()))
+            .add(outbox_message::Column::NextAttemptAt.lte(at))
+    };
+    let mut pick = outbox_message::Entity::find()
+        .select_only()
+        .column(outbox_message::Column::Id)
+        .filter(due())
+        .order_by_asc(outbox_message::Column::NextAttemptAt)
+        .order_by_asc(outbox_message::Column::Id)
+        .limit(limit)
+        .into_query();
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let mut claimed = outbox_message::Entity::update_many()
+        .col_expr(
+            outbox_message::Column::NextAttemptAt,
+            Expr::value(at + lease),
+        )
+        .col_expr(
+            outbox_message::Column::Attempts,
+            Expr::col(outbox_message::Column::Attempts).add(1),
+        )
+        .col_expr(
+            outbox_message::Column::FirstAttemptAt,
+            Expr::col(outbox_message::Column::FirstAttemptAt).if_null(at),
+        )
+        .col_expr(outbox_message::Column::UpdatedAt, Expr::value(at))
+        .filter(outbox_message::Column::Id.in_subquery(pick))
+        // Checked again on the row itself: a row another worker claimed
+        // meanwhile is no longer due.
+        .filter(due())
+        .exec_with_returning(db)
+        .await?;
+    claimed.sort_by_key(|m| (m.next_attempt_at, m.id));
+    Ok(claimed)
+}
+
+/// The attempt `claimed` made was delivered.
+pub async fn record_sent<C: ConnectionTrait>(
+    db: &C,
+    claimed: &outbox_message::Model,
+    subject: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    settle(db, claimed, at, |update| {
+        update
+            .col_expr(
+                outbox_message::Column::State,
+                Expr::value(MessageState::Sent),
+            )
+            .col_expr(outbox_message::Column::SentAt, Expr::value(Some(at)))
+            .col_expr(
+                outbox_message::Column::Subject,
+                Expr::value(Some(clip(subject, 300))),
+            )
+            .col_expr(
+                outbox_message::Column::LastError,
+                Expr::value(Option::<String>::None),
+            )
+    })
+    .await
+}
+
+/// The attempt `claimed` made failed: tried again later, or given up
+/// (refused for good, or failing past [`RETRY_FOR`]). Answers the state
+/// the message is in now.
+pub async fn record_failure<C: ConnectionTrait>(
+    db: &C,
+    claimed: &outbox_message::Model,
+    failure: &Failure,
+    at: DateTime<Utc>,
+) -> Result<MessageState, DbErr> {
+    let first = claimed.first_attempt_at.unwrap_or(at);
+    let next = next_attempt(claimed.attempts, first, at, failure, rand::random::<f64>());
+    let state = if next.is_some() {
+        MessageState::Retrying
+    } else {
+        MessageState::Failed
+    };
+    settle(db, claimed, at, |update| {
+        let update = update
+            .col_expr(outbox_message::Column::State, Expr::value(state))
+            .col_expr(
+                outbox_message::Column::LastError,
+                Expr::value(Some(clip(failure.reason(), 1_000))),
+            );
+        match next {
+            Some(due) => update.col_expr(outbox_message::Column::NextAttemptAt, Expr::value(due)),
+            None => update,
+        }
+    })
+    .await?;
+    Ok(state)
+}
+
+/// The message no longer applies (its ticket was revoked before it went
+/// out): recorded as skipped, with why.
+pub async fn record_skipped<C: ConnectionTrait>(
+    db: &C,
+    claimed: &outbox_message::Model,
+    why: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    settle(db, claimed, at, |update| {
+        update
+            .col_expr(
+                outbox_message::Column::State,
+                Expr::value(MessageState::Skipped),
+            )
+            .col_expr(
+                outbox_message::Column::LastError,
+                Expr::value(Some(clip(why, 1_000))),
+            )
+    })
+    .await
+}
+
+async fn settle<C, F>(
+    db: &C,
+    claimed: &outbox_message::Model,
+    at: DateTime<Utc>,
+    set: F,
+) -> Result<(), DbErr>
+where
+    C: ConnectionTrait,
+    F: FnOnce(
+        sea_orm::UpdateMany<outbox_message::Entity>,
+    ) -> sea_orm::UpdateMany<outbox_message::Entity>,
+{
+    let update = outbox_message::Entity::update_many()
+        .col_expr(outbox_message::Column::UpdatedAt, Expr::value(at))
+        .filter(outbox_message::Column::Id.eq(claimed.id))
+        // Only this attempt's own outcome: a later claim owns the row now.
+        .filter(outbox_message::Column::Attempts.eq(claimed.attempts));
+    set(update).exec(db).await?;
+    Ok(())
+}
+
+/// Without a mail server, queued mails are marked `not_sent`: visible to
+/// organizers as waiting for one, and sent once one is configured.
+pub async fn mark_not_sent<C: ConnectionTrait>(
+    db: &C,
+    channel: MessageChannel,
+    at: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    Ok(outbox_message::Entity::update_many()
+        .col_expr(
+            outbox_message::Column::State,
+            Expr::value(MessageState::NotSent),
+        )
+        .col_expr(outbox_message::Column::UpdatedAt, Expr::value(at))
+        .filter(outbox_message::Column::Channel.eq(channel))
+        .filter(outbox_message::Column::State.eq(MessageState::Queued))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// An order's messages, oldest first.
+pub async fn of_order<C: ConnectionTrait>(
+    db: &C,
+    order_id: Uuid,
+) -> Result<Vec<outbox_message::Model>, DbErr> {
+    outbox_message::Entity::find()
+        .filter(outbox_message::Column::OrderId.eq(order_id))
+        .order_by_asc(outbox_message::Column::CreatedAt)
+        .order_by_asc(outbox_message::Column::Id)
+        .all(db)
+        .await
+}
+
+fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
