@@ -332,6 +332,12 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub voucher_lookups_per_minute: u32,
 
+    /// Lost-link recoveries (`POST /events/{slug}/orders/recover`) per
+    /// client address per hour.
+    #[arg(long, env = "TESSERA_RECOVERIES_PER_HOUR", default_value_t = 20, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub recoveries_per_hour: u32,
+
     /// Most connections open at once from one peer address; 0 for no cap.
     /// Default: 256, or no cap when `TESSERA_CLIENT_IP_HEADER` is set (the
     /// peer is then the proxy, which should do its own limiting).

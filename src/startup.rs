@@ -18,6 +18,10 @@ use crate::{
     telemetry::Metrics,
 };
 
+/// Lost-link recoveries one email address may ask for in an hour (each
+/// instance; at most one mail per address every five minutes across all).
+const RECOVERIES_PER_EMAIL_PER_HOUR: u32 = 5;
+
 /// Connects to the configured database and applies pending migrations.
 pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
     let url = settings.database_url.expose();
@@ -108,6 +112,14 @@ impl Application {
             clock: domain::clock::Clock::system(),
             voucher_lookups: crate::api::guessing::GuessBudget::per_minute(
                 settings.voucher_lookups_per_minute,
+            ),
+            recoveries_by_client: crate::api::guessing::GuessBudget::per_hour(
+                settings.recoveries_per_hour,
+                "link recoveries",
+            ),
+            recoveries_by_email: crate::api::guessing::GuessBudget::per_hour(
+                RECOVERIES_PER_EMAIL_PER_HOUR,
+                "link recoveries for this address",
             ),
             db,
             metrics: Arc::new(Metrics::new()),

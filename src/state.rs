@@ -32,4 +32,7 @@ pub struct AppState {
     pub clock: Clock,
     /// Each client's budget of voucher code lookups.
     pub voucher_lookups: crate::api::guessing::GuessBudget,
+    /// Lost-link recoveries per client address, and per email address.
+    pub recoveries_by_client: crate::api::guessing::GuessBudget,
+    pub recoveries_by_email: crate::api::guessing::GuessBudget,
 }

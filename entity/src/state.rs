@@ -440,6 +440,9 @@ state_enum! {
         /// To one attendee at their own address: their ticket, its QR code
         /// and their own ticket link.
         Ticket = "ticket",
+        /// To an address that asked: fresh links to every order and ticket
+        /// it holds (the old ones stop working).
+        Recovery = "recovery",
     }
 }
 

@@ -13,6 +13,7 @@ pub mod limits;
 pub mod ops;
 pub mod orders;
 pub mod own_ticket;
+pub mod recovery;
 pub mod tickets;
 pub mod types;
 pub mod webhooks;
@@ -62,7 +63,11 @@ pub enum Tag {
 
 type Apis = (
     catalogue::CatalogueApi,
-    (orders::OrdersApi, own_ticket::OwnTicketApi),
+    (
+        orders::OrdersApi,
+        own_ticket::OwnTicketApi,
+        recovery::RecoveryApi,
+    ),
     tickets::TicketsApi,
     checkin::CheckinApi,
     admin::events::EventsApi,
@@ -92,7 +97,11 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             catalogue::CatalogueApi,
-            (orders::OrdersApi, own_ticket::OwnTicketApi),
+            (
+                orders::OrdersApi,
+                own_ticket::OwnTicketApi,
+                recovery::RecoveryApi,
+            ),
             tickets::TicketsApi,
             checkin::CheckinApi,
             admin::events::EventsApi,

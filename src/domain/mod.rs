@@ -23,6 +23,7 @@ pub mod orders;
 pub mod outbox;
 pub mod page;
 pub mod payments;
+pub mod recovery;
 pub mod reports;
 pub mod search;
 pub mod staff;

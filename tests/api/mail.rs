@@ -483,3 +483,68 @@ both_backends! {
         assert!(sink.received().is_empty());
     }
 }
+
+/// Asks for fresh links for `email`.
+async fn recover(app: &TestApp, slug: &str, email: &str) -> crate::helpers::Answer {
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/events/{slug}/orders/recover")))
+        .json(&json!({ "email": email }))
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::answer(response).await
+}
+
+both_backends! {
+    async fn a_lost_link_is_recovered_by_mail_and_the_old_links_stop_working(backend) {
+        let Some((app, sink)) = mailing_app(backend, &[]).await else { return };
+        let (tier, _) = conference(&app, "lostconf").await;
+        let order = free_order(&app, "lostconf", &tier, "ana@example.org", &[("Ana", "ana@example.org"), ("Ben", "ben@example.org")]).await;
+        let code = order["code"].as_str().unwrap();
+        let checkout_token = order["order_token"].as_str().unwrap();
+        let mails = sink.wait_for(3).await;
+        let ticket_mail = |to: &str| mails.iter().find(|m| m.to == [to] && m.parsed().subject().unwrap_or_default().starts_with("Your ticket")).map(text_of).unwrap();
+        let (ana_ticket, ana_old) = link_in(&ticket_mail("ana@example.org"), "/tickets/");
+        let (ben_ticket, ben_link) = link_in(&ticket_mail("ben@example.org"), "/tickets/");
+
+        // Nobody learns who holds tickets: the same answer, and no mail.
+        let unknown = recover(&app, "lostconf", "nobody@example.org").await;
+        assert_eq!(unknown.status, StatusCode::ACCEPTED, "{}", unknown.body);
+        assert_eq!(unknown.body["status"], "accepted");
+
+        let asked = recover(&app, "lostconf", " Ana@Example.org ").await;
+        assert_eq!((asked.status, &asked.body), (unknown.status, &unknown.body));
+        let mails = sink.wait_for(4).await;
+        let recovery = &mails[3];
+        assert_eq!(recovery.to, ["ana@example.org"]);
+        let text = text_of(recovery);
+        let (_, new_order_link) = link_in(&text, "/orders/");
+        let (ticket_id, new_ticket_link) = link_in(&text, "/tickets/");
+        assert_eq!(ticket_id, ana_ticket);
+        assert!(!text.contains(&ben_ticket), "Ben's ticket is Ben's");
+
+        // The old links, the checkout's token included, are dead.
+        let order_path = format!("/api/v1/orders/{code}");
+        app.with_order_token(reqwest::Method::GET, &order_path, checkout_token, None).await.assert_problem(404, "not_found");
+        app.get(&format!("/api/v1/tickets/{ana_ticket}"), Some(&ana_old)).await.assert_problem(404, "not_found");
+        // The new ones work, and Ben's own link was not touched.
+        assert_eq!(app.with_order_token(reqwest::Method::GET, &order_path, &new_order_link, None).await.status, StatusCode::OK);
+        assert_eq!(app.get(&format!("/api/v1/tickets/{ana_ticket}"), Some(&new_ticket_link)).await.status, StatusCode::OK);
+        assert_eq!(app.get(&format!("/api/v1/tickets/{ben_ticket}"), Some(&ben_link)).await.status, StatusCode::OK);
+
+        // Asking again at once: accepted, but no second mail.
+        assert_eq!(recover(&app, "lostconf", "ana@example.org").await.status, StatusCode::ACCEPTED);
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        assert_eq!(sink.received().len(), 4);
+        // And past the address's budget (five an hour): 429 with when to
+        // come back.
+        for _ in 0..3 {
+            recover(&app, "lostconf", "ana@example.org").await;
+        }
+        let refused = app.client.post(app.url("/api/v1/events/lostconf/orders/recover")).json(&json!({"email": "ana@example.org"})).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(refused.headers().contains_key("retry-after"));
+        recover(&app, "lostconf", "not an address").await.assert_problem(422, "validation_failed");
+    }
+}

@@ -48,7 +48,8 @@ impl LinkBase {
 #[derive(Debug, Clone, Serialize)]
 pub struct MailContext {
     pub event: EventView,
-    pub order: OrderView,
+    /// The order a mail is about (all kinds but recovery).
+    pub order: Option<OrderView>,
     pub tickets: Vec<TicketView>,
     /// The ticket of a ticket mail.
     pub ticket: Option<TicketView>,
@@ -56,6 +57,16 @@ pub struct MailContext {
     pub amount: Option<String>,
     /// Why a payment failed.
     pub reason: Option<String>,
+    /// A recovery mail's fresh links, one per order and ticket.
+    pub links: Vec<LinkView>,
+}
+
+/// One link of a recovery mail.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkView {
+    /// What it opens, e.g. `Order K7M2Q9XD (2 tickets)`.
+    pub what: String,
+    pub link: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -151,6 +162,9 @@ pub async fn gather(
         .one(db)
         .await?
         .ok_or(DomainError::NotFound("event"))?;
+    if message.kind == MessageKind::Recovery {
+        return recovery(db, base, message, event, at).await;
+    }
     let Some(order_id) = message.order_id else {
         return Ok(Gathered::Skip("the message names no order"));
     };
@@ -232,20 +246,8 @@ pub async fn gather(
         .map(view)
         .collect();
     let context = MailContext {
-        event: EventView {
-            starts: readable(zone, event.starts_at),
-            ends: readable(zone, event.ends_at),
-            edits_close: Some(readable(
-                zone,
-                event.attendee_edit_deadline.unwrap_or(event.starts_at),
-            ))
-            .filter(|_| event.attendee_edit_deadline.unwrap_or(event.starts_at) > at),
-            name: event.name,
-            slug: event.slug,
-            venue: event.venue,
-            timezone: event.timezone,
-        },
-        order: OrderView {
+        event: event_view(&event, at),
+        order: Some(OrderView {
             total: money(order.total),
             paid: (order.amount_paid > 0).then(|| money(order.amount_paid)),
             refunded: (order.amount_refunded > 0).then(|| money(order.amount_refunded)),
@@ -256,7 +258,7 @@ pub async fn gather(
             link: order_link,
             code: order.code.clone(),
             state: effective,
-        },
+        }),
         tickets: shown,
         ticket: ticket_view,
         amount: message
@@ -269,6 +271,7 @@ pub async fn gather(
             .get("reason")
             .and_then(serde_json::Value::as_str)
             .map(str::to_owned),
+        links: Vec::new(),
     };
     Ok(Gathered::Ready(Box::new(MailFacts {
         kind: message.kind,
@@ -277,6 +280,103 @@ pub async fn gather(
         reply_to: event.reply_to,
         context,
         qr: qr_code,
+    })))
+}
+
+fn event_view(event: &event::Model, at: DateTime<Utc>) -> EventView {
+    let zone = LocalTime::of(&event.timezone);
+    let edits_close = event.attendee_edit_deadline.unwrap_or(event.starts_at);
+    EventView {
+        starts: readable(zone, event.starts_at),
+        ends: readable(zone, event.ends_at),
+        edits_close: (edits_close > at).then(|| readable(zone, edits_close)),
+        name: event.name.clone(),
+        slug: event.slug.clone(),
+        venue: event.venue.clone(),
+        timezone: event.timezone.clone(),
+    }
+}
+
+/// The ids a recovery message lists under `key` in its data.
+fn listed(message: &outbox_message::Model, key: &str) -> Vec<Uuid> {
+    message
+        .data
+        .get(key)
+        .and_then(serde_json::Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str().and_then(|s| s.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A recovery mail: a fresh link for every order and ticket it lists that
+/// still holds something.
+async fn recovery(
+    db: &DatabaseConnection,
+    base: &LinkBase,
+    message: &outbox_message::Model,
+    event: event::Model,
+    at: DateTime<Utc>,
+) -> Result<Gathered, DomainError> {
+    let mut links = Vec::new();
+    let orders = order::Entity::find()
+        .filter(order::Column::Id.is_in(listed(message, "orders")))
+        .order_by_asc(order::Column::CreatedAt)
+        .all(db)
+        .await?;
+    for order in orders {
+        if !matches!(
+            crate::domain::orders::effective_state(&order, at),
+            OrderState::Pending | OrderState::Paid
+        ) {
+            continue;
+        }
+        let token = links::mint_order(db, order.id, Some(message.id), at).await?;
+        links.push(LinkView {
+            what: format!("Order {} ({} tickets)", order.code, order.ticket_count),
+            link: base.order(&order.code, &token),
+        });
+    }
+    let tickets = ticket::Entity::find()
+        .filter(ticket::Column::Id.is_in(listed(message, "tickets")))
+        .order_by_asc(ticket::Column::Id)
+        .all(db)
+        .await?;
+    for ticket in tickets {
+        if !matches!(ticket.status, TicketStatus::Held | TicketStatus::Valid) {
+            continue;
+        }
+        let tier = tier::Entity::find_by_id(ticket.tier_id)
+            .one(db)
+            .await?
+            .map(|t| t.name)
+            .unwrap_or_default();
+        let token = links::mint_ticket(db, &ticket, Some(message.id), at).await?;
+        links.push(LinkView {
+            what: format!("Ticket: {tier} for {}", ticket.attendee_name),
+            link: base.ticket(ticket.id, &token),
+        });
+    }
+    if links.is_empty() {
+        return Ok(Gathered::Skip("nothing it listed holds anything any more"));
+    }
+    Ok(Gathered::Ready(Box::new(MailFacts {
+        kind: message.kind,
+        recipient: message.recipient.clone(),
+        recipient_name: None,
+        reply_to: event.reply_to.clone(),
+        context: MailContext {
+            event: event_view(&event, at),
+            order: None,
+            tickets: Vec::new(),
+            ticket: None,
+            amount: None,
+            reason: None,
+            links,
+        },
+        qr: None,
     })))
 }
 

@@ -56,6 +56,7 @@ const DEFAULTS: &[(&str, &str)] = defaults!(
     "order_refunded",
     "payment_failed",
     "ticket",
+    "recovery",
 );
 
 fn environment() -> Environment<'static> {

@@ -1,7 +1,7 @@
 use entity::state::OrderState;
 
 use super::{
-    context::{EventView, MailContext, OrderView, TicketView},
+    context::{EventView, LinkView, MailContext, OrderView, TicketView},
     *,
 };
 
@@ -27,7 +27,7 @@ fn sample() -> MailContext {
             timezone: "Europe/Berlin".into(),
             edits_close: None,
         },
-        order: OrderView {
+        order: Some(OrderView {
             code: "K7M2Q9XD".into(),
             state: OrderState::Paid,
             total: "EUR 120.00".into(),
@@ -35,11 +35,15 @@ fn sample() -> MailContext {
             refunded: None,
             expires: Some("Thu 6 May 2027, 10:15 CEST".into()),
             link: "https://tickets.example.org/orders/K7M2Q9XD#token=tso_abc".into(),
-        },
+        }),
         tickets: vec![ticket.clone()],
         ticket: Some(ticket),
         amount: Some("EUR 60.00".into()),
         reason: Some("card declined".into()),
+        links: vec![LinkView {
+            what: "Order K7M2Q9XD (1 tickets)".into(),
+            link: "https://tickets.example.org/orders/K7M2Q9XD#token=tso_abc".into(),
+        }],
     }
 }
 

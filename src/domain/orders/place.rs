@@ -444,7 +444,10 @@ fn refused(refusal: Refusal) -> DomainError {
     }
 }
 
-async fn published_event(db: &DatabaseConnection, slug: &str) -> Result<Event, DomainError> {
+pub(crate) async fn published_event(
+    db: &DatabaseConnection,
+    slug: &str,
+) -> Result<Event, DomainError> {
     let model = event::Entity::find()
         .filter(event::Column::Slug.eq(slug))
         .filter(event::Column::Status.eq(EventStatus::Published))
