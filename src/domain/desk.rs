@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use entity::{
     order,
-    state::{MessageKind, OrderFlag},
+    state::{MessageKind, MessageState, OrderFlag},
     ticket,
 };
 use sea_orm::{
@@ -40,6 +40,9 @@ pub struct OrderFilter {
     pub created_to: Option<DateTime<Utc>>,
     /// Orders flagged for attention with this flag.
     pub flag: Option<OrderFlag>,
+    /// Orders with a message in this delivery state (`failed`: a mail
+    /// bounced or gave up).
+    pub message_state: Option<MessageState>,
 }
 
 /// Orders of an event, oldest first.
@@ -75,6 +78,15 @@ pub async fn list(
     }
     if let Some(flag) = filter.flag {
         query = query.filter(order::Column::Flag.eq(flag));
+    }
+    if let Some(message_state) = filter.message_state {
+        let with_message = entity::outbox_message::Entity::find()
+            .select_only()
+            .column(entity::outbox_message::Column::OrderId)
+            .filter(entity::outbox_message::Column::EventId.eq(event.id))
+            .filter(entity::outbox_message::Column::State.eq(message_state))
+            .into_query();
+        query = query.filter(order::Column::Id.in_subquery(with_message));
     }
     if let Some(from) = filter.created_from {
         query = query.filter(order::Column::CreatedAt.gte(from));
@@ -142,6 +154,52 @@ pub async fn messages(
 ) -> Result<Vec<entity::outbox_message::Model>, DomainError> {
     let model = find(db, staff, slug, code).await?;
     Ok(outbox::of_order(db, model.id).await?)
+}
+
+/// An organizer sends an order's mails again: the confirmation and every
+/// valid ticket for a paid order (fresh links and QR codes), the payment
+/// reminder for a pending one. Audited. Answers the messages queued.
+pub async fn resend(
+    db: &DatabaseConnection,
+    staff: &Staff,
+    slug: &str,
+    code: &str,
+) -> Result<Vec<entity::outbox_message::Model>, DomainError> {
+    let model = find(db, staff, slug, code).await?;
+    let tickets = ticket::Entity::find()
+        .filter(ticket::Column::OrderId.eq(model.id))
+        .order_by_asc(ticket::Column::Id)
+        .all(db)
+        .await?;
+    let at = now();
+    let mails = match effective_state(&model, at) {
+        OrderState::Paid => outbox::confirmed(&model, &tickets),
+        OrderState::Pending => vec![outbox::Outgoing::to_buyer(
+            &model,
+            MessageKind::OrderReceived,
+        )],
+        other => {
+            return Err(DomainError::conflict(
+                "nothing_to_resend",
+                format!("this order is {other}: it has no tickets or payment to mail"),
+            ));
+        }
+    };
+    let txn = db.begin().await?;
+    let since = outbox::of_order(&txn, model.id).await?.len();
+    outbox::enqueue(&txn, mails).await?;
+    audit::record(
+        &txn,
+        staff,
+        model.event_id,
+        "order.mail_resent",
+        &model.code,
+        serde_json::json!({ "state": effective_state(&model, at).as_str() }),
+    )
+    .await?;
+    let queued = outbox::of_order(&txn, model.id).await?.split_off(since);
+    txn.commit().await?;
+    Ok(queued)
 }
 
 /// An organizer fixes a ticket's attendee data, at any time (the attendee's

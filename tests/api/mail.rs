@@ -332,6 +332,29 @@ both_backends! {
         assert!(bounced[0]["last_error"].as_str().unwrap().contains("550"), "{}", bounced[0]);
         assert!(items.iter().filter(|m| m["recipient"] != "bounce@example.org").all(|m| m["state"] == "sent"));
         assert_eq!(sink.received().len(), 2);
+
+        // The order desk finds the order whose mail bounced...
+        let other = free_order(&app, "bounceconf", &tier, "cy@example.org", &[("Cy", "cy@example.org")]).await;
+        settled(&app, "bounceconf", other["code"].as_str().unwrap(), 2).await;
+        let failing = app.get("/api/v1/admin/events/bounceconf/orders?message_state=failed", Some(&app.admin)).await;
+        let codes: Vec<&str> = failing.body["items"].as_array().unwrap().iter().map(|o| o["code"].as_str().unwrap()).collect();
+        assert_eq!(codes, [code]);
+        // ...and sends it all again, audited: the confirmation and both
+        // tickets are queued anew.
+        let resent = app.post(&format!("/api/v1/admin/events/bounceconf/orders/{code}/resend"), &app.admin, json!({})).await;
+        assert_eq!(resent.status, StatusCode::ACCEPTED, "{}", resent.body);
+        let queued: Vec<&str> = resent.body["items"].as_array().unwrap().iter().map(|m| m["kind"].as_str().unwrap()).collect();
+        assert_eq!(queued, ["order_confirmed", "ticket", "ticket"]);
+        sink.wait_for(5).await;
+        let items = settled(&app, "bounceconf", code, 6).await;
+        assert_eq!(items.iter().filter(|m| m["state"] == "failed").count(), 2, "the address still bounces");
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let audited = entity::audit_log::Entity::find()
+            .filter(entity::audit_log::Column::Action.eq("order.mail_resent"))
+            .all(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(audited.len(), 1);
     }
 }
 

@@ -6,7 +6,7 @@ use entity::{
     state::{MessageChannel, MessageKind, MessageState},
 };
 use poem::web::Data;
-use poem_openapi::{Object, OpenApi, param::Path};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 
 use crate::{
@@ -72,6 +72,13 @@ pub struct MessageList {
     pub items: Vec<MessageBody>,
 }
 
+#[derive(ApiResponse)]
+pub enum Resent {
+    /// Queued: the messages written, on their way out.
+    #[oai(status = 202)]
+    Accepted(Json<MessageList>),
+}
+
 pub struct MessagesApi;
 
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "Tag::AdminOrders")]
@@ -99,5 +106,30 @@ impl MessagesApi {
         Ok(Found(MessageList {
             items: items.into_iter().map(Into::into).collect(),
         }))
+    }
+
+    /// Send an order's mails again
+    ///
+    /// For a paid order, the confirmation to the buyer and every valid
+    /// ticket to its attendee (with fresh links and QR codes); for a pending
+    /// one, the payment reminder. Audited as `order.mail_resent`. Answers
+    /// the messages queued; follow them in the order's messages. 409
+    /// `nothing_to_resend` for expired, cancelled and refunded orders.
+    #[oai(
+        path = "/events/:slug/orders/:code/resend",
+        method = "post",
+        operation_id = "resend_order_messages"
+    )]
+    async fn resend(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        code: Path<String>,
+    ) -> ApiResult<Resent> {
+        let items = desk::resend(&state.db, &auth.0, &slug, &code).await?;
+        Ok(Resent::Accepted(Json(MessageList {
+            items: items.into_iter().map(Into::into).collect(),
+        })))
     }
 }

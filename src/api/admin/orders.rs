@@ -1,7 +1,7 @@
 //! The organizer's order desk.
 
 use chrono::{DateTime, Utc};
-use entity::state::OrderFlag;
+use entity::state::{MessageState, OrderFlag};
 use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -218,6 +218,9 @@ impl OrderDeskApi {
         /// Only orders with this flag, e.g. `cancelled_unrefunded` or
         /// `refund_failed`.
         flag: Query<Option<OrderFlag>>,
+        /// Only orders with a message in this delivery state, e.g. `failed`
+        /// (a mail bounced or gave up) or `not_sent`.
+        message_state: Query<Option<MessageState>>,
         /// Page size, 1-200 (default 50).
         limit: Query<Option<u64>>,
         /// `next_cursor` of the previous page.
@@ -231,6 +234,7 @@ impl OrderDeskApi {
             created_from: created_from.0,
             created_to: created_to.0,
             flag: flag.0,
+            message_state: message_state.0,
         };
         let page = desk::list(
             &state.db,
