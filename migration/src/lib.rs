@@ -17,6 +17,7 @@ mod m20261201_000005_add_ticket_search_text;
 mod m20261201_000006_add_tier_max_per_buyer;
 mod m20261202_000001_create_inventory_counts;
 mod m20261203_000001_create_outbox;
+mod m20261203_000002_create_message_templates;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_add_tier_max_per_buyer::Migration),
             Box::new(m20261202_000001_create_inventory_counts::Migration),
             Box::new(m20261203_000001_create_outbox::Migration),
+            Box::new(m20261203_000002_create_message_templates::Migration),
         ]
     }
 }

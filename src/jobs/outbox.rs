@@ -131,7 +131,7 @@ impl MailOut {
                 }
                 Err(err) => return Attempt::Failed(Failure::Transient(err.to_string())),
             };
-        let rendered = match mail::render(facts.kind, &facts.context) {
+        let rendered = match mail::render(facts.kind, &facts.context, facts.custom.as_ref()) {
             Ok(rendered) => rendered,
             Err(err) => return Attempt::Failed(Failure::Permanent(err.to_string())),
         };

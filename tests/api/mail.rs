@@ -571,3 +571,65 @@ both_backends! {
         recover(&app, "lostconf", "not an address").await.assert_problem(422, "validation_failed");
     }
 }
+
+both_backends! {
+    async fn organizers_word_their_own_mails_and_a_template_that_does_not_render_is_refused(backend) {
+        let Some((app, sink)) = mailing_app(backend, &[]).await else { return };
+        let (tier, _) = conference(&app, "wordconf").await;
+        let base = "/api/v1/admin/events/wordconf/templates";
+        let listed = app.get(base, Some(&app.admin)).await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+        let kinds: Vec<&str> = listed.body["items"].as_array().unwrap().iter().map(|t| t["kind"].as_str().unwrap()).collect();
+        assert!(kinds.contains(&"ticket") && kinds.contains(&"order_confirmed") && kinds.contains(&"recovery"));
+        assert!(listed.body["items"].as_array().unwrap().iter().all(|t| t["custom"] == false && t["subject"].as_str().is_some_and(|s| !s.is_empty())));
+
+        // Refused when saved: a syntax error, an unknown variable.
+        let broken = app.call(reqwest::Method::PUT, &format!("{base}/ticket"), Some(&app.admin), Some(json!({
+            "subject": "Ticket {% if %}", "text": "{{ ticket.name }}", "html": "<p>{{ ticket.nmae }}</p>",
+        }))).await;
+        broken.assert_problem(422, "validation_failed");
+        assert_eq!(broken.error_fields(), ["subject"]);
+        let misspelt = app.call(reqwest::Method::PUT, &format!("{base}/ticket"), Some(&app.admin), Some(json!({
+            "subject": "Ticket", "text": "{{ ticket.name }}", "html": "<p>{{ ticket.nmae }}</p>",
+        }))).await;
+        misspelt.assert_problem(422, "validation_failed");
+        assert_eq!(misspelt.error_fields(), ["html"]);
+        assert_eq!(misspelt.body["errors"][0]["code"], "template_invalid");
+
+        // A preview renders with sample data in the event's frame.
+        let preview = app.post(&format!("{base}/ticket/preview"), &app.admin, json!({"subject": "Dein Ticket für {{ event.name }}\n(bitte aufheben)"})).await;
+        assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+        assert_eq!(preview.body["subject"], "Dein Ticket für Conf wordconf (bitte aufheben)");
+        assert!(preview.body["html"].as_str().unwrap().contains("cid:"));
+
+        let saved = app.call(reqwest::Method::PUT, &format!("{base}/ticket"), Some(&app.admin), Some(json!({
+            "subject": "Dein Ticket für {{ event.name }}",
+            "text": "Hallo {{ ticket.name }}!\n{{ ticket.link }}\n",
+            "html": "{% extends \"layout.html\" %}{% block body %}<p>Hallo {{ ticket.name }}</p><img src=\"cid:{{ ticket.qr_cid }}\">{% endblock %}",
+        }))).await;
+        assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+        assert_eq!(saved.body["custom"], true);
+
+        let order = free_order(&app, "wordconf", &tier, "ana@example.org", &[("Ana <b>Bold</b>", "ana@example.org")]).await;
+        let mails = sink.wait_for(2).await;
+        let subjects: Vec<String> = mails.iter().map(|m| m.parsed().subject().unwrap_or_default().to_owned()).collect();
+        assert!(subjects.contains(&"Dein Ticket für Conf wordconf".to_owned()), "{subjects:?}");
+        assert!(subjects.iter().any(|s| s.contains("is confirmed")), "other kinds keep the default: {subjects:?}");
+        let ticket_mail = mails.iter().find(|m| m.parsed().subject() == Some("Dein Ticket für Conf wordconf")).unwrap();
+        let html = ticket_mail.parsed().body_html(0).unwrap().into_owned();
+        assert!(html.contains("Hallo Ana &lt;b&gt;Bold&lt;") && !html.contains("<b>"), "autoescaped: {html}");
+        assert!(text_of(ticket_mail).contains("Hallo Ana <b>Bold</b>!"));
+        settled(&app, "wordconf", order["code"].as_str().unwrap(), 2).await;
+
+        // Reset: the default again.
+        let reset = app.delete(&format!("{base}/ticket"), &app.admin).await;
+        assert_eq!((reset.status, &reset.body["custom"]), (StatusCode::OK, &json!(false)));
+        free_order(&app, "wordconf", &tier, "cy@example.org", &[("Cy", "cy@example.org")]).await;
+        let mails = sink.wait_for(4).await;
+        assert!(mails[2..].iter().any(|m| m.parsed().subject().unwrap_or_default().starts_with("Your ticket")));
+
+        // Volunteers cannot touch the wording.
+        let volunteer = app.token(Role::Volunteer, &["wordconf"]).await;
+        app.get(base, Some(&volunteer)).await.assert_problem(403, "forbidden");
+    }
+}

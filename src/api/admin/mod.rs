@@ -8,6 +8,7 @@ pub mod orders;
 pub mod payments;
 mod report_bodies;
 pub mod reports;
+pub mod templates;
 pub mod tiers;
 pub mod tokens;
 pub mod vouchers;

@@ -123,6 +123,8 @@ pub struct MailFacts {
     pub context: MailContext,
     /// A ticket mail's QR code, PNG, with its content id.
     pub qr: Option<(String, Vec<u8>)>,
+    /// The event's own templates for this kind, if it has them.
+    pub custom: Option<super::Custom>,
 }
 
 /// What gathering found.
@@ -277,6 +279,7 @@ pub async fn gather(
         kind: message.kind,
         recipient: message.recipient.clone(),
         recipient_name,
+        custom: super::custom::of(db, event.id, message.kind).await?,
         reply_to: event.reply_to,
         context,
         qr: qr_code,
@@ -366,6 +369,7 @@ async fn recovery(
         kind: message.kind,
         recipient: message.recipient.clone(),
         recipient_name: None,
+        custom: super::custom::of(db, event.id, message.kind).await?,
         reply_to: event.reply_to.clone(),
         context: MailContext {
             event: event_view(&event, at),
@@ -378,6 +382,50 @@ async fn recovery(
         },
         qr: None,
     })))
+}
+
+/// Made-up facts in the event's own frame (its name, venue, dates, time
+/// zone and currency), with every variable any kind uses filled in: what
+/// templates are checked and previewed with.
+pub fn sample(event: &event::Model) -> MailContext {
+    let at = now();
+    let zone = LocalTime::of(&event.timezone);
+    let money = |amount: i64| format_amount(amount, &event.currency);
+    let ticket = |name: &str, email: &str, id: u128| TicketView {
+        id: Uuid::from_u128(id),
+        name: name.to_owned(),
+        email: email.to_owned(),
+        tier: "Regular".to_owned(),
+        swag: Some("M (straight)".to_owned()),
+        dietary: Some("vegetarian".to_owned()),
+        price: money(12_000),
+        link: Some("https://tickets.example.org/tickets/sample#token=tst_sample".to_owned()),
+        qr_cid: Some("qr-sample@tessera".to_owned()),
+    };
+    let order_link = "https://tickets.example.org/orders/K7M2Q9XD#token=tso_sample".to_owned();
+    MailContext {
+        event: event_view(event, at),
+        order: Some(OrderView {
+            code: "K7M2Q9XD".to_owned(),
+            state: OrderState::Paid,
+            total: money(24_000),
+            paid: Some(money(24_000)),
+            refunded: Some(money(12_000)),
+            expires: Some(readable(zone, at + chrono::Duration::minutes(15))),
+            link: order_link.clone(),
+        }),
+        tickets: vec![
+            ticket("Ada Lovelace", "ada@example.org", 1),
+            ticket("Charles Babbage", "charles@example.org", 2),
+        ],
+        ticket: Some(ticket("Ada Lovelace", "ada@example.org", 1)),
+        amount: Some(money(12_000)),
+        reason: Some("Your card was declined.".to_owned()),
+        links: vec![LinkView {
+            what: "Order K7M2Q9XD (2 tickets)".to_owned(),
+            link: order_link,
+        }],
+    }
 }
 
 fn order_was_paid(order: &order::Model) -> bool {

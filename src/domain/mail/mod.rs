@@ -3,6 +3,7 @@
 //! the mail is sent so that it shows the order and tickets as they are then.
 
 mod context;
+pub mod custom;
 
 use std::sync::LazyLock;
 
@@ -10,7 +11,7 @@ use entity::state::MessageKind;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 
-pub use context::{Gathered, LinkBase, MailFacts, gather};
+pub use context::{Gathered, LinkBase, MailContext, MailFacts, gather, sample};
 
 /// A rendered mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,23 @@ pub struct RenderError {
 /// The stem of a kind's template files.
 pub const fn stem(kind: MessageKind) -> &'static str {
     kind.as_str()
+}
+
+/// A kind's default templates, as organizers start from them.
+pub fn default_of(kind: MessageKind) -> Custom {
+    let source = |ext: &str| {
+        let name = format!("{}.{ext}", stem(kind));
+        DEFAULTS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, source)| (*source).to_owned())
+            .unwrap_or_default()
+    };
+    Custom {
+        subject: source("subject"),
+        text: source("txt"),
+        html: source("html"),
+    }
 }
 
 macro_rules! defaults {
@@ -72,7 +90,20 @@ fn environment() -> Environment<'static> {
     // A misspelt variable is an error (caught when a template is saved),
     // never an empty gap in a mail.
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // An organizer's template cannot loop for ever.
+    env.set_fuel(Some(FUEL));
     env
+}
+
+/// Instructions one rendering may run: far above any sensible mail.
+const FUEL: u64 = 200_000;
+
+/// An event's own templates for one kind of mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Custom {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
 }
 
 static TEMPLATES: LazyLock<Result<Environment<'static>, String>> = LazyLock::new(|| {
@@ -86,12 +117,36 @@ static TEMPLATES: LazyLock<Result<Environment<'static>, String>> = LazyLock::new
     Ok(env)
 });
 
-/// Renders a kind's default templates with `context`.
-pub fn render(kind: MessageKind, context: &impl Serialize) -> Result<Rendered, RenderError> {
-    let env = TEMPLATES.as_ref().map_err(|detail| RenderError {
+/// Renders a kind's templates with `context`: the event's own (`custom`)
+/// or the defaults.
+pub fn render(
+    kind: MessageKind,
+    context: &impl Serialize,
+    custom: Option<&Custom>,
+) -> Result<Rendered, RenderError> {
+    let defaults = TEMPLATES.as_ref().map_err(|detail| RenderError {
         part: "default",
         detail: detail.clone(),
     })?;
+    let mut own;
+    let env = match custom {
+        None => defaults,
+        Some(custom) => {
+            own = defaults.clone();
+            for (part, ext, source) in [
+                ("subject", "subject", &custom.subject),
+                ("text", "txt", &custom.text),
+                ("html", "html", &custom.html),
+            ] {
+                own.add_template_owned(format!("{}.{ext}", stem(kind)), source.clone())
+                    .map_err(|err| RenderError {
+                        part,
+                        detail: describe(&err),
+                    })?;
+            }
+            &own
+        }
+    };
     let context = minijinja::Value::from(minijinja::value::Serde(context));
     let part = |part: &'static str, ext: &str| {
         env.get_template(&format!("{}.{ext}", stem(kind)))

@@ -5,7 +5,7 @@ use super::{
     *,
 };
 
-fn sample() -> MailContext {
+fn fixture() -> MailContext {
     let ticket = TicketView {
         id: uuid::Uuid::nil(),
         name: "Ana <script>alert(1)</script>".into(),
@@ -50,7 +50,7 @@ fn sample() -> MailContext {
 #[test]
 fn every_default_template_renders_with_every_fact() {
     for &kind in MessageKind::ALL {
-        let rendered = render(kind, &sample()).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let rendered = render(kind, &fixture(), None).unwrap_or_else(|e| panic!("{kind}: {e}"));
         assert!(!rendered.subject.is_empty(), "{kind}");
         assert!(!rendered.subject.contains('\n'), "{kind}");
         assert!(rendered.text.contains("RustFest") || rendered.subject.contains("RustFest"));
@@ -60,7 +60,7 @@ fn every_default_template_renders_with_every_fact() {
 
 #[test]
 fn html_escapes_what_people_typed_and_text_keeps_it() {
-    let rendered = render(MessageKind::Ticket, &sample()).unwrap();
+    let rendered = render(MessageKind::Ticket, &fixture(), None).unwrap();
     assert!(rendered.html.contains("Ana &lt;script&gt;"));
     assert!(!rendered.html.contains("<script>"));
     assert!(rendered.text.contains("Ana <script>"));
