@@ -251,7 +251,10 @@ fn mail_out(
         db: state.db.clone(),
         keys: state.keys.clone(),
         tokens: state.tokens.clone(),
-        links: domain::mail::LinkBase(links),
+        links: domain::mail::LinkBase {
+            front_end: links,
+            service: settings.base_url(addr),
+        },
         from,
         mailer,
     })

@@ -11,6 +11,7 @@ pub mod checkin_scan;
 pub mod event;
 pub mod idempotency_key;
 pub mod inventory_count;
+pub mod mail_opt_out;
 pub mod message_template;
 pub mod order;
 pub mod outbox_message;

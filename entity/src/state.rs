@@ -443,6 +443,9 @@ state_enum! {
         /// To an address that asked: fresh links to every order and ticket
         /// it holds (the old ones stop working).
         Recovery = "recovery",
+        /// To every attendee of an event: the organizers' own words (doors
+        /// open at 8:30, bring an ID), with an unsubscribe link.
+        Broadcast = "broadcast",
     }
 }
 

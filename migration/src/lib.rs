@@ -18,6 +18,7 @@ mod m20261201_000006_add_tier_max_per_buyer;
 mod m20261202_000001_create_inventory_counts;
 mod m20261203_000001_create_outbox;
 mod m20261203_000002_create_message_templates;
+mod m20261203_000003_create_mail_opt_outs;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_create_inventory_counts::Migration),
             Box::new(m20261203_000001_create_outbox::Migration),
             Box::new(m20261203_000002_create_message_templates::Migration),
+            Box::new(m20261203_000003_create_mail_opt_outs::Migration),
         ]
     }
 }

@@ -16,6 +16,7 @@ pub mod own_ticket;
 pub mod recovery;
 pub mod tickets;
 pub mod types;
+pub mod unsubscribe;
 pub mod webhooks;
 
 use poem::{EndpointExt, Response, Route, endpoint::BoxEndpoint, http::Method, middleware::Cors};
@@ -67,6 +68,7 @@ type Apis = (
         orders::OrdersApi,
         own_ticket::OwnTicketApi,
         recovery::RecoveryApi,
+        unsubscribe::UnsubscribeApi,
     ),
     tickets::TicketsApi,
     checkin::CheckinApi,
@@ -101,6 +103,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
                 orders::OrdersApi,
                 own_ticket::OwnTicketApi,
                 recovery::RecoveryApi,
+                unsubscribe::UnsubscribeApi,
             ),
             tickets::TicketsApi,
             checkin::CheckinApi,

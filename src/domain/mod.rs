@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod batching;
+pub mod broadcasts;
 pub mod catalog;
 pub mod checkin;
 pub mod clock;

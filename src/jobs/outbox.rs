@@ -142,6 +142,7 @@ impl MailOut {
             facts.reply_to.as_deref(),
             rendered,
             facts.qr,
+            facts.unsubscribe.as_deref(),
         ) {
             Ok(composed) => composed,
             Err(failure) => return Attempt::Failed(failure),

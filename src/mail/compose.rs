@@ -4,7 +4,10 @@
 
 use lettre::{
     Message,
-    message::{Attachment, Mailbox, MultiPart, header::ContentType},
+    message::{
+        Attachment, Mailbox, MultiPart,
+        header::{ContentType, HeaderName, HeaderValue},
+    },
 };
 use uuid::Uuid;
 
@@ -19,6 +22,8 @@ pub struct Composed {
 /// Builds the message `id` (its `Message-ID` is `<id@domain of from>`, the
 /// same on every attempt, so a rare duplicate after a crash can be told for
 /// one). An address that cannot be used is a permanent failure.
+/// For a broadcast, `unsubscribe` is its one-click unsubscribe URL
+/// (`List-Unsubscribe` and `List-Unsubscribe-Post`, RFC 8058).
 pub fn compose(
     id: Uuid,
     from: &Mailbox,
@@ -26,6 +31,7 @@ pub fn compose(
     reply_to: Option<&str>,
     rendered: Rendered,
     qr: Option<(String, Vec<u8>)>,
+    unsubscribe: Option<&str>,
 ) -> Result<Composed, Failure> {
     let bad = |what: &str, err: &dyn std::fmt::Display| {
         Failure::Permanent(format!("cannot use the {what}: {err}"))
@@ -39,6 +45,17 @@ pub fn compose(
         .to(recipient)
         .subject(rendered.subject.clone())
         .message_id(Some(format!("<{}@{}>", id.simple(), from.email.domain())));
+    if let Some(url) = unsubscribe {
+        builder = builder
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                format!("<{url}>"),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".to_owned(),
+            ));
+    }
     if let Some(reply_to) = reply_to {
         builder = builder.reply_to(
             reply_to

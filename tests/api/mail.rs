@@ -633,3 +633,61 @@ both_backends! {
         app.get(base, Some(&volunteer)).await.assert_problem(403, "forbidden");
     }
 }
+
+both_backends! {
+    async fn organizers_tell_every_attendee_once_and_one_click_unsubscribes_from_news_only(backend) {
+        let Some((app, sink)) = mailing_app(backend, &[]).await else { return };
+        let (tier, _) = conference(&app, "newsconf").await;
+        free_order(&app, "newsconf", &tier, "ana@example.org", &[("Ana", "ana@example.org"), ("Ana again", "ana@example.org"), ("Ben", "ben@example.org")]).await;
+        let order = free_order(&app, "newsconf", &tier, "cy@example.org", &[("Cy", "cy@example.org")]).await;
+        sink.wait_for(6).await;
+
+        let bad = app.post("/api/v1/admin/events/newsconf/messages", &app.admin, json!({"subject": "Doors\r\nBcc: evil@example.org", "text": "x", "tiers": [uuid::Uuid::now_v7()]})).await;
+        bad.assert_problem(422, "validation_failed");
+        assert_eq!(bad.error_fields(), ["subject", "tiers[0]"]);
+
+        let sent = app.post("/api/v1/admin/events/newsconf/messages", &app.admin, json!({
+            "subject": "Doors open at 8:30", "text": "Hello all,\nbring an ID <and a smile>.\n\nSee you!",
+        })).await;
+        assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+        assert_eq!(sent.body["recipients"], 3, "one mail per address");
+        let mails = sink.wait_for(9).await;
+        let news: Vec<&Received> = mails[6..].iter().collect();
+        let mut to: Vec<String> = news.iter().map(|m| m.to.join(",")).collect();
+        to.sort();
+        assert_eq!(to, ["ana@example.org", "ben@example.org", "cy@example.org"]);
+        let cy = news.iter().find(|m| m.to == ["cy@example.org"]).unwrap();
+        let parsed = cy.parsed();
+        assert_eq!(parsed.subject(), Some("Doors open at 8:30"));
+        assert_eq!(parsed.header_raw("List-Unsubscribe-Post").map(str::trim), Some("List-Unsubscribe=One-Click"));
+        let unsubscribe = parsed.header_raw("List-Unsubscribe").unwrap().trim().trim_matches(['<', '>']).to_owned();
+        assert!(unsubscribe.starts_with(&format!("{}/api/v1/unsubscribe/", app.base)), "{unsubscribe}");
+        assert!(text_of(cy).contains("bring an ID <and a smile>."));
+        assert!(parsed.body_html(0).unwrap().contains("bring an ID &lt;and a smile&gt;."));
+        // Transactional mails carry no unsubscribe header.
+        assert!(mails[..6].iter().all(|m| m.parsed().header_raw("List-Unsubscribe").is_none()));
+
+        // Opening the link changes nothing; the one-click POST does.
+        let page = app.client.get(&unsubscribe).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        let again = app.post("/api/v1/admin/events/newsconf/messages", &app.admin, json!({"subject": "Lunch at 12", "text": "Vegan options at the left."})).await;
+        assert_eq!(again.body["recipients"], 3);
+        sink.wait_for(12).await;
+        let clicked = app.client.post(&unsubscribe).body("List-Unsubscribe=One-Click").header("content-type", "application/x-www-form-urlencoded").send().await.unwrap();
+        assert_eq!(clicked.status(), StatusCode::OK);
+        let twice = app.client.post(&unsubscribe).send().await.unwrap();
+        assert_eq!(twice.status(), StatusCode::OK, "harmless twice");
+        let third = app.post("/api/v1/admin/events/newsconf/messages", &app.admin, json!({"subject": "Party at 20:00", "text": "Upstairs."})).await;
+        assert_eq!(third.body["recipients"], 2, "Cy opted out");
+        let mails = sink.wait_for(14).await;
+        assert!(mails[12..].iter().all(|m| m.to != ["cy@example.org"]));
+        // Tickets still reach Cy.
+        let code = order["code"].as_str().unwrap();
+        let resent = app.post(&format!("/api/v1/admin/events/newsconf/orders/{code}/resend"), &app.admin, json!({})).await;
+        assert_eq!(resent.status, StatusCode::ACCEPTED);
+        let mails = sink.wait_for(16).await;
+        assert_eq!(mails[14..].iter().filter(|m| m.to == ["cy@example.org"]).count(), 2);
+        assert_eq!(app.client.post(app.url("/api/v1/unsubscribe/nonsense")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    }
+}

@@ -9,9 +9,14 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 
+use serde::Deserialize;
+
 use crate::{
-    api::{Tag, auth::StaffAuth, types::Found},
-    domain::desk,
+    api::{Tag, auth::StaffAuth, body::JsonBody, types::Found},
+    domain::{
+        broadcasts::{self, BroadcastInput},
+        desk,
+    },
     error::ApiResult,
     state::AppState,
 };
@@ -79,6 +84,34 @@ pub enum Resent {
     Accepted(Json<MessageList>),
 }
 
+/// The organizers' words to the attendees.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(deny_unknown_fields)]
+pub struct BroadcastCreate {
+    /// One line, 1-200 characters (line breaks are refused).
+    pub subject: String,
+    /// Plain text, 1-10,000 characters; blank lines part paragraphs.
+    pub text: String,
+    /// Only attendees with a ticket of these tiers; leave out for everyone.
+    #[oai(nullable)]
+    pub tiers: Option<Vec<Uuid>>,
+}
+
+/// A broadcast on its way.
+#[derive(Debug, Clone, Object)]
+pub struct BroadcastQueued {
+    /// Addresses it goes to: one mail each, however many tickets they hold.
+    pub recipients: u64,
+}
+
+#[derive(ApiResponse)]
+pub enum Broadcast {
+    /// Queued in the outbox, one mail per address.
+    #[oai(status = 202)]
+    Accepted(Json<BroadcastQueued>),
+}
+
 pub struct MessagesApi;
 
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "Tag::AdminOrders")]
@@ -106,6 +139,37 @@ impl MessagesApi {
         Ok(Found(MessageList {
             items: items.into_iter().map(Into::into).collect(),
         }))
+    }
+
+    /// Send a message to the attendees
+    ///
+    /// "Doors open at 8:30, bring an ID": one mail to every address that
+    /// holds a valid ticket (of `tiers`, if given), through the outbox like
+    /// every mail, each with a one-click unsubscribe link
+    /// (`List-Unsubscribe`); addresses that unsubscribed from the event's
+    /// news are left out. Audited as `broadcast.sent`.
+    #[oai(
+        path = "/events/:slug/messages",
+        method = "post",
+        operation_id = "broadcast"
+    )]
+    async fn broadcast(
+        &self,
+        state: Data<&AppState>,
+        auth: StaffAuth,
+        slug: Path<String>,
+        body: JsonBody<BroadcastCreate>,
+    ) -> ApiResult<Broadcast> {
+        let body = body.0;
+        let input = BroadcastInput {
+            subject: body.subject,
+            text: body.text,
+            tiers: body.tiers,
+        };
+        let recipients = broadcasts::send(&state.db, &auth.0, &slug, input).await?;
+        Ok(Broadcast::Accepted(Json(BroadcastQueued {
+            recipients: u64::try_from(recipients).unwrap_or(u64::MAX),
+        })))
     }
 
     /// Send an order's mails again

@@ -21,25 +21,36 @@ use crate::domain::{
     now,
 };
 
-/// Where the links in mails lead: the conference's front end, which reads
-/// the token from the fragment (never sent to any server) and calls the
-/// API with it. `{base}/orders/{code}#token=…` and
-/// `{base}/tickets/{id}#token=…`.
+/// Where the links in mails lead. Orders and tickets: the conference's
+/// front end, which reads the token from the fragment (never sent to any
+/// server) and calls the API with it: `{front_end}/orders/{code}#token=…`
+/// and `{front_end}/tickets/{id}#token=…`. Unsubscribing: tessera itself,
+/// `{service}/api/v1/unsubscribe/{token}`.
 #[derive(Debug, Clone)]
-pub struct LinkBase(pub String);
+pub struct LinkBase {
+    pub front_end: String,
+    pub service: String,
+}
 
 impl LinkBase {
     fn order(&self, code: &str, token: &str) -> String {
         format!(
             "{}/orders/{code}#token={token}",
-            self.0.trim_end_matches('/')
+            self.front_end.trim_end_matches('/')
         )
     }
 
     fn ticket(&self, id: Uuid, token: &str) -> String {
         format!(
             "{}/tickets/{id}#token={token}",
-            self.0.trim_end_matches('/')
+            self.front_end.trim_end_matches('/')
+        )
+    }
+
+    fn unsubscribe(&self, token: &str) -> String {
+        format!(
+            "{}/api/v1/unsubscribe/{token}",
+            self.service.trim_end_matches('/')
         )
     }
 }
@@ -59,6 +70,35 @@ pub struct MailContext {
     pub reason: Option<String>,
     /// A recovery mail's fresh links, one per order and ticket.
     pub links: Vec<LinkView>,
+    /// A broadcast's words.
+    pub broadcast: Option<BroadcastView>,
+    /// A broadcast's unsubscribe link.
+    pub unsubscribe: Option<String>,
+}
+
+/// The organizers' words to every attendee.
+#[derive(Debug, Clone, Serialize)]
+pub struct BroadcastView {
+    pub subject: String,
+    pub text: String,
+    /// The text as paragraphs of lines, for HTML.
+    pub paragraphs: Vec<Vec<String>>,
+}
+
+impl BroadcastView {
+    pub fn new(subject: &str, text: &str) -> Self {
+        let paragraphs = text
+            .replace("\r\n", "\n")
+            .split("\n\n")
+            .map(|p| p.lines().map(str::to_owned).collect::<Vec<_>>())
+            .filter(|p| !p.is_empty())
+            .collect();
+        Self {
+            subject: subject.to_owned(),
+            text: text.to_owned(),
+            paragraphs,
+        }
+    }
 }
 
 /// One link of a recovery mail.
@@ -125,6 +165,8 @@ pub struct MailFacts {
     pub qr: Option<(String, Vec<u8>)>,
     /// The event's own templates for this kind, if it has them.
     pub custom: Option<super::Custom>,
+    /// A broadcast's unsubscribe link, for `List-Unsubscribe`.
+    pub unsubscribe: Option<String>,
 }
 
 /// What gathering found.
@@ -164,8 +206,10 @@ pub async fn gather(
         .one(db)
         .await?
         .ok_or(DomainError::NotFound("event"))?;
-    if message.kind == MessageKind::Recovery {
-        return recovery(db, base, message, event, at).await;
+    match message.kind {
+        MessageKind::Recovery => return recovery(db, base, message, event, at).await,
+        MessageKind::Broadcast => return broadcast(db, base, message, event, at).await,
+        _ => {}
     }
     let Some(order_id) = message.order_id else {
         return Ok(Gathered::Skip("the message names no order"));
@@ -274,8 +318,11 @@ pub async fn gather(
             .and_then(serde_json::Value::as_str)
             .map(str::to_owned),
         links: Vec::new(),
+        broadcast: None,
+        unsubscribe: None,
     };
     Ok(Gathered::Ready(Box::new(MailFacts {
+        unsubscribe: None,
         kind: message.kind,
         recipient: message.recipient.clone(),
         recipient_name,
@@ -379,8 +426,56 @@ async fn recovery(
             amount: None,
             reason: None,
             links,
+            broadcast: None,
+            unsubscribe: None,
         },
         qr: None,
+        unsubscribe: None,
+    })))
+}
+
+/// A broadcast: the organizers' words and a fresh unsubscribe link, unless
+/// the address opted out since it was written.
+async fn broadcast(
+    db: &DatabaseConnection,
+    base: &LinkBase,
+    message: &outbox_message::Model,
+    event: event::Model,
+    at: DateTime<Utc>,
+) -> Result<Gathered, DomainError> {
+    if crate::domain::broadcasts::opted_out(db, event.id, &message.recipient).await? {
+        return Ok(Gathered::Skip("the address opted out of the event's news"));
+    }
+    let text = |key: &str| {
+        message
+            .data
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let token =
+        crate::domain::broadcasts::mint_opt_out(db, event.id, &message.recipient, at).await?;
+    let unsubscribe = base.unsubscribe(&token);
+    Ok(Gathered::Ready(Box::new(MailFacts {
+        kind: message.kind,
+        recipient: message.recipient.clone(),
+        recipient_name: None,
+        custom: super::custom::of(db, event.id, message.kind).await?,
+        reply_to: event.reply_to.clone(),
+        context: MailContext {
+            event: event_view(&event, at),
+            order: None,
+            tickets: Vec::new(),
+            ticket: None,
+            amount: None,
+            reason: None,
+            links: Vec::new(),
+            broadcast: Some(BroadcastView::new(&text("subject"), &text("text"))),
+            unsubscribe: Some(unsubscribe.clone()),
+        },
+        qr: None,
+        unsubscribe: Some(unsubscribe),
     })))
 }
 
@@ -425,6 +520,11 @@ pub fn sample(event: &event::Model) -> MailContext {
             what: "Order K7M2Q9XD (2 tickets)".to_owned(),
             link: order_link,
         }],
+        broadcast: Some(BroadcastView::new(
+            "Doors open at 8:30",
+            "Hello all,\nthe doors open at 8:30.\n\nBring an ID.",
+        )),
+        unsubscribe: Some("https://tickets.example.org/api/v1/unsubscribe/sample".to_owned()),
     }
 }
 

@@ -75,6 +75,7 @@ const DEFAULTS: &[(&str, &str)] = defaults!(
     "payment_failed",
     "ticket",
     "recovery",
+    "broadcast",
 );
 
 fn environment() -> Environment<'static> {

@@ -44,6 +44,11 @@ fn fixture() -> MailContext {
             what: "Order K7M2Q9XD (1 tickets)".into(),
             link: "https://tickets.example.org/orders/K7M2Q9XD#token=tso_abc".into(),
         }],
+        broadcast: Some(super::context::BroadcastView::new(
+            "Doors open <early>",
+            "Line one\nline two\n\nSecond paragraph",
+        )),
+        unsubscribe: Some("https://tickets.example.org/api/v1/unsubscribe/x".into()),
     }
 }
 
