@@ -13,7 +13,10 @@
 //!
 //! - the rush again on an event that already holds `--preload` tickets;
 //! - a mixed load: catalogue reads, orders, ticket edits, scans, reports;
-//! - the rush split across two instances on one database.
+//! - the rush split across two instances on one database;
+//! - the outbox: free orders' mails delivered to a mail server on loopback
+//!   (mails per second, delay from payment to delivery). `--mail` runs the
+//!   other scenarios with that mail server configured too.
 //!
 //! `--write docs/benchmarks.md` replaces each scenario's figures there.
 //!
@@ -22,8 +25,10 @@
 mod door;
 mod machine;
 mod mixed;
+mod outbox;
 mod rush;
 mod service;
+mod sink;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
@@ -39,6 +44,8 @@ enum Scenario {
     Mixed,
     /// The rush split across two instances on one database.
     Instances,
+    /// Free orders' mails delivered to a mail server on loopback.
+    Outbox,
     All,
 }
 
@@ -90,6 +97,13 @@ pub struct Args {
     /// own default for the database).
     #[arg(long)]
     pool: Option<u32>,
+    /// Outbox: free orders placed, each announcing two mails.
+    #[arg(long, default_value_t = 5_000)]
+    mail_orders: usize,
+    /// Run the service with a mail server on loopback configured (mails go
+    /// out during the scenario, as in production).
+    #[arg(long)]
+    mail: bool,
     /// Write the reports as Markdown into this file.
     #[arg(long)]
     write: Option<std::path::PathBuf>,
@@ -192,6 +206,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wants(Scenario::Instances) {
         reports.push(with_database(&args, |url| rush::run(&args, &binary, url, 0, 2)).await?);
+    }
+    if wants(Scenario::Outbox) {
+        reports.push(with_database(&args, |url| outbox::run(&args, &binary, url)).await?);
     }
     let database = with_database(&args, |url| async move {
         let db = Database::connect(&url).await?;

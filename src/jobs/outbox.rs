@@ -24,7 +24,7 @@ use crate::{
 
 /// Mails claimed in one go, and sent at once at most.
 const BATCH: u64 = 32;
-const IN_FLIGHT: usize = 8;
+const IN_FLIGHT: usize = crate::mail::CONNECTIONS as usize;
 /// How long a claimed mail is left to its worker before another may take
 /// it (the worker died): longer than any one attempt can take.
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);

@@ -10,6 +10,7 @@ use futures_util::future::BoxFuture;
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Tokio1Executor,
     transport::smtp::{
+        PoolConfig,
         authentication::Credentials,
         client::{Tls, TlsParameters},
     },
@@ -18,6 +19,10 @@ use lettre::{
 pub use compose::{Composed, compose};
 
 use crate::domain::outbox::Failure;
+
+/// Connections one instance keeps to the mail server at most: the mails
+/// its worker sends at once.
+pub const CONNECTIONS: u32 = 8;
 
 /// What tessera asks of a mail service.
 pub trait Mailer: Send + Sync {
@@ -69,7 +74,14 @@ impl SmtpMailer {
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
             .port(parsed.port().unwrap_or(default_port))
             .tls(tls)
-            .timeout(Some(timeout));
+            .timeout(Some(timeout))
+            // As many connections as mails in flight, none kept idle for
+            // long: a mail server's connection slots are shared.
+            .pool_config(
+                PoolConfig::new()
+                    .max_size(CONNECTIONS)
+                    .idle_timeout(Duration::from_secs(30)),
+            );
         if !parsed.username().is_empty() {
             let decode = |text: &str| {
                 percent_decode(text).ok_or("TESSERA_SMTP_URL: the user or password is not UTF-8")

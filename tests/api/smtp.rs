@@ -88,7 +88,9 @@ impl SmtpSink {
         let mut server = Server::new(inbox);
         server
             .with_name("sink.test")
-            .with_num_threads(4)
+            // One thread serves one connection for as long as it stays
+            // open, and the service keeps its pooled connections open.
+            .with_num_threads(32)
             .with_tcp_listener(listener);
         server.with_ssl(SslConfig::None).expect("no TLS");
         std::thread::spawn(move || {
