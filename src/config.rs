@@ -275,6 +275,13 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub smtp_timeout_seconds: u64,
 
+    /// Mails each instance sends at once, each on a connection of its own
+    /// to the mail server (a mail takes at least one round of TCP's delayed
+    /// acknowledgement, about 40 ms, on its connection).
+    #[arg(long, env = "TESSERA_SMTP_CONNECTIONS", default_value_t = 8, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub smtp_connections: u32,
+
     /// Milliseconds between two looks for due messages in the outbox.
     #[arg(long, env = "TESSERA_OUTBOX_POLL_MS", default_value_t = 1_000, global = true,
           value_parser = clap::value_parser!(u64).range(10..=60_000))]

@@ -230,6 +230,7 @@ fn mail_out(
             let mailer = crate::mail::SmtpMailer::from_url(
                 url,
                 std::time::Duration::from_secs(settings.smtp_timeout_seconds),
+                settings.smtp_connections,
             )
             .map_err(anyhow::Error::msg)?;
             let mailer: Arc<dyn crate::mail::Mailer> = Arc::new(mailer);
@@ -245,7 +246,8 @@ fn mail_out(
     let links = settings
         .link_base_url
         .as_deref()
-        .map(|base| base.trim_end_matches('/').to_owned())
+        .filter(|base| !base.trim().is_empty())
+        .map(|base| base.trim().trim_end_matches('/').to_owned())
         .unwrap_or_else(|| settings.base_url(addr));
     Ok(jobs::MailOut {
         db: state.db.clone(),
@@ -257,6 +259,8 @@ fn mail_out(
         },
         from,
         mailer,
+        in_flight: usize::try_from(settings.smtp_connections).unwrap_or(1),
+        metrics: state.metrics.clone(),
     })
 }
 

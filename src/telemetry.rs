@@ -62,6 +62,14 @@ struct RouteLabels {
     route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MessageLabels {
+    channel: String,
+    kind: String,
+    /// The state the attempt left the message in.
+    state: String,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 /// The service's Prometheus metrics. One registry per application, so tests
@@ -75,6 +83,7 @@ pub struct Metrics {
     connections_refused: Counter,
     counter_checks: Counter,
     counter_drift: Counter,
+    messages: Family<MessageLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -92,6 +101,12 @@ impl Metrics {
         let connections_refused = Counter::default();
         let counter_checks = Counter::default();
         let counter_drift = Counter::default();
+        let messages = Family::<MessageLabels, Counter>::default();
+        registry.register(
+            "outbox_attempts",
+            "Delivery attempts of outbox messages, by channel, kind and the state they left it in (sent, retrying, failed, skipped)",
+            messages.clone(),
+        );
         registry.register(
             "inventory_counter_checks",
             "Recounts of an event's inventory counters from its tickets",
@@ -136,7 +151,19 @@ impl Metrics {
             connections_refused,
             counter_checks,
             counter_drift,
+            messages,
         }
+    }
+
+    /// One delivery attempt of an outbox message and where it left it.
+    pub fn message_attempt(&self, channel: &str, kind: &str, state: &str) {
+        self.messages
+            .get_or_create(&MessageLabels {
+                channel: channel.to_owned(),
+                kind: kind.to_owned(),
+                state: state.to_owned(),
+            })
+            .inc();
     }
 
     /// One recount of an event's counters, and how many it found wrong.

@@ -104,6 +104,9 @@ pub struct Args {
     /// out during the scenario, as in production).
     #[arg(long)]
     mail: bool,
+    /// Mails the service sends at once (default: the service's own).
+    #[arg(long)]
+    smtp_connections: Option<u32>,
     /// Write the reports as Markdown into this file.
     #[arg(long)]
     write: Option<std::path::PathBuf>,

@@ -46,7 +46,7 @@ pub(crate) fn service_env(args: &Args, stripe: &str) -> Vec<(&'static str, Strin
     if args.mail {
         static SINK: std::sync::OnceLock<Option<crate::sink::Sink>> = std::sync::OnceLock::new();
         if let Some(sink) = SINK.get_or_init(|| crate::sink::Sink::start().ok()) {
-            env.extend(sink.env());
+            env.extend(sink.env(args.smtp_connections));
         }
     }
     env.extend([

@@ -56,7 +56,7 @@ impl Sink {
         });
         server
             .with_name("bench.sink")
-            .with_num_threads(16)
+            .with_num_threads(80)
             .with_tcp_listener(listener);
         server
             .with_ssl(SslConfig::None)
@@ -70,15 +70,18 @@ impl Sink {
         })
     }
 
-    /// The service's environment for mailing through this sink.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
+    /// The service's environment for mailing through this sink, with
+    /// `connections` at once if given.
+    pub fn env(&self, connections: Option<u32>) -> Vec<(&'static str, String)> {
+        let mut env = vec![
             ("TESSERA_SMTP_URL", self.url.clone()),
             (
                 "TESSERA_MAIL_FROM",
                 "Bench <tickets@bench.example>".to_owned(),
             ),
-        ]
+        ];
+        env.extend(connections.map(|n| ("TESSERA_SMTP_CONNECTIONS", n.to_string())));
+        env
     }
 
     pub fn arrivals(&self) -> Vec<Arrival> {

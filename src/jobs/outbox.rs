@@ -22,9 +22,8 @@ use crate::{
     mail::{Mailer, compose},
 };
 
-/// Mails claimed in one go, and sent at once at most.
+/// Mails claimed in one go.
 const BATCH: u64 = 32;
-const IN_FLIGHT: usize = crate::mail::CONNECTIONS as usize;
 /// How long a claimed mail is left to its worker before another may take
 /// it (the worker died): longer than any one attempt can take.
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
@@ -38,6 +37,9 @@ pub struct MailOut {
     pub links: LinkBase,
     pub from: Option<Mailbox>,
     pub mailer: Option<Arc<dyn Mailer>>,
+    /// Mails sent at once (each on its own connection).
+    pub in_flight: usize,
+    pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
 /// Runs the mail worker every `every` until the task is dropped.
@@ -79,7 +81,7 @@ impl MailOut {
             };
         let count = u64::try_from(claimed.len()).unwrap_or(u64::MAX);
         futures_util::stream::iter(claimed)
-            .for_each_concurrent(IN_FLIGHT, |message| async move {
+            .for_each_concurrent(self.in_flight.max(1), |message| async move {
                 self.deliver(mailer.as_ref(), from, message).await;
             })
             .await;
@@ -101,14 +103,21 @@ impl MailOut {
                 .map(|state| state.as_str()),
         };
         match recorded {
-            Ok(state) => tracing::info!(
+            Ok(state) => {
+                self.metrics.message_attempt(
+                    message.channel.as_str(),
+                    message.kind.as_str(),
+                    state,
+                );
+                tracing::info!(
                 message = %message.id,
                 kind = %message.kind,
                 attempt = message.attempts,
                 state,
                 error = match &outcome { Attempt::Failed(f) => f.reason(), _ => "" },
                 "mail attempt"
-            ),
+                );
+            }
             // The lease runs out and the mail is tried again.
             Err(err) => {
                 tracing::warn!(message = %message.id, error = %err, "could not record a mail attempt")

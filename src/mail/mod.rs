@@ -20,10 +20,6 @@ pub use compose::{Composed, compose};
 
 use crate::domain::outbox::Failure;
 
-/// Connections one instance keeps to the mail server at most: the mails
-/// its worker sends at once.
-pub const CONNECTIONS: u32 = 8;
-
 /// What tessera asks of a mail service.
 pub trait Mailer: Send + Sync {
     /// Hands one message over; `Ok` once the server accepted it.
@@ -38,7 +34,9 @@ pub struct SmtpMailer {
 impl SmtpMailer {
     /// Connects lazily to the server of `url` (see `TESSERA_SMTP_URL`). The
     /// error names what is wrong with the URL, never its password.
-    pub fn from_url(url: &str, timeout: Duration) -> Result<Self, String> {
+    /// `connections`: the most it keeps open at once (the mails sent at
+    /// once).
+    pub fn from_url(url: &str, timeout: Duration, connections: u32) -> Result<Self, String> {
         crate::tls::ensure_provider();
         let parsed = url::Url::parse(url).map_err(|err| format!("TESSERA_SMTP_URL: {err}"))?;
         let host = parsed
@@ -79,7 +77,7 @@ impl SmtpMailer {
             // long: a mail server's connection slots are shared.
             .pool_config(
                 PoolConfig::new()
-                    .max_size(CONNECTIONS)
+                    .max_size(connections.max(1))
                     .idle_timeout(Duration::from_secs(30)),
             );
         if !parsed.username().is_empty() {
@@ -143,7 +141,7 @@ mod tests {
             "smtp://127.0.0.1:25?tls=none",
             "smtps://user:pass@mail.example.org:465",
         ] {
-            assert!(SmtpMailer::from_url(url, timeout).is_ok(), "{url}");
+            assert!(SmtpMailer::from_url(url, timeout, 8).is_ok(), "{url}");
         }
     }
 
@@ -155,7 +153,9 @@ mod tests {
             "smtp://user:hunter2@mail.example.org?tls=sometimes",
             "smtp://",
         ] {
-            let err = SmtpMailer::from_url(url, timeout).err().unwrap_or_default();
+            let err = SmtpMailer::from_url(url, timeout, 8)
+                .err()
+                .unwrap_or_default();
             assert!(!err.is_empty(), "{url}");
             assert!(!err.contains("hunter2"), "{err}");
         }

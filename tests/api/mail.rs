@@ -332,6 +332,9 @@ both_backends! {
         assert!(bounced[0]["last_error"].as_str().unwrap().contains("550"), "{}", bounced[0]);
         assert!(items.iter().filter(|m| m["recipient"] != "bounce@example.org").all(|m| m["state"] == "sent"));
         assert_eq!(sink.received().len(), 2);
+        let metrics = app.metrics().await;
+        assert!(metrics.contains(r#"tessera_outbox_attempts_total{channel="email",kind="ticket",state="failed"} 1"#), "{metrics}");
+        assert!(metrics.contains(r#"tessera_outbox_attempts_total{channel="email",kind="ticket",state="sent"} 1"#), "{metrics}");
 
         // The order desk finds the order whose mail bounced...
         let other = free_order(&app, "bounceconf", &tier, "cy@example.org", &[("Cy", "cy@example.org")]).await;
