@@ -169,6 +169,7 @@ pub async fn send(
             ticket_id: None,
             recipient,
             data: data.clone(),
+            delay: None,
         })
         .collect();
     let count = mails.len();

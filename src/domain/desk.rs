@@ -320,6 +320,7 @@ pub async fn cancel(
     };
     let mut by_card = None;
     if changed {
+        outbox::withdraw_reminders(&txn, model.id, "cancelled before it went out").await?;
         outbox::enqueue(
             &txn,
             vec![outbox::Outgoing::to_buyer(

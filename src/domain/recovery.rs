@@ -122,6 +122,7 @@ pub async fn recover(
             ticket_id: None,
             recipient: address.into_string(),
             data: serde_json::json!({ "orders": orders, "tickets": ticket_ids }),
+            delay: None,
         }],
     )
     .await?;

@@ -467,24 +467,42 @@ both_backends! {
 }
 
 both_backends! {
-    async fn a_card_order_hears_what_to_pay_then_gets_its_tickets_when_stripe_says_paid(backend) {
+    async fn a_card_order_is_reminded_what_to_pay_and_gets_its_tickets_when_stripe_says_paid(backend) {
         let Some((app, sink)) = mailing_app(backend, &[]).await else { return };
         let shop = crate::payments::shop(&app, "cardmail", 10).await;
+        // Paid at the page at once: no reminder ever goes out.
+        let prompt = crate::payments::place(&app, "cardmail", &shop.tier, &["Bo"]).await;
+        let paid = crate::payments::deliver_signed(&app, &crate::payments::succeeded("evt_mail_0", &prompt, 4900)).await;
+        assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+        sink.wait_for(2).await;
+
+        // The tab closed before paying: two minutes later, what to pay.
         let placed = crate::payments::place(&app, "cardmail", &shop.tier, &["Ana"]).await;
-        let mails = sink.wait_for(1).await;
-        let received = text_of(&mails[0]);
-        assert!(received.contains("EUR 49.00") && received.contains("held until"), "{received}");
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        assert_eq!(sink.received().len(), 2, "no reminder while the buyer may be paying");
+        app.let_time_pass(chrono::Duration::minutes(3));
+        let mails = sink.wait_for(3).await;
+        let reminder = text_of(&mails[2]);
+        assert!(reminder.contains(&placed.code) && reminder.contains("EUR 49.00") && reminder.contains("held until"), "{reminder}");
+        let (_, link) = link_in(&reminder, "/orders/");
+        let opened = app.with_order_token(reqwest::Method::GET, &format!("/api/v1/orders/{}", placed.code), &link, None).await;
+        assert_eq!(opened.body["payment"]["required"], true, "{}", opened.body);
+
         let paid = crate::payments::deliver_signed(&app, &crate::payments::succeeded("evt_mail_1", &placed, 4900)).await;
         assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
-        let mails = sink.wait_for(3).await;
-        let subjects: Vec<String> = mails.iter().map(|m| m.parsed().subject().unwrap_or_default().to_owned()).collect();
-        assert!(subjects[0].contains("waiting for payment"), "{subjects:?}");
-        assert!(subjects[1..].iter().any(|s| s.contains("is confirmed")), "{subjects:?}");
-        assert!(subjects[1..].iter().any(|s| s.starts_with("Your ticket")), "{subjects:?}");
-        // The same Stripe event again changes nothing and mails nothing.
+        let mails = sink.wait_for(5).await;
+        let subjects: Vec<String> = mails[3..].iter().map(|m| m.parsed().subject().unwrap_or_default().to_owned()).collect();
+        assert!(subjects.iter().any(|s| s.contains("is confirmed") && s.contains(&placed.code)), "{subjects:?}");
+        assert!(subjects.iter().any(|s| s.starts_with("Your ticket")), "{subjects:?}");
+        // The same Stripe event again changes nothing and mails nothing; the
+        // prompt order's withdrawn reminder never goes out.
         crate::payments::deliver_signed(&app, &crate::payments::succeeded("evt_mail_1", &placed, 4900)).await;
+        app.let_time_pass(chrono::Duration::minutes(10));
         tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-        assert_eq!(sink.received().len(), 3);
+        assert_eq!(sink.received().len(), 5);
+        let items = messages(&app, "cardmail", &prompt.code).await;
+        let reminder = items.iter().find(|m| m["kind"] == "order_received").unwrap();
+        assert_eq!((&reminder["state"], &reminder["attempts"]), (&json!("skipped"), &json!(0)), "{reminder}");
     }
 }
 

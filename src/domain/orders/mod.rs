@@ -250,6 +250,7 @@ pub async fn cancel(
             let txn = db.begin().await?;
             let released = release(&txn, model.id, OrderState::Cancelled).await?;
             if released {
+                outbox::withdraw_reminders(&txn, model.id, "cancelled before it went out").await?;
                 outbox::enqueue(
                     &txn,
                     vec![outbox::Outgoing::to_buyer(

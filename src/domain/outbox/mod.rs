@@ -37,6 +37,8 @@ pub struct Outgoing {
     pub ticket_id: Option<Uuid>,
     pub recipient: String,
     pub data: serde_json::Value,
+    /// How long after the change it is due (a reminder); none: at once.
+    pub delay: Option<chrono::Duration>,
 }
 
 impl Outgoing {
@@ -49,6 +51,7 @@ impl Outgoing {
             ticket_id: None,
             recipient: order.email.clone(),
             data: serde_json::Value::Object(Default::default()),
+            delay: None,
         }
     }
 
@@ -61,12 +64,19 @@ impl Outgoing {
             ticket_id: Some(ticket.id),
             recipient: ticket.attendee_email.clone(),
             data: serde_json::Value::Object(Default::default()),
+            delay: None,
         }
     }
 
     /// With facts of the change that the rows do not keep (an amount).
     pub fn with(mut self, data: serde_json::Value) -> Self {
         self.data = data;
+        self
+    }
+
+    /// Due `delay` after the change instead of at once.
+    pub fn after(mut self, delay: chrono::Duration) -> Self {
+        self.delay = Some(delay);
         self
     }
 
@@ -82,7 +92,7 @@ impl Outgoing {
             data: Set(self.data),
             state: Set(MessageState::Queued),
             attempts: Set(0),
-            next_attempt_at: Set(at),
+            next_attempt_at: Set(at + self.delay.unwrap_or_else(chrono::Duration::zero)),
             first_attempt_at: Set(None),
             last_error: Set(None),
             subject: Set(None),
@@ -109,15 +119,49 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, messages: Vec<Outgoing>) -> Res
     Ok(())
 }
 
+/// How long after placing an unpaid order its "received" mail (what to pay
+/// and until when) waits: a buyer paying at the page right now never gets
+/// it (payment withdraws it), one who closed the tab gets it while the hold
+/// still lasts (after half of it, for holds under four minutes).
+pub const RECEIVED_AFTER: chrono::Duration = chrono::Duration::minutes(2);
+
 /// What a newly placed order announces: to the buyer, "received" (waiting
-/// for payment) or "confirmed" (paid at once: free or comped); when paid,
-/// each attendee's own ticket too.
+/// for payment, as a reminder [`RECEIVED_AFTER`] later) or "confirmed" (paid
+/// at once: free or comped); when paid, each attendee's own ticket too.
 pub fn placed(order: &order::Model, tickets: &[ticket::Model]) -> Vec<Outgoing> {
     if order.state == OrderState::Paid {
-        confirmed(order, tickets)
-    } else {
-        vec![Outgoing::to_buyer(order, MessageKind::OrderReceived)]
+        return confirmed(order, tickets);
     }
+    let hold = order
+        .expires_at
+        .map_or(RECEIVED_AFTER, |ends| (ends - order.created_at) / 2);
+    vec![Outgoing::to_buyer(order, MessageKind::OrderReceived).after(hold.min(RECEIVED_AFTER))]
+}
+
+/// Withdraws an order's payment reminders that have not gone out (it was
+/// paid or cancelled first): recorded as skipped, in the caller's
+/// transaction.
+pub async fn withdraw_reminders<C: ConnectionTrait>(
+    db: &C,
+    order_id: Uuid,
+    why: &str,
+) -> Result<(), DbErr> {
+    outbox_message::Entity::update_many()
+        .col_expr(
+            outbox_message::Column::State,
+            Expr::value(MessageState::Skipped),
+        )
+        .col_expr(outbox_message::Column::LastError, Expr::value(Some(why)))
+        .col_expr(outbox_message::Column::UpdatedAt, Expr::value(super::now()))
+        .filter(outbox_message::Column::OrderId.eq(order_id))
+        .filter(
+            outbox_message::Column::Kind
+                .is_in([MessageKind::OrderReceived, MessageKind::PaymentFailed]),
+        )
+        .filter(outbox_message::Column::State.is_in([MessageState::Queued, MessageState::NotSent]))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// What a paid order announces: the confirmation to the buyer and one mail
@@ -139,6 +183,7 @@ pub async fn order_paid<C: ConnectionTrait>(db: &C, order_id: Uuid) -> Result<()
     let Some(order) = order::Entity::find_by_id(order_id).one(db).await? else {
         return Ok(());
     };
+    withdraw_reminders(db, order_id, "paid before it went out").await?;
     let tickets = ticket::Entity::find()
         .filter(ticket::Column::OrderId.eq(order_id))
         .order_by_asc(ticket::Column::Id)
