@@ -412,26 +412,39 @@ async fn recovery(
     if links.is_empty() {
         return Ok(Gathered::Skip("nothing it listed holds anything any more"));
     }
-    Ok(Gathered::Ready(Box::new(MailFacts {
+    let mut facts = about_the_event(db, message, &event, at).await?;
+    facts.context.links = links;
+    Ok(Gathered::Ready(Box::new(facts)))
+}
+
+/// The facts of a mail about the event rather than one order (a recovery,
+/// a broadcast), to fill in.
+async fn about_the_event(
+    db: &DatabaseConnection,
+    message: &outbox_message::Model,
+    event: &event::Model,
+    at: DateTime<Utc>,
+) -> Result<MailFacts, DomainError> {
+    Ok(MailFacts {
         kind: message.kind,
         recipient: message.recipient.clone(),
         recipient_name: None,
         custom: super::custom::of(db, event.id, message.kind).await?,
         reply_to: event.reply_to.clone(),
         context: MailContext {
-            event: event_view(&event, at),
+            event: event_view(event, at),
             order: None,
             tickets: Vec::new(),
             ticket: None,
             amount: None,
             reason: None,
-            links,
+            links: Vec::new(),
             broadcast: None,
             unsubscribe: None,
         },
         qr: None,
         unsubscribe: None,
-    })))
+    })
 }
 
 /// A broadcast: the organizers' words and a fresh unsubscribe link, unless
@@ -457,26 +470,11 @@ async fn broadcast(
     let token =
         crate::domain::broadcasts::mint_opt_out(db, event.id, &message.recipient, at).await?;
     let unsubscribe = base.unsubscribe(&token);
-    Ok(Gathered::Ready(Box::new(MailFacts {
-        kind: message.kind,
-        recipient: message.recipient.clone(),
-        recipient_name: None,
-        custom: super::custom::of(db, event.id, message.kind).await?,
-        reply_to: event.reply_to.clone(),
-        context: MailContext {
-            event: event_view(&event, at),
-            order: None,
-            tickets: Vec::new(),
-            ticket: None,
-            amount: None,
-            reason: None,
-            links: Vec::new(),
-            broadcast: Some(BroadcastView::new(&text("subject"), &text("text"))),
-            unsubscribe: Some(unsubscribe.clone()),
-        },
-        qr: None,
-        unsubscribe: Some(unsubscribe),
-    })))
+    let mut facts = about_the_event(db, message, &event, at).await?;
+    facts.context.broadcast = Some(BroadcastView::new(&text("subject"), &text("text")));
+    facts.context.unsubscribe = Some(unsubscribe.clone());
+    facts.unsubscribe = Some(unsubscribe);
+    Ok(Gathered::Ready(Box::new(facts)))
 }
 
 /// Made-up facts in the event's own frame (its name, venue, dates, time
