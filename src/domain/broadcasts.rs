@@ -4,7 +4,6 @@
 //! An address that opted out gets no more broadcasts of that event;
 //! transactional mails (tickets, receipts) always go.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use entity::{
     mail_opt_out,
@@ -59,10 +58,7 @@ pub async fn mint_opt_out<C: ConnectionTrait>(
     email: &str,
     at: DateTime<Utc>,
 ) -> Result<String, DomainError> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|err| DomainError::Corrupt(format!("no randomness: {err}")))?;
-    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let token = super::random_token("")?;
     mail_opt_out::Entity::insert(mail_opt_out::ActiveModel {
         token_hash: Set(hash_secret(&token)),
         event_id: Set(event_id),

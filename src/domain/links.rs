@@ -6,7 +6,6 @@
 //! until they are retired (a recovery retires them all; a new attendee
 //! address retires that ticket's).
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use entity::{access_link, state::TicketStatus, ticket};
 use sea_orm::{
@@ -19,13 +18,6 @@ use super::{DomainError, orders::ORDER_TOKEN_PREFIX, staff::hash_secret};
 /// The prefix of an attendee's ticket token.
 pub const TICKET_TOKEN_PREFIX: &str = "tst_";
 
-fn secret(prefix: &str) -> Result<String, DomainError> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|err| DomainError::Corrupt(format!("no randomness: {err}")))?;
-    Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
-}
-
 async fn mint<C: ConnectionTrait>(
     db: &C,
     prefix: &str,
@@ -34,7 +26,7 @@ async fn mint<C: ConnectionTrait>(
     message_id: Option<Uuid>,
     at: DateTime<Utc>,
 ) -> Result<String, DomainError> {
-    let token = secret(prefix)?;
+    let token = super::random_token(prefix)?;
     access_link::Entity::insert(access_link::ActiveModel {
         token_hash: Set(hash_secret(&token)),
         order_id: Set(order_id),

@@ -44,6 +44,21 @@ pub fn now() -> DateTime<Utc> {
     clock::now()
 }
 
+/// Text cut to at most `max` characters, for a bounded column.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// `prefix` and 43 URL-safe characters of fresh randomness (256 bits): an
+/// unguessable token.
+pub(crate) fn random_token(prefix: &str) -> Result<String, DomainError> {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|err| DomainError::Corrupt(format!("no randomness: {err}")))?;
+    Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
+}
+
 /// A client-supplied time at the precision both databases keep.
 pub fn at_db_precision(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(6)

@@ -394,14 +394,18 @@ async fn recovery(
         .order_by_asc(ticket::Column::Id)
         .all(db)
         .await?;
+    let tiers = tier::Entity::find()
+        .filter(tier::Column::EventId.eq(event.id))
+        .all(db)
+        .await?;
     for ticket in tickets {
         if !matches!(ticket.status, TicketStatus::Held | TicketStatus::Valid) {
             continue;
         }
-        let tier = tier::Entity::find_by_id(ticket.tier_id)
-            .one(db)
-            .await?
-            .map(|t| t.name)
+        let tier = tiers
+            .iter()
+            .find(|t| t.id == ticket.tier_id)
+            .map(|t| t.name.as_str())
             .unwrap_or_default();
         let token = links::mint_ticket(db, &ticket, Some(message.id), at).await?;
         links.push(LinkView {

@@ -15,7 +15,6 @@ use fields::TicketFields;
 
 pub use entity::state::{OrderState, TicketStatus};
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use entity::{event, order, state::MessageKind, ticket, tier};
 use sea_orm::{
@@ -167,10 +166,7 @@ pub fn generate_code() -> Result<String, DomainError> {
 
 /// A new order token: `tso_` and 43 URL-safe characters.
 pub fn generate_token() -> Result<String, DomainError> {
-    Ok(format!(
-        "{ORDER_TOKEN_PREFIX}{}",
-        URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
-    ))
+    super::random_token(ORDER_TOKEN_PREFIX)
 }
 
 /// Normalises a code from a URL: trimmed, upper-cased, dashes dropped.

@@ -26,6 +26,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::clip;
 pub use retry::{Failure, RETRY_FOR, next_attempt};
 
 /// A message to write into the outbox.
@@ -221,18 +222,6 @@ pub async fn refunded<C: ConnectionTrait>(
     .await
 }
 
-/// Sends a ticket to its attendee again (after an organizer's edit or
-/// reissue, or a new address).
-pub async fn ticket_again<C: ConnectionTrait>(db: &C, ticket_id: Uuid) -> Result<(), DbErr> {
-    let Some(ticket) = ticket::Entity::find_by_id(ticket_id).one(db).await? else {
-        return Ok(());
-    };
-    if ticket.status != TicketStatus::Valid {
-        return Ok(());
-    }
-    enqueue(db, vec![Outgoing::ticket(&ticket)]).await
-}
-
 /// Claims up to `limit` due messages of `channel` for one attempt each: their
 /// due time moves to the end of the lease and their attempt count goes up.
 pub async fn claim<C: ConnectionTrait>(
@@ -415,15 +404,4 @@ pub async fn of_order<C: ConnectionTrait>(
         .order_by_asc(outbox_message::Column::Id)
         .all(db)
         .await
-}
-
-fn clip(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
 }

@@ -57,9 +57,7 @@ use crate::payments::{
 
 /// Text stored in a column of `max` characters (Stripe's messages can be
 /// long).
-pub(super) fn clip(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
-}
+pub(super) use crate::domain::clip;
 
 /// Stripe requires a Checkout Session to stay open at least 30 minutes.
 const CHECKOUT_MIN_OPEN: i64 = 31;
