@@ -287,6 +287,28 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub outbox_poll_ms: u64,
 
+    /// Lets webhooks go to loopback, private and link-local addresses (and
+    /// names such as `localhost`): for tests and closed networks only. By
+    /// default such targets are refused at registration and at every
+    /// delivery, after DNS resolution.
+    #[arg(long, env = "TESSERA_WEBHOOK_ALLOW_PRIVATE", global = true)]
+    pub webhook_allow_private: bool,
+
+    /// Lets webhooks go to `http://` URLs as well as `https://`.
+    #[arg(long, env = "TESSERA_WEBHOOK_ALLOW_HTTP", global = true)]
+    pub webhook_allow_http: bool,
+
+    /// Seconds a receiver has to answer one webhook delivery attempt.
+    #[arg(long, env = "TESSERA_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub webhook_timeout_seconds: u64,
+
+    /// Webhook requests each instance has in flight at once, all endpoints
+    /// together (at most 16 to any one endpoint).
+    #[arg(long, env = "TESSERA_WEBHOOK_CONNECTIONS", default_value_t = 64, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub webhook_connections: u32,
+
     /// Log filter, in `tracing` env-filter syntax (e.g. `info`, `tessera=debug`).
     #[arg(long, env = "TESSERA_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -410,6 +432,14 @@ impl Settings {
     }
 
     /// The SMTP URL, if one is set (blank counts as none).
+    /// What webhook endpoints may target.
+    pub fn webhook_reach(&self) -> crate::domain::webhooks::Reach {
+        crate::domain::webhooks::Reach {
+            http: self.webhook_allow_http,
+            private: self.webhook_allow_private,
+        }
+    }
+
     pub fn smtp(&self) -> Option<&str> {
         self.smtp_url
             .as_ref()

@@ -43,6 +43,7 @@ pub struct Application {
     state: AppState,
     cors_origins: Vec<String>,
     mail: jobs::MailOut,
+    hooks: jobs::HooksOut,
 }
 
 impl Application {
@@ -121,6 +122,7 @@ impl Application {
                 RECOVERIES_PER_EMAIL_PER_HOUR,
                 "link recoveries for this address",
             ),
+            webhook_reach: settings.webhook_reach(),
             db,
             metrics: Arc::new(Metrics::new()),
             client_ip_header: settings
@@ -138,12 +140,23 @@ impl Application {
             }
         }
         let mail = mail_out(settings, &state, addr)?;
+        let hooks = jobs::HooksOut::new(
+            state.db.clone(),
+            crate::webhooks::Sender::new(
+                settings.webhook_reach(),
+                std::time::Duration::from_secs(settings.webhook_timeout_seconds),
+            )
+            .map_err(anyhow::Error::msg)?,
+            usize::try_from(settings.webhook_connections).unwrap_or(1),
+            state.metrics.clone(),
+        );
         Ok(Self {
             listener,
             addr,
             state,
             cors_origins,
             mail,
+            hooks,
         })
     }
 
@@ -185,6 +198,11 @@ impl Application {
             std::time::Duration::from_millis(settings.outbox_poll_ms),
             self.state.clock.clone(),
         );
+        let webhook_worker = jobs::spawn_webhook_worker(
+            self.hooks,
+            std::time::Duration::from_millis(settings.outbox_poll_ms),
+            self.state.clock.clone(),
+        );
         let limits = settings.connection_limits(raise_descriptor_limit());
         tracing::info!(
             max_connections = limits.max_connections,
@@ -204,6 +222,7 @@ impl Application {
         sweeper.abort();
         counter_check.abort();
         mail_worker.abort();
+        webhook_worker.abort();
         served
     }
 }

@@ -35,4 +35,6 @@ pub struct AppState {
     /// Lost-link recoveries per client address, and per email address.
     pub recoveries_by_client: crate::api::guessing::GuessBudget,
     pub recoveries_by_email: crate::api::guessing::GuessBudget,
+    /// What webhook endpoints may target (`TESSERA_WEBHOOK_ALLOW_*`).
+    pub webhook_reach: crate::domain::webhooks::Reach,
 }

@@ -18,11 +18,16 @@
 //!   (mails per second, delay from payment to delivery). `--mail` runs the
 //!   other scenarios with that mail server configured too.
 //!
+//! `--webhook` runs the rush with one webhook endpoint subscribed to
+//! `order.placed` (a receiver on loopback) and reports the delay from each
+//! order's answer to its delivery.
+//!
 //! `--write docs/benchmarks.md` replaces each scenario's figures there.
 //!
 //!     cargo run --release -p bench -- --database-url postgres://postgres@127.0.0.1:5432/postgres
 
 mod door;
+mod hook;
 mod machine;
 mod mixed;
 mod outbox;
@@ -104,6 +109,11 @@ pub struct Args {
     /// out during the scenario, as in production).
     #[arg(long)]
     mail: bool,
+    /// Ticket rush: with one webhook endpoint (a receiver on loopback)
+    /// subscribed to `order.placed`; reports the delay from each order's
+    /// answer to its delivery.
+    #[arg(long)]
+    webhook: bool,
     /// Mails the service sends at once (default: the service's own).
     #[arg(long)]
     smtp_connections: Option<u32>,
@@ -190,6 +200,9 @@ fn summary(reports: &[Report], database: &str) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The benchmark's HTTP clients share tessera's rustls build, which
+    // leaves the choice of crypto provider to the process.
+    tessera::tls::ensure_provider();
     let binary = service::binary(args.tessera.as_deref())?;
     let wants = |s: Scenario| args.scenario == s || args.scenario == Scenario::All;
     let mut reports = Vec::new();

@@ -24,3 +24,5 @@ pub mod stripe_event;
 pub mod ticket;
 pub mod tier;
 pub mod voucher;
+pub mod webhook_endpoint;
+pub mod webhook_endpoint_event;

@@ -1,4 +1,4 @@
-//! A message to deliver: an email now, an outbound webhook later. Written in
+//! A message to deliver: an email or an outbound webhook. Written in
 //! the transaction of the change that causes it; delivered by the service's
 //! outbox worker on any instance (`domain::outbox`).
 
@@ -17,7 +17,7 @@ pub struct Model {
     pub event_id: Uuid,
     pub order_id: Option<Uuid>,
     pub ticket_id: Option<Uuid>,
-    /// The address mailed (for an email).
+    /// The address mailed (an email), or the endpoint's id (a webhook).
     pub recipient: String,
     /// The facts of the change that are not in the rows it points at (an
     /// amount refunded), as JSON.
@@ -34,6 +34,14 @@ pub struct Model {
     /// The subject as sent.
     pub subject: Option<String>,
     pub sent_at: Option<DateTimeUtc>,
+    /// A webhook's body as signed and sent, fixed at its first attempt so
+    /// every retry sends the same bytes.
+    pub body: Option<String>,
+    /// A webhook's last attempt: the receiver's HTTP status (none: no
+    /// answer), how long it took, and the start of its answer.
+    pub status_code: Option<i32>,
+    pub latency_ms: Option<i32>,
+    pub response: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -420,6 +420,9 @@ state_enum! {
     pub enum MessageChannel {
         /// An email over SMTP.
         Email = "email",
+        /// An HTTP POST to an organizer's endpoint, signed per Standard
+        /// Webhooks.
+        Webhook = "webhook",
     }
 }
 
@@ -446,6 +449,97 @@ state_enum! {
         /// To every attendee of an event: the organizers' own words (doors
         /// open at 8:30, bring an ID), with an unsubscribe link.
         Broadcast = "broadcast",
+        /// Webhook `order.placed` (see [`WebhookType`]).
+        WebhookOrderPlaced = "order.placed",
+        WebhookOrderPaid = "order.paid",
+        WebhookOrderCancelled = "order.cancelled",
+        WebhookOrderExpired = "order.expired",
+        WebhookOrderRefunded = "order.refunded",
+        WebhookTicketUpdated = "ticket.updated",
+        WebhookTicketReissued = "ticket.reissued",
+        WebhookTicketCheckedIn = "ticket.checked_in",
+        WebhookTierSoldOut = "tier.sold_out",
+        WebhookPing = "ping",
+    }
+}
+
+impl MessageKind {
+    /// How a message of this kind travels.
+    pub const fn channel(self) -> MessageChannel {
+        match WebhookType::of(self) {
+            Some(_) => MessageChannel::Webhook,
+            None => MessageChannel::Email,
+        }
+    }
+}
+
+state_enum! {
+    /// What an outbound webhook tells; its `type`.
+    pub enum WebhookType {
+        /// An order was placed (pending payment, or paid at once when free).
+        OrderPlaced = "order.placed",
+        /// An order was paid (by card, bank transfer or at once when free).
+        OrderPaid = "order.paid",
+        /// An order was cancelled (by its buyer or an organizer).
+        OrderCancelled = "order.cancelled",
+        /// An unpaid order's hold ended.
+        OrderExpired = "order.expired",
+        /// Money was refunded (`refund.amount`).
+        OrderRefunded = "order.refunded",
+        /// A ticket's attendee details changed.
+        TicketUpdated = "ticket.updated",
+        /// A ticket was reissued: its earlier check-in tokens stopped
+        /// working.
+        TicketReissued = "ticket.reissued",
+        /// A ticket was admitted on a check-in list.
+        TicketCheckedIn = "ticket.checked_in",
+        /// A tier's last ticket was taken.
+        TierSoldOut = "tier.sold_out",
+        /// A test message, sent on request (`POST /webhooks/{id}/test`);
+        /// no endpoint subscribes to it.
+        Ping = "ping",
+    }
+}
+
+impl WebhookType {
+    /// The outbox kind of this type's messages.
+    pub const fn kind(self) -> MessageKind {
+        match self {
+            WebhookType::OrderPlaced => MessageKind::WebhookOrderPlaced,
+            WebhookType::OrderPaid => MessageKind::WebhookOrderPaid,
+            WebhookType::OrderCancelled => MessageKind::WebhookOrderCancelled,
+            WebhookType::OrderExpired => MessageKind::WebhookOrderExpired,
+            WebhookType::OrderRefunded => MessageKind::WebhookOrderRefunded,
+            WebhookType::TicketUpdated => MessageKind::WebhookTicketUpdated,
+            WebhookType::TicketReissued => MessageKind::WebhookTicketReissued,
+            WebhookType::TicketCheckedIn => MessageKind::WebhookTicketCheckedIn,
+            WebhookType::TierSoldOut => MessageKind::WebhookTierSoldOut,
+            WebhookType::Ping => MessageKind::WebhookPing,
+        }
+    }
+
+    /// The webhook type an outbox kind carries (none: a mail).
+    pub const fn of(kind: MessageKind) -> Option<WebhookType> {
+        Some(match kind {
+            MessageKind::WebhookOrderPlaced => WebhookType::OrderPlaced,
+            MessageKind::WebhookOrderPaid => WebhookType::OrderPaid,
+            MessageKind::WebhookOrderCancelled => WebhookType::OrderCancelled,
+            MessageKind::WebhookOrderExpired => WebhookType::OrderExpired,
+            MessageKind::WebhookOrderRefunded => WebhookType::OrderRefunded,
+            MessageKind::WebhookTicketUpdated => WebhookType::TicketUpdated,
+            MessageKind::WebhookTicketReissued => WebhookType::TicketReissued,
+            MessageKind::WebhookTicketCheckedIn => WebhookType::TicketCheckedIn,
+            MessageKind::WebhookTierSoldOut => WebhookType::TierSoldOut,
+            MessageKind::WebhookPing => WebhookType::Ping,
+            MessageKind::OrderReceived
+            | MessageKind::OrderConfirmed
+            | MessageKind::OrderCancelled
+            | MessageKind::OrderRefunded
+            | MessageKind::PaymentFailed
+            | MessageKind::Ticket
+            | MessageKind::Recovery
+            | MessageKind::Broadcast => return None,
+        })
     }
 }
 
@@ -454,7 +548,7 @@ state_enum! {
     pub enum MessageState {
         /// Waiting for its first attempt.
         Queued = "queued",
-        /// Sent: the mail server accepted it.
+        /// Sent: the mail server accepted it (a webhook: answered 2xx).
         Sent = "sent",
         /// An attempt failed for a reason that may pass; tried again later.
         Retrying = "retrying",

@@ -19,6 +19,7 @@ mod m20261202_000001_create_inventory_counts;
 mod m20261203_000001_create_outbox;
 mod m20261203_000002_create_message_templates;
 mod m20261203_000003_create_mail_opt_outs;
+mod m20261204_000001_create_webhooks;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_create_outbox::Migration),
             Box::new(m20261203_000002_create_message_templates::Migration),
             Box::new(m20261203_000003_create_mail_opt_outs::Migration),
+            Box::new(m20261204_000001_create_webhooks::Migration),
         ]
     }
 }

@@ -56,6 +56,11 @@ pub enum Tag {
     AdminKeys,
     /// Staff tokens for organizers and volunteers (staff token: admin).
     AdminTokens,
+    /// Outbound webhooks: endpoints, their signing secrets and delivery log
+    /// (staff token: admin, or organizer for their own events). Every
+    /// message is signed per Standard Webhooks; its body is the
+    /// `WebhookMessage` schema.
+    AdminWebhooks,
     /// Health, readiness and metrics for operators and load balancers.
     Operations,
     /// Events from the payment provider (Stripe), verified by signature.
@@ -79,7 +84,7 @@ type Apis = (
     admin::checkin::CheckinAdminApi,
     admin::reports::ReportsApi,
     admin::keys::KeysApi,
-    admin::tokens::TokensApi,
+    (admin::tokens::TokensApi, admin::webhooks::WebhooksApi),
     ops::OpsApi,
     webhooks::WebhooksApi,
     admin::payments::PaymentsAdminApi,
@@ -114,7 +119,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             admin::checkin::CheckinAdminApi,
             admin::reports::ReportsApi,
             admin::keys::KeysApi,
-            admin::tokens::TokensApi,
+            (admin::tokens::TokensApi, admin::webhooks::WebhooksApi),
             ops::OpsApi,
             webhooks::WebhooksApi,
             admin::payments::PaymentsAdminApi,

@@ -84,6 +84,9 @@ pub async fn list(
             .select_only()
             .column(entity::outbox_message::Column::OrderId)
             .filter(entity::outbox_message::Column::EventId.eq(event.id))
+            .filter(
+                entity::outbox_message::Column::Channel.eq(entity::state::MessageChannel::Email),
+            )
             .filter(entity::outbox_message::Column::State.eq(message_state))
             .into_query();
         query = query.filter(order::Column::Id.in_subquery(with_message));
@@ -320,15 +323,7 @@ pub async fn cancel(
     };
     let mut by_card = None;
     if changed {
-        outbox::withdraw_reminders(&txn, model.id, "cancelled before it went out").await?;
-        outbox::enqueue(
-            &txn,
-            vec![outbox::Outgoing::to_buyer(
-                &model,
-                MessageKind::OrderCancelled,
-            )],
-        )
-        .await?;
+        outbox::cancelled(&txn, &model).await?;
         if let Some(plan) = &plan {
             let row = refunds::record(&txn, staff, &model, plan, None).await?;
             by_card = plan.by_card.then_some(row.id);

@@ -32,6 +32,7 @@ pub mod tiers;
 pub mod transitions;
 pub mod validation;
 pub mod vouchers;
+pub mod webhooks;
 
 pub use error::DomainError;
 

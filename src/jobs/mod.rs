@@ -1,10 +1,13 @@
 //! Background work: expiring unpaid orders, forgetting old idempotency
-//! keys, recounting the inventory counters, delivering the outbox's mails.
+//! keys, recounting the inventory counters, delivering the outbox's mails
+//! and webhooks.
 //! Every instance runs it; each step is safe to run concurrently.
 
 mod outbox;
+mod webhooks;
 
 pub use outbox::{MailOut, spawn_mail_worker};
+pub use webhooks::{HooksOut, spawn_webhook_worker};
 
 use std::{sync::Arc, time::Duration};
 

@@ -92,15 +92,17 @@ impl MailOut {
         let outcome = self.attempt(mailer, from, &message).await;
         let at = domain::now();
         let recorded = match &outcome {
-            Attempt::Sent(subject) => outbox::record_sent(&self.db, &message, subject, at)
+            Attempt::Sent(subject) => outbox::record_sent(&self.db, &message, subject, None, at)
                 .await
                 .map(|()| "sent"),
             Attempt::Skipped(why) => outbox::record_skipped(&self.db, &message, why, at)
                 .await
                 .map(|()| "skipped"),
-            Attempt::Failed(failure) => outbox::record_failure(&self.db, &message, failure, at)
-                .await
-                .map(|state| state.as_str()),
+            Attempt::Failed(failure) => {
+                outbox::record_failure(&self.db, &message, failure, None, at)
+                    .await
+                    .map(|state| state.as_str())
+            }
         };
         match recorded {
             Ok(state) => {

@@ -49,6 +49,33 @@ macro_rules! db_test {
     };
 }
 
+/// Runs a test body once on SQLite and once on PostgreSQL; the body sets
+/// up its own app from `backend` (and returns early when PostgreSQL is not
+/// configured outside CI).
+macro_rules! both_backends {
+    ($(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($backend: Backend) $body
+
+            $(#[$meta])*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run(Backend::Sqlite).await;
+            }
+
+            $(#[$meta])*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(not(tessera_postgres), ignore = "set TEST_DATABASE_URL to run it on PostgreSQL")]
+            async fn postgres() {
+                run(Backend::Postgres).await;
+            }
+        }
+    };
+}
+
 /// A database that exists for one test and is dropped after it.
 pub struct TestDatabase {
     pub url: String,

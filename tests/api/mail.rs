@@ -15,33 +15,6 @@ use crate::{
     smtp::{Received, SmtpSink, free_port},
 };
 
-/// Runs a test body once on SQLite and once on PostgreSQL; the body sets
-/// up its own app from `backend` (and returns early when PostgreSQL is not
-/// configured outside CI).
-macro_rules! both_backends {
-    ($(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            async fn run($backend: Backend) $body
-
-            $(#[$meta])*
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                run(Backend::Sqlite).await;
-            }
-
-            $(#[$meta])*
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[cfg_attr(not(tessera_postgres), ignore = "set TEST_DATABASE_URL to run it on PostgreSQL")]
-            async fn postgres() {
-                run(Backend::Postgres).await;
-            }
-        }
-    };
-}
-
 /// The app's settings for mailing through `url`, polling the outbox often.
 fn mailing(url: String) -> impl FnOnce(&mut tessera::config::Settings) {
     move |settings| {
@@ -61,7 +34,7 @@ async fn mailing_app(backend: Backend, refused: &[&str]) -> Option<(TestApp, Smt
 
 /// A published event starting in an hour (tokens admit today) with a free
 /// tier that includes swag, and an entry list; answers the tier and list.
-async fn conference(app: &TestApp, slug: &str) -> (String, String) {
+pub(crate) async fn conference(app: &TestApp, slug: &str) -> (String, String) {
     let starts = chrono::Utc::now() + chrono::Duration::hours(1);
     let event = json!({
         "starts_at": starts.to_rfc3339(),

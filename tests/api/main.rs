@@ -6,6 +6,7 @@
 
 #[macro_use]
 mod helpers;
+mod receiver;
 mod smtp;
 mod stripe_stub;
 
@@ -36,3 +37,4 @@ mod states;
 mod stripe_order;
 mod tiers;
 mod vouchers;
+mod webhooks;

@@ -31,7 +31,7 @@ fn refunds_path(slug: &str, placed: &Placed) -> String {
 }
 
 /// A paid order of two tickets (98.00 EUR).
-async fn paid(app: &TestApp, slug: &str) -> (crate::payments::Shop, Placed) {
+pub(crate) async fn paid(app: &TestApp, slug: &str) -> (crate::payments::Shop, Placed) {
     let s = shop(app, slug, 10).await;
     let placed = place(app, slug, &s.tier, &["Ada", "Grace"]).await;
     let answer = deliver_signed(app, &succeeded(&format!("evt_paid_{slug}"), &placed, 9800)).await;
@@ -57,7 +57,7 @@ fn stripe_error(status: u16, kind: &str, code: &str, message: &str) -> ResponseT
 }
 
 /// The sweeper's run, with a gateway on the app's Stripe stand-in.
-async fn sweep(app: &TestApp) {
+pub(crate) async fn sweep(app: &TestApp) {
     let gateway: Arc<dyn PaymentGateway> = Arc::new(
         StripeGateway::new("sk_test_stub", &app.stripe.uri(), Duration::from_secs(2)).unwrap(),
     );
@@ -351,7 +351,7 @@ db_test! {
     }
 }
 
-fn cancel_path(slug: &str, placed: &Placed) -> String {
+pub(crate) fn cancel_path(slug: &str, placed: &Placed) -> String {
     format!("/api/v1/admin/events/{slug}/orders/{}/cancel", placed.code)
 }
 

@@ -12,6 +12,7 @@ pub mod templates;
 pub mod tiers;
 pub mod tokens;
 pub mod vouchers;
+pub mod webhooks;
 
 use poem_openapi::ApiResponse;
 

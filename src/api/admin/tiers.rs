@@ -131,7 +131,7 @@ pub struct AdminTier {
     pub updated_at: DateTime<Utc>,
 }
 
-fn admin_tier(event: &entity::event::Model, tier: entity::tier::Model) -> AdminTier {
+pub(crate) fn admin_tier(event: &entity::event::Model, tier: entity::tier::Model) -> AdminTier {
     AdminTier {
         id: tier.id,
         event: event.slug.clone(),

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use entity::{checkin, state::ScanResult};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
-    Statement, Value,
+    Statement, TransactionTrait, Value,
 };
 use uuid::Uuid;
 
@@ -29,7 +29,9 @@ use crate::domain::{
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub list_id: Uuid,
+    pub list_name: String,
     pub event_id: Uuid,
+    pub order_id: Uuid,
     pub ticket_id: Uuid,
     pub scan_id: Uuid,
     pub device: String,
@@ -62,7 +64,25 @@ impl Batch for AdmissionBatch {
         jobs: &[&Pending],
         _turn: &mut super::super::batching::Turn,
     ) -> Result<Vec<Written>, sea_orm::DbErr> {
-        let written = write_batch(&self.db, jobs).await?;
+        // The admissions and what they announce commit together.
+        let txn = self.db.begin().await?;
+        let written = write_batch(&txn, jobs).await?;
+        let notices = jobs
+            .iter()
+            .filter(|p| matches!(written.get(&p.scan_id), Some(None)))
+            .map(|p| {
+                super::scan::checked_in(
+                    (p.list_id, &p.list_name),
+                    p.event_id,
+                    p.order_id,
+                    p.ticket_id,
+                    &p.device,
+                    p.scanned_at,
+                )
+            })
+            .collect();
+        crate::domain::webhooks::announce(&txn, notices).await?;
+        txn.commit().await?;
         Ok(jobs
             .iter()
             .map(|p| written.get(&p.scan_id).cloned().flatten())
@@ -91,7 +111,7 @@ impl Admissions {
 /// as `admitted` or `already_checked_in`. Answers, per scan id, `None` when
 /// it was admitted and the first admission otherwise.
 async fn write_batch(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     batch: &[&Pending],
 ) -> Result<HashMap<Uuid, Written>, sea_orm::DbErr> {
     let mut rows = Vec::with_capacity(batch.len());

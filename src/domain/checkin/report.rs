@@ -408,6 +408,13 @@ pub async fn reissue(
         )
         .await?;
     }
+    let notice = crate::domain::webhooks::Notice::ticket(
+        entity::state::WebhookType::TicketReissued,
+        event.id,
+        order.id,
+        ticket.id,
+    );
+    crate::domain::webhooks::announce(&txn, vec![notice]).await?;
     txn.commit().await?;
     let token = if has_token(&order, &ticket) {
         Some(

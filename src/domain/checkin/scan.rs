@@ -183,6 +183,7 @@ pub async fn open_list(
 struct ScanRow {
     id: Uuid,
     event_id: Uuid,
+    order_id: Uuid,
     tier_id: Uuid,
     status: TicketStatus,
     token_version: i32,
@@ -215,6 +216,7 @@ async fn scan_row(db: &DatabaseConnection, id: Uuid) -> Result<Option<ScanRow>, 
         .columns([
             ticket::Column::Id,
             ticket::Column::EventId,
+            ticket::Column::OrderId,
             ticket::Column::TierId,
             ticket::Column::Status,
             ticket::Column::TokenVersion,
@@ -232,6 +234,26 @@ async fn scan_row(db: &DatabaseConnection, id: Uuid) -> Result<Option<ScanRow>, 
         .into_model::<ScanRow>()
         .one(db)
         .await?)
+}
+
+/// What a new admission announces to webhooks (`ticket.checked_in`).
+pub(crate) fn checked_in(
+    (list_id, list): (Uuid, &str),
+    event_id: Uuid,
+    order_id: Uuid,
+    ticket_id: Uuid,
+    device: &str,
+    at: DateTime<Utc>,
+) -> crate::domain::webhooks::Notice {
+    crate::domain::webhooks::Notice::ticket(
+        entity::state::WebhookType::TicketCheckedIn,
+        event_id,
+        order_id,
+        ticket_id,
+    )
+    .with(serde_json::json!({
+        "check_in": { "list_id": list_id, "list": list, "device": device, "at": at }
+    }))
 }
 
 /// Scans one token on a list. Every scan is recorded, refused ones too.
@@ -368,7 +390,9 @@ async fn conclude(
     {
         let pending = super::admissions::Pending {
             list_id: list.id,
+            list_name: list.name.clone(),
             event_id: list.event_id,
+            order_id: ticket.order_id,
             ticket_id: ticket.id,
             scan_id: outcome.scan_id,
             device: seen.device.clone(),
@@ -384,7 +408,7 @@ async fn conclude(
     }
     // The admission and its scan record commit together: one commit a scan.
     let txn = db.begin().await?;
-    admit(&txn, &mut outcome, seen, ticket.id).await?;
+    admit(&txn, &mut outcome, seen, ticket).await?;
     record(&txn, &outcome, seen, Some(ticket.id)).await?;
     txn.commit().await?;
     Ok(outcome)
@@ -489,8 +513,9 @@ async fn admit(
     db: &impl ConnectionTrait,
     outcome: &mut ScanOutcome,
     seen: &Sighting<'_>,
-    ticket: Uuid,
+    scanned: &ScanRow,
 ) -> Result<(), DomainError> {
+    let ticket = scanned.id;
     let (list, device, at, offline) = (
         seen.list,
         seen.device.as_str(),
@@ -513,6 +538,15 @@ async fn admit(
         .exec_without_returning(db)
         .await?;
     if inserted == 1 {
+        let notice = checked_in(
+            (seen.list.id, &seen.list.name),
+            scanned.event_id,
+            scanned.order_id,
+            ticket,
+            device,
+            at,
+        );
+        crate::domain::webhooks::announce(db, vec![notice]).await?;
         return Ok(());
     }
     let existing = checkin::Entity::find_by_id((list.id, ticket))
@@ -767,6 +801,7 @@ mod tests {
                                 let ticket = ScanRow {
                                     id: Uuid::now_v7(),
                                     event_id: Uuid::now_v7(),
+                                    order_id: Uuid::now_v7(),
                                     tier_id: tier,
                                     status,
                                     token_version: 3,

@@ -288,6 +288,37 @@ pub async fn find_managed(
     Ok(model)
 }
 
+/// The ids of the events `slugs` name, in their order; an unknown or
+/// repeated slug is a fault of `field[i]` in `errors`.
+pub async fn ids_of_slugs(
+    db: &impl ConnectionTrait,
+    field: &str,
+    slugs: &[String],
+    errors: &mut FieldErrors,
+) -> Result<Vec<Uuid>, DomainError> {
+    let mut ids = Vec::with_capacity(slugs.len());
+    for (i, slug) in slugs.iter().enumerate() {
+        match event::Entity::find()
+            .filter(event::Column::Slug.eq(slug))
+            .one(db)
+            .await?
+        {
+            Some(event) if !ids.contains(&event.id) => ids.push(event.id),
+            Some(_) => errors.add(
+                format!("{field}[{i}]"),
+                "duplicate",
+                "this event is listed twice",
+            ),
+            None => errors.add(
+                format!("{field}[{i}]"),
+                "unknown_event",
+                format!("no event has the slug {slug:?}"),
+            ),
+        }
+    }
+    Ok(ids)
+}
+
 pub async fn get(db: &DatabaseConnection, staff: &Staff, slug: &str) -> Result<Event, DomainError> {
     Event::from_model(find_managed(db, staff, slug).await?)
 }

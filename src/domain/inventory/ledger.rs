@@ -54,6 +54,25 @@ fn by_tier(placement: &Placement) -> HashMap<Uuid, Vec<usize>> {
 impl Ledger {
     /// Judges one placement against what is left and, when it fits, takes
     /// what it holds. `None` means admitted.
+    /// Tiers whose last ticket was taken since `before` (their tickets
+    /// taken then).
+    pub(super) fn sold_out_since(&self, before: &HashMap<Uuid, i64>) -> Vec<Uuid> {
+        let taken =
+            |counts: &HashMap<Uuid, i64>, tier: &Uuid| counts.get(tier).copied().unwrap_or(0);
+        let mut tiers: Vec<Uuid> = self
+            .room
+            .tiers
+            .iter()
+            .filter(|(tier, capacity)| {
+                taken(before, tier) < **capacity
+                    && taken(&self.room.taken.by_tier, tier) >= **capacity
+            })
+            .map(|(tier, _)| *tier)
+            .collect();
+        tiers.sort();
+        tiers
+    }
+
     pub(super) fn admit(
         &mut self,
         placement: &Placement,

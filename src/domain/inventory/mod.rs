@@ -20,7 +20,11 @@
 use std::{collections::HashMap, time::Duration};
 
 use chrono::{DateTime, Utc};
-use entity::{event, order, ticket, tier};
+use entity::{
+    event, order,
+    state::{OrderState, WebhookType},
+    ticket, tier,
+};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
     EntityTrait, ExprTrait, QueryFilter, QuerySelect, TransactionTrait, prelude::Expr,
@@ -33,6 +37,7 @@ use super::{
     counting,
     events::SwagSize,
     validation::FieldErrors,
+    webhooks::Notice,
 };
 
 mod counts;
@@ -447,6 +452,34 @@ pub async fn preview(
     Ok(judge(placement, &limits, &ledger, at))
 }
 
+/// What a batch announces to webhooks: each order placed (and paid, when
+/// it was paid at once), and each tier whose last ticket it took.
+fn placed_notices(
+    event_id: Uuid,
+    admitted: &[&Placement],
+    ledger: &Ledger,
+    taken_before: &HashMap<Uuid, i64>,
+) -> Vec<Notice> {
+    let mut notices = Vec::new();
+    for placement in admitted {
+        let order = &placement.order;
+        notices.push(Notice::order(WebhookType::OrderPlaced, event_id, order.id));
+        if order.state == OrderState::Paid {
+            notices.push(Notice::order(WebhookType::OrderPaid, event_id, order.id));
+        }
+    }
+    for tier in ledger.sold_out_since(taken_before) {
+        notices.push(Notice {
+            kind: WebhookType::TierSoldOut,
+            event_id,
+            order_id: None,
+            ticket_id: None,
+            data: serde_json::json!({ "tier_id": tier }),
+        });
+    }
+    notices
+}
+
 /// Decides a batch in one transaction; `None` means placed.
 async fn try_batch(
     db: &DatabaseConnection,
@@ -461,6 +494,7 @@ async fn try_batch(
     turn.pass();
     let at = super::now();
     let mut ledger = ledger(&txn, event_id, placements, at).await?;
+    let taken_before = ledger.room.taken.by_tier.clone();
     let decisions: Vec<Option<Refusal>> = placements
         .iter()
         .map(|placement| ledger.admit(placement, &limits, at))
@@ -498,6 +532,11 @@ async fn try_batch(
             .flat_map(|p| super::outbox::placed(&p.order, &p.tickets))
             .collect();
         super::outbox::enqueue(&txn, mails).await?;
+        super::webhooks::announce(
+            &txn,
+            placed_notices(event_id, &admitted, &ledger, &taken_before),
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(decisions)

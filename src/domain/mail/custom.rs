@@ -4,7 +4,10 @@
 //! when saved, never found out when a mail is sent.
 
 use chrono::{DateTime, Utc};
-use entity::{message_template, state::MessageKind};
+use entity::{
+    message_template,
+    state::{MessageChannel, MessageKind},
+};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
     sea_query::OnConflict,
@@ -68,6 +71,14 @@ fn in_force(kind: MessageKind, row: Option<message_template::Model>) -> InForce 
     }
 }
 
+/// Webhooks share the outbox's kinds but have no templates.
+fn mail_kind(kind: MessageKind) -> Result<(), DomainError> {
+    match kind.channel() {
+        MessageChannel::Email => Ok(()),
+        MessageChannel::Webhook => Err(DomainError::NotFound("mail kind")),
+    }
+}
+
 /// Every kind of mail with the templates in force for the event.
 pub async fn list(
     db: &DatabaseConnection,
@@ -81,6 +92,7 @@ pub async fn list(
         .await?;
     Ok(MessageKind::ALL
         .iter()
+        .filter(|kind| kind.channel() == MessageChannel::Email)
         .map(|&kind| in_force(kind, rows.iter().find(|r| r.kind == kind).cloned()))
         .collect())
 }
@@ -129,6 +141,7 @@ pub async fn save(
     templates: Custom,
 ) -> Result<InForce, DomainError> {
     let event = find_managed(db, staff, slug).await?;
+    mail_kind(kind)?;
     check(&event, kind, &templates)?;
     let at = now();
     let row = message_template::ActiveModel {
@@ -178,6 +191,7 @@ pub async fn reset(
     kind: MessageKind,
 ) -> Result<InForce, DomainError> {
     let event = find_managed(db, staff, slug).await?;
+    mail_kind(kind)?;
     let deleted = message_template::Entity::delete_by_id((event.id, kind))
         .exec(db)
         .await?
@@ -214,6 +228,7 @@ pub async fn preview(
     draft: Draft,
 ) -> Result<Rendered, DomainError> {
     let event = find_managed(db, staff, slug).await?;
+    mail_kind(kind)?;
     let current = of(db, event.id, kind)
         .await?
         .unwrap_or_else(|| default_of(kind));

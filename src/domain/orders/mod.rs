@@ -16,7 +16,7 @@ use fields::TicketFields;
 pub use entity::state::{OrderState, TicketStatus};
 
 use chrono::{DateTime, Utc};
-use entity::{event, order, state::MessageKind, ticket, tier};
+use entity::{event, order, state::WebhookType, ticket, tier};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, Set, TransactionTrait,
@@ -30,6 +30,7 @@ use super::{
     staff::{Staff, hash_secret},
     transitions,
     validation::FieldErrors,
+    webhooks::Notice,
 };
 
 pub const ORDER_TOKEN_PREFIX: &str = "tso_";
@@ -219,6 +220,8 @@ pub async fn get(
 /// Ends a pending order's hold: the order becomes `to`, its held tickets
 /// `released`. Conditional on the order still being pending, so a payment or
 /// a sweeper racing with it cannot be undone. Returns whether it changed.
+/// An expiry is announced to webhooks here, whoever noticed it (the sweeper,
+/// Stripe's word that the payment lapsed).
 pub(crate) async fn release(
     db: &impl ConnectionTrait,
     order_id: Uuid,
@@ -229,6 +232,12 @@ pub(crate) async fn release(
         transitions::move_order_from(db, order_id, &[OrderState::Pending], to, at, |u| u).await?;
     if changed {
         transitions::move_tickets(db, order_id, None, TicketStatus::Released, at).await?;
+        if to == OrderState::Expired
+            && let Some(order) = order::Entity::find_by_id(order_id).one(db).await?
+        {
+            let notice = Notice::order(WebhookType::OrderExpired, order.event_id, order.id);
+            super::webhooks::announce(db, vec![notice]).await?;
+        }
     }
     Ok(changed)
 }
@@ -246,15 +255,7 @@ pub async fn cancel(
             let txn = db.begin().await?;
             let released = release(&txn, model.id, OrderState::Cancelled).await?;
             if released {
-                outbox::withdraw_reminders(&txn, model.id, "cancelled before it went out").await?;
-                outbox::enqueue(
-                    &txn,
-                    vec![outbox::Outgoing::to_buyer(
-                        &model,
-                        MessageKind::OrderCancelled,
-                    )],
-                )
-                .await?;
+                outbox::cancelled(&txn, &model).await?;
             }
             txn.commit().await?;
             if !released {
@@ -521,6 +522,11 @@ pub(crate) async fn edit_ticket(
     }
     if mail_again && updated.status == TicketStatus::Valid {
         outbox::enqueue(&txn, vec![outbox::Outgoing::ticket(&updated)]).await?;
+    }
+    if !changed.is_empty() {
+        let notice = Notice::ticket(WebhookType::TicketUpdated, event.id, model.id, ticket_id)
+            .with(serde_json::json!({ "fields": changed }));
+        super::webhooks::announce(&txn, vec![notice]).await?;
     }
     txn.commit().await?;
     let model = order::Entity::find_by_id(model.id)

@@ -16,7 +16,7 @@ mod retry;
 use chrono::{DateTime, Utc};
 use entity::{
     order, outbox_message,
-    state::{MessageChannel, MessageKind, MessageState, OrderState, TicketStatus},
+    state::{MessageChannel, MessageKind, MessageState, OrderState, TicketStatus, WebhookType},
     ticket,
 };
 use sea_orm::{
@@ -26,8 +26,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::clip;
-pub use retry::{Failure, RETRY_FOR, next_attempt};
+use super::{clip, webhooks::Notice};
+pub use retry::{Failure, RETRY_FOR, WEBHOOK_PAUSES, next_attempt, next_webhook_attempt};
 
 /// A message to write into the outbox.
 #[derive(Debug, Clone)]
@@ -84,7 +84,7 @@ impl Outgoing {
     fn row(self, at: DateTime<Utc>) -> outbox_message::ActiveModel {
         outbox_message::ActiveModel {
             id: Set(Uuid::now_v7()),
-            channel: Set(MessageChannel::Email),
+            channel: Set(self.kind.channel()),
             kind: Set(self.kind),
             event_id: Set(self.event_id),
             order_id: Set(self.order_id),
@@ -98,6 +98,10 @@ impl Outgoing {
             last_error: Set(None),
             subject: Set(None),
             sent_at: Set(None),
+            body: Set(None),
+            status_code: Set(None),
+            latency_ms: Set(None),
+            response: Set(None),
             created_at: Set(at),
             updated_at: Set(at),
         }
@@ -118,6 +122,15 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, messages: Vec<Outgoing>) -> Res
             .await?;
     }
     Ok(())
+}
+
+/// Writes one message; answers its id.
+pub async fn enqueue_one<C: ConnectionTrait>(db: &C, message: Outgoing) -> Result<Uuid, DbErr> {
+    let id = Uuid::now_v7();
+    let mut row = message.row(super::now());
+    row.id = Set(id);
+    outbox_message::Entity::insert(row).exec(db).await?;
+    Ok(id)
 }
 
 /// How long after placing an unpaid order its "received" mail (what to pay
@@ -193,6 +206,20 @@ pub async fn order_paid<C: ConnectionTrait>(db: &C, order_id: Uuid) -> Result<()
     enqueue(db, confirmed(&order, &tickets)).await
 }
 
+/// Announces an order just cancelled (by its buyer or an organizer): its
+/// payment reminders withdrawn, the buyer told, the webhooks that take
+/// `order.cancelled` too.
+pub async fn cancelled<C: ConnectionTrait>(db: &C, order: &order::Model) -> Result<(), DbErr> {
+    withdraw_reminders(db, order.id, "cancelled before it went out").await?;
+    enqueue(
+        db,
+        vec![Outgoing::to_buyer(order, MessageKind::OrderCancelled)],
+    )
+    .await?;
+    let notice = Notice::order(WebhookType::OrderCancelled, order.event_id, order.id);
+    super::webhooks::announce(db, vec![notice]).await
+}
+
 /// Announces a one-off change of an order to its buyer (cancelled, payment
 /// failed, refunded with `data`).
 pub async fn to_buyer<C: ConnectionTrait>(
@@ -207,19 +234,21 @@ pub async fn to_buyer<C: ConnectionTrait>(
     enqueue(db, vec![Outgoing::to_buyer(&order, kind).with(data)]).await
 }
 
-/// Tells the buyer that `amount` was refunded (the money is on its way).
+/// Tells the buyer that `amount` was refunded (the money is on its way),
+/// and the webhooks that take `order.refunded`.
 pub async fn refunded<C: ConnectionTrait>(
     db: &C,
     order_id: Uuid,
     amount: i64,
 ) -> Result<(), DbErr> {
-    to_buyer(
-        db,
-        order_id,
-        MessageKind::OrderRefunded,
-        serde_json::json!({ "amount": amount }),
-    )
-    .await
+    let Some(order) = order::Entity::find_by_id(order_id).one(db).await? else {
+        return Ok(());
+    };
+    let facts = serde_json::json!({ "amount": amount });
+    let mail = Outgoing::to_buyer(&order, MessageKind::OrderRefunded).with(facts.clone());
+    enqueue(db, vec![mail]).await?;
+    let notice = Notice::order(WebhookType::OrderRefunded, order.event_id, order.id).with(facts);
+    super::webhooks::announce(db, vec![notice]).await
 }
 
 /// Claims up to `limit` due messages of `channel` for one attempt each: their
@@ -227,6 +256,64 @@ pub async fn refunded<C: ConnectionTrait>(
 pub async fn claim<C: ConnectionTrait>(
     db: &C,
     channel: MessageChannel,
+    limit: u64,
+    lease: chrono::Duration,
+    at: DateTime<Utc>,
+) -> Result<Vec<outbox_message::Model>, DbErr> {
+    claim_where(db, channel, Condition::all(), limit, lease, at).await
+}
+
+/// Claims due webhooks to one endpoint as [`claim`] does, but none while
+/// an earlier message about the same order to the same endpoint is
+/// unsettled: an order's messages arrive in the order they happened.
+pub async fn claim_webhooks<C: ConnectionTrait>(
+    db: &C,
+    endpoint: &str,
+    limit: u64,
+    lease: chrono::Duration,
+    at: DateTime<Utc>,
+) -> Result<Vec<outbox_message::Model>, DbErr> {
+    use sea_orm::sea_query::{Alias, Query};
+    let earlier = Alias::new("earlier");
+    let mine = outbox_message::Entity;
+    let unsettled_before = Query::select()
+        .expr(Expr::val(1))
+        .from_as(outbox_message::Entity, earlier.clone())
+        .and_where(
+            Expr::col((earlier.clone(), outbox_message::Column::Channel))
+                .eq(MessageChannel::Webhook.as_str()),
+        )
+        .and_where(
+            Expr::col((earlier.clone(), outbox_message::Column::Recipient))
+                .equals((mine, outbox_message::Column::Recipient)),
+        )
+        .and_where(
+            Expr::col((earlier.clone(), outbox_message::Column::OrderId))
+                .equals((mine, outbox_message::Column::OrderId)),
+        )
+        .and_where(
+            Expr::col((earlier.clone(), outbox_message::Column::Id))
+                .lt(Expr::col((mine, outbox_message::Column::Id))),
+        )
+        .and_where(
+            Expr::col((earlier, outbox_message::Column::State))
+                .is_in(MessageState::WAITING.iter().map(|s| s.as_str())),
+        )
+        .to_owned();
+    let extra = Condition::all()
+        .add(outbox_message::Column::Recipient.eq(endpoint))
+        .add(
+            Condition::any()
+                .add(outbox_message::Column::OrderId.is_null())
+                .add(Expr::exists(unsettled_before).not()),
+        );
+    claim_where(db, MessageChannel::Webhook, extra, limit, lease, at).await
+}
+
+async fn claim_where<C: ConnectionTrait>(
+    db: &C,
+    channel: MessageChannel,
+    extra: Condition,
     limit: u64,
     lease: chrono::Duration,
     at: DateTime<Utc>,
@@ -241,6 +328,7 @@ pub async fn claim<C: ConnectionTrait>(
         .select_only()
         .column(outbox_message::Column::Id)
         .filter(due())
+        .filter(extra)
         .order_by_asc(outbox_message::Column::NextAttemptAt)
         .order_by_asc(outbox_message::Column::Id)
         .limit(limit)
@@ -277,9 +365,10 @@ pub async fn record_sent<C: ConnectionTrait>(
     db: &C,
     claimed: &outbox_message::Model,
     subject: &str,
+    exchange: Option<&Exchange>,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    settle(db, claimed, at, |update| {
+    settle(db, claimed, exchange, at, |update| {
         update
             .col_expr(
                 outbox_message::Column::State,
@@ -305,16 +394,21 @@ pub async fn record_failure<C: ConnectionTrait>(
     db: &C,
     claimed: &outbox_message::Model,
     failure: &Failure,
+    exchange: Option<&Exchange>,
     at: DateTime<Utc>,
 ) -> Result<MessageState, DbErr> {
     let first = claimed.first_attempt_at.unwrap_or(at);
-    let next = next_attempt(claimed.attempts, first, at, failure, rand::random::<f64>());
+    let jitter = rand::random::<f64>();
+    let next = match claimed.channel {
+        MessageChannel::Email => next_attempt(claimed.attempts, first, at, failure, jitter),
+        MessageChannel::Webhook => next_webhook_attempt(claimed.attempts, at, failure, jitter),
+    };
     let state = if next.is_some() {
         MessageState::Retrying
     } else {
         MessageState::Failed
     };
-    settle(db, claimed, at, |update| {
+    settle(db, claimed, exchange, at, |update| {
         let update = update
             .col_expr(outbox_message::Column::State, Expr::value(state))
             .col_expr(
@@ -338,7 +432,7 @@ pub async fn record_skipped<C: ConnectionTrait>(
     why: &str,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    settle(db, claimed, at, |update| {
+    settle(db, claimed, None, at, |update| {
         update
             .col_expr(
                 outbox_message::Column::State,
@@ -352,9 +446,25 @@ pub async fn record_skipped<C: ConnectionTrait>(
     .await
 }
 
+/// What a webhook attempt sent and got back, kept on its row.
+#[derive(Debug, Clone, Default)]
+pub struct Exchange {
+    /// The body as signed (fixed at the first attempt).
+    pub body: Option<String>,
+    /// The receiver's HTTP status (none: no answer).
+    pub status: Option<u16>,
+    pub latency_ms: i64,
+    /// The start of the receiver's answer.
+    pub response: Option<String>,
+}
+
+/// The longest answer kept from a receiver, in characters.
+pub const RESPONSE_KEPT: usize = 1_000;
+
 async fn settle<C, F>(
     db: &C,
     claimed: &outbox_message::Model,
+    exchange: Option<&Exchange>,
     at: DateTime<Utc>,
     set: F,
 ) -> Result<(), DbErr>
@@ -369,6 +479,26 @@ where
         .filter(outbox_message::Column::Id.eq(claimed.id))
         // Only this attempt's own outcome: a later claim owns the row now.
         .filter(outbox_message::Column::Attempts.eq(claimed.attempts));
+    let update = match exchange {
+        Some(exchange) => update
+            .col_expr(
+                outbox_message::Column::Body,
+                Expr::col(outbox_message::Column::Body).if_null(exchange.body.clone()),
+            )
+            .col_expr(
+                outbox_message::Column::StatusCode,
+                Expr::value(exchange.status.map(i32::from)),
+            )
+            .col_expr(
+                outbox_message::Column::LatencyMs,
+                Expr::value(Some(i32::try_from(exchange.latency_ms).unwrap_or(i32::MAX))),
+            )
+            .col_expr(
+                outbox_message::Column::Response,
+                Expr::value(exchange.response.as_deref().map(|r| clip(r, RESPONSE_KEPT))),
+            ),
+        None => update,
+    };
     set(update).exec(db).await?;
     Ok(())
 }
@@ -393,13 +523,15 @@ pub async fn mark_not_sent<C: ConnectionTrait>(
         .rows_affected)
 }
 
-/// An order's messages, oldest first.
+/// An order's mails, oldest first (its webhooks are in their endpoints'
+/// delivery logs).
 pub async fn of_order<C: ConnectionTrait>(
     db: &C,
     order_id: Uuid,
 ) -> Result<Vec<outbox_message::Model>, DbErr> {
     outbox_message::Entity::find()
         .filter(outbox_message::Column::OrderId.eq(order_id))
+        .filter(outbox_message::Column::Channel.eq(MessageChannel::Email))
         .order_by_asc(outbox_message::Column::CreatedAt)
         .order_by_asc(outbox_message::Column::Id)
         .all(db)

@@ -1,5 +1,7 @@
-//! When a failed delivery is tried again: exponential backoff with jitter,
-//! for [`RETRY_FOR`] from the first attempt; never for a permanent refusal.
+//! When a failed delivery is tried again, never after a permanent refusal:
+//! a mail with exponential backoff and jitter for [`RETRY_FOR`] from the
+//! first attempt; a webhook on the Standard Webhooks schedule
+//! ([`WEBHOOK_PAUSES`], about a day), with jitter.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -45,11 +47,38 @@ pub fn next_attempt(
     let pause = FIRST_PAUSE_SECONDS
         .saturating_mul(1_i64 << doublings)
         .min(LONGEST_PAUSE_SECONDS);
-    let spread = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
-    // At most an hour in milliseconds: exact in f64.
+    Some(at + spread(pause, jitter))
+}
+
+/// The pauses after a webhook's first, second, … failed attempt, as the
+/// Standard Webhooks specification suggests (5 s, 5 min, 30 min, 2 h, 5 h,
+/// 10 h, 10 h): eight attempts over about 28 hours, then given up.
+pub const WEBHOOK_PAUSES: [i64; 7] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
+
+/// When to try a webhook again after attempt number `attempts` (1 for the
+/// first) failed at `at`, or `None` to give up.
+pub fn next_webhook_attempt(
+    attempts: i32,
+    at: DateTime<Utc>,
+    failure: &Failure,
+    jitter: f64,
+) -> Option<DateTime<Utc>> {
+    if matches!(failure, Failure::Permanent(_)) {
+        return None;
+    }
+    let index = usize::try_from(attempts.saturating_sub(1)).ok()?;
+    let pause = *WEBHOOK_PAUSES.get(index)?;
+    Some(at + spread(pause, jitter))
+}
+
+/// `pause` seconds, spread over ±20% by `jitter` in [0, 1) so that
+/// messages failed at once are not all retried at once.
+fn spread(pause: i64, jitter: f64) -> Duration {
+    let factor = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
+    // At most ten hours in milliseconds: exact in f64.
     #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
-    let millis = (pause as f64 * 1_000.0 * spread).round() as i64;
-    Some(at + Duration::milliseconds(millis))
+    let millis = (pause as f64 * 1_000.0 * factor).round() as i64;
+    Duration::milliseconds(millis)
 }
 
 #[cfg(test)]
@@ -80,7 +109,41 @@ mod tests {
         assert_eq!(pauses, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
     }
 
+    #[test]
+    fn webhooks_follow_the_specifications_schedule_then_give_up() {
+        let failure = Failure::Transient("503".into());
+        let pauses: Vec<Option<i64>> = (1..=9)
+            .map(|n| next_webhook_attempt(n, t0(), &failure, 0.5).map(|t| (t - t0()).num_seconds()))
+            .collect();
+        assert_eq!(
+            pauses,
+            [
+                Some(5),
+                Some(300),
+                Some(1_800),
+                Some(7_200),
+                Some(18_000),
+                Some(36_000),
+                Some(36_000),
+                None,
+                None
+            ]
+        );
+        let gone = Failure::Permanent("410 Gone".into());
+        assert_eq!(next_webhook_attempt(1, t0(), &gone, 0.5), None);
+    }
+
     proptest! {
+        /// Every webhook pause is within ±20% of the schedule's.
+        #[test]
+        fn webhook_pauses_are_jittered_within_a_fifth(attempts in 1i32..8, jitter in 0.0f64..1.0) {
+            let failure = Failure::Transient("timeout".into());
+            let next = next_webhook_attempt(attempts, t0(), &failure, jitter);
+            let base = WEBHOOK_PAUSES[(attempts - 1) as usize] as f64;
+            let pause = next.map(|t| (t - t0()).num_milliseconds() as f64 / 1_000.0);
+            prop_assert!(pause.is_some_and(|p| p >= base * 0.8 - 0.001 && p <= base * 1.2 + 0.001));
+        }
+
         /// Against a reference: retried until 48 hours after the first
         /// attempt and never after, with a pause of 30 s doubling per
         /// attempt, capped at an hour, within ±20%.

@@ -276,6 +276,15 @@ pub(super) async fn settle_paid(
     transitions::move_tickets(txn, order.id, None, TicketStatus::Valid, at).await?;
     // The confirmation and every attendee's ticket, with the payment.
     crate::domain::outbox::order_paid(txn, order.id).await?;
+    crate::domain::webhooks::announce(
+        txn,
+        vec![crate::domain::webhooks::Notice::order(
+            entity::state::WebhookType::OrderPaid,
+            order.event_id,
+            order.id,
+        )],
+    )
+    .await?;
     Ok(())
 }
 
