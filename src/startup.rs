@@ -123,6 +123,7 @@ impl Application {
                 "link recoveries for this address",
             ),
             webhook_reach: settings.webhook_reach(),
+            service_url: settings.base_url(addr),
             db,
             metrics: Arc::new(Metrics::new()),
             client_ip_header: settings
@@ -316,6 +317,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Written to stdout, not the log: the token must never reach log storage.
     println!("tessera is listening on http://{}", app.addr());
     println!("  API docs:     {base}/docs");
+    println!("  Scanner:      {base}/scan/");
     println!("  OpenAPI spec: {base}/openapi.json");
     if let Some(token) = first_admin {
         println!();

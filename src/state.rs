@@ -37,4 +37,7 @@ pub struct AppState {
     pub recoveries_by_email: crate::api::guessing::GuessBudget,
     /// What webhook endpoints may target (`TESSERA_WEBHOOK_ALLOW_*`).
     pub webhook_reach: crate::domain::webhooks::Reach,
+    /// Where this service is reached (`TESSERA_BASE_URL`, or the bound
+    /// address), without a trailing slash: sign-in links point here.
+    pub service_url: String,
 }

@@ -14,6 +14,7 @@ pub mod ops;
 pub mod orders;
 pub mod own_ticket;
 pub mod recovery;
+pub mod scanner;
 pub mod tickets;
 pub mod types;
 pub mod unsubscribe;
@@ -373,7 +374,7 @@ pub fn routes(
     });
     let metrics = state.metrics.clone();
     let clock = state.clock.clone();
-    let routes = Route::new()
+    let routes = scanner::mount(Route::new())
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)
@@ -382,14 +383,14 @@ pub fn routes(
         routes.boxed()
     } else {
         routes
-            .with(
+            .with(CrossOriginOnly(
                 Cors::new()
                     .allow_origins(cors_origins.iter().map(String::as_str))
                     .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
                     .allow_headers(CORS_REQUEST_HEADERS)
                     .expose_headers(CORS_EXPOSED_HEADERS)
                     .max_age(3600),
-            )
+            ))
             .boxed()
     };
     routes
@@ -405,6 +406,72 @@ pub fn routes(
         .with(Observe(metrics))
         .with(InClock(clock))
         .boxed()
+}
+
+/// Applies CORS to cross-origin requests only. A browser sends `Origin` on
+/// some same-origin requests too (module scripts, POSTs): the service's own
+/// pages (`/scan/`, `/docs`) must work under whatever host they are reached
+/// by, not only the one in `TESSERA_PUBLIC_URL`, so a request whose `Origin`
+/// names the host it was sent to skips the CORS check.
+struct CrossOriginOnly(Cors);
+
+impl<E: poem::Endpoint + 'static> poem::Middleware<E> for CrossOriginOnly {
+    type Output = CrossOriginOnlyEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        let inner = std::sync::Arc::new(inner);
+        CrossOriginOnlyEndpoint {
+            cors: self.0.transform(inner.clone()),
+            inner,
+        }
+    }
+}
+
+struct CrossOriginOnlyEndpoint<E: poem::Endpoint> {
+    inner: std::sync::Arc<E>,
+    cors: <Cors as poem::Middleware<std::sync::Arc<E>>>::Output,
+}
+
+/// Whether the request's `Origin` is the very host (and port) it was sent
+/// to. A missing `Origin` is not same-origin here: the CORS middleware
+/// already lets such requests through unchanged.
+fn same_origin(req: &poem::Request) -> bool {
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let (Some(origin), Some(host)) = (
+        header(poem::http::header::ORIGIN),
+        header(poem::http::header::HOST),
+    ) else {
+        return false;
+    };
+    let Ok(origin) = url::Url::parse(origin) else {
+        return false;
+    };
+    let Some(origin_host) = origin.host_str() else {
+        return false;
+    };
+    let authority = match origin.port() {
+        Some(port) => format!("{origin_host}:{port}"),
+        None => origin_host.to_owned(),
+    };
+    authority.eq_ignore_ascii_case(host)
+}
+
+impl<E: poem::Endpoint + 'static> poem::Endpoint for CrossOriginOnlyEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: poem::Request) -> poem::Result<Self::Output> {
+        if same_origin(&req) {
+            self.inner
+                .call(req)
+                .await
+                .map(poem::IntoResponse::into_response)
+        } else {
+            self.cors
+                .call(req)
+                .await
+                .map(poem::IntoResponse::into_response)
+        }
+    }
 }
 
 /// Runs every request inside the application's clock.

@@ -32,6 +32,7 @@ mod outage;
 mod payments;
 mod refunds;
 mod reports;
+mod scanner;
 mod scope;
 mod states;
 mod stripe_order;

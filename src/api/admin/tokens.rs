@@ -7,8 +7,11 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::{
-    api::{Tag, auth::StaffAuth, body::JsonBody, types::Found},
-    domain::staff::{self, NewTokenInput, Role, TokenInfo},
+    api::{Tag, auth::StaffAuth, body::JsonBody, scanner, types::Found},
+    domain::{
+        checkin::qr,
+        staff::{self, NewTokenInput, Role, TokenInfo},
+    },
     error::ApiResult,
     state::AppState,
 };
@@ -79,6 +82,13 @@ impl From<TokenInfo> for StaffToken {
 pub struct CreatedToken {
     /// The secret to send as `Authorization: Bearer <token>`.
     pub token: String,
+    /// Opens the volunteer scanner (`/scan/`) signed in with this token. The
+    /// token travels in the URL's fragment, which browsers never send to a
+    /// server, so no access log ever holds it. Like `token`, shown only now.
+    pub signin_url: String,
+    /// `signin_url` as an SVG QR code: an organizer shows it, a volunteer
+    /// scans it with the scanner's sign-in camera or their phone's camera.
+    pub signin_qr_svg: String,
     #[oai(flatten)]
     pub info: StaffToken,
 }
@@ -123,7 +133,11 @@ impl TokensApi {
             all_events: body.all_events,
         };
         let created = staff::create(&state.db, input, &auth.0).await?;
+        let signin_url = scanner::signin_url(&state.service_url, &created.secret);
+        let signin_qr_svg = qr::svg(&signin_url)?;
         Ok(TokenCreated::Created(Json(CreatedToken {
+            signin_url,
+            signin_qr_svg,
             token: created.secret,
             info: created.info.into(),
         })))
