@@ -60,7 +60,7 @@ async fn door(app: &TestApp, slug: &str) -> Door {
     }
 }
 
-async fn token_of(app: &TestApp, code: &str, order_token: &str, ticket: &str) -> Answer {
+pub(crate) async fn token_of(app: &TestApp, code: &str, order_token: &str, ticket: &str) -> Answer {
     app.with_order_token(
         Method::GET,
         &format!("/api/v1/orders/{code}/tickets/{ticket}/token"),

@@ -10,7 +10,6 @@
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -226,14 +225,7 @@ async fn door(app: &TestApp) -> Door {
     let mut tickets = Vec::new();
     for t in order.body["tickets"].as_array().unwrap() {
         let id = t["id"].as_str().unwrap();
-        let answer = app
-            .with_order_token(
-                reqwest::Method::GET,
-                &format!("/api/v1/orders/{code}/tickets/{id}/token"),
-                order_token,
-                None,
-            )
-            .await;
+        let answer = crate::checkin::token_of(app, code, order_token, id).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
         tickets.push((
             id.to_owned(),
@@ -463,6 +455,16 @@ impl Browser {
         }
     }
 
+    /// Waits for the answer to leave the screen by itself.
+    async fn answer_gone(&self) {
+        self.until(
+            "the answer to go",
+            "return document.getElementById('result').hidden",
+            Duration::from_secs(5),
+        )
+        .await;
+    }
+
     async fn type_into(&self, id: &str, text: &str) {
         self.client()
             .find(Locator::Id(id))
@@ -540,7 +542,7 @@ async fn a_volunteer_checks_people_in_with_the_camera_a_hand_scanner_and_no_netw
     let Some(browser) = Browser::start(&video).await else {
         return;
     };
-    let relay = Arc::new(Relay::start(&app.base).await);
+    let relay = Relay::start(&app.base).await;
     // Signed in by the link an organizer got with the token (here through
     // the relay, the browser's only way to tessera).
     let link = door.volunteer["signin_url"].as_str().unwrap();
@@ -588,13 +590,7 @@ async fn a_volunteer_checks_people_in_with_the_camera_a_hand_scanner_and_no_netw
         "{answer}"
     );
     // The answer goes by itself; then the camera is put away.
-    browser
-        .until(
-            "the answer to go",
-            "return document.getElementById('result').hidden",
-            Duration::from_secs(5),
-        )
-        .await;
+    browser.answer_gone().await;
     browser.click("#camera-toggle").await;
     let scans = admissions_of(&app, &door.list, &ada).await;
     let admitted: Vec<_> = scans
@@ -605,13 +601,7 @@ async fn a_volunteer_checks_people_in_with_the_camera_a_hand_scanner_and_no_netw
     let device = admitted[0].device.clone();
 
     // A hand scanner types the same ticket and Enter: amber, when and where.
-    browser
-        .until(
-            "the answer to go",
-            "return document.getElementById('result').hidden",
-            Duration::from_secs(5),
-        )
-        .await;
+    browser.answer_gone().await;
     browser
         .type_into("scan-input", &format!("{ada_token}\u{E007}"))
         .await;
@@ -632,13 +622,7 @@ async fn a_volunteer_checks_people_in_with_the_camera_a_hand_scanner_and_no_netw
     // the tab is closed and opened again, and the scans wait.
     relay.cut();
     for (i, name) in [(1, "Bob Kahn"), (2, "Grace Hopper")] {
-        browser
-            .until(
-                "the answer to go",
-                "return document.getElementById('result').hidden",
-                Duration::from_secs(5),
-            )
-            .await;
+        browser.answer_gone().await;
         browser
             .type_into("scan-input", &format!("{}\u{E007}", door.tickets[i].1))
             .await;
