@@ -20,6 +20,9 @@ mod m20261203_000001_create_outbox;
 mod m20261203_000002_create_message_templates;
 mod m20261203_000003_create_mail_opt_outs;
 mod m20261204_000001_create_webhooks;
+mod m20261204_000002_index_webhook_queue;
+
+pub use m20261204_000002_index_webhook_queue::WEBHOOK_WAITING;
 
 pub struct Migrator;
 
@@ -43,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_create_message_templates::Migration),
             Box::new(m20261203_000003_create_mail_opt_outs::Migration),
             Box::new(m20261204_000001_create_webhooks::Migration),
+            Box::new(m20261204_000002_index_webhook_queue::Migration),
         ]
     }
 }
