@@ -1,23 +1,24 @@
-//! The webhook worker: every instance runs one. It claims due webhooks from
-//! the outbox, endpoint by endpoint (at most [`PER_ENDPOINT`] in flight to
-//! one endpoint, none claimed for an endpoint this instance still waits
-//! on), so a slow or dead receiver holds only its own messages up, never
-//! another endpoint's nor an order being placed. Each message is rendered
-//! at its first attempt, signed afresh at every attempt, and sent; the
-//! outcome is recorded on the message and on its endpoint.
+//! The webhook worker: every instance runs one. Each endpoint with due
+//! webhooks gets a lane on the instance that finds them: a task that keeps
+//! up to [`PER_ENDPOINT`] requests in flight to that endpoint, claiming
+//! more from the outbox as they finish (half a lane at a time), and ends
+//! when its queue is empty. A slow or dead receiver so holds only its own
+//! lane, never another endpoint's nor an order being placed.
+//!
+//! A claim reads its endpoint once and renders its messages' bodies
+//! together (their orders in one read); each message is signed afresh at
+//! every attempt and sent, and its outcome recorded on its row (and, when
+//! the endpoint's health changes, on the endpoint).
 
 use std::{
-    collections::HashMap,
+    collections::HashSet,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use entity::{
-    outbox_message,
-    state::{MessageChannel, MessageState},
-};
+use entity::{outbox_message, state::MessageState, webhook_endpoint};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
-use tokio::sync::{Notify, Semaphore};
+use tokio::{sync::Semaphore, task::JoinSet};
 
 use crate::{
     domain::{
@@ -29,10 +30,12 @@ use crate::{
     webhooks::{Request, Sender, payload},
 };
 
-/// The most messages in flight to one endpoint from one instance.
-pub const PER_ENDPOINT: u64 = 16;
-/// Endpoints served in one pass.
-const ENDPOINTS_PER_PASS: u64 = 64;
+/// The most requests in flight to one endpoint from one instance.
+pub const PER_ENDPOINT: usize = 16;
+/// A lane claims again once this many of its requests have finished.
+const REFILL: usize = PER_ENDPOINT / 2;
+/// Endpoints a look for due webhooks opens lanes for.
+const ENDPOINTS_PER_LOOK: u64 = 64;
 /// How long a claimed webhook is left to its worker before another may
 /// take it (the worker died): longer than any attempt can take.
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
@@ -44,15 +47,13 @@ pub struct HooksOut {
     sender: Sender,
     /// Requests in flight, all endpoints together.
     slots: Arc<Semaphore>,
-    /// Endpoints this instance has requests in flight to, and how many.
-    busy: Arc<Mutex<HashMap<String, usize>>>,
-    /// Rung when a request finishes: its endpoint may be served again.
-    done: Arc<Notify>,
+    /// Endpoints this instance runs a lane for.
+    lanes: Arc<Mutex<HashSet<String>>>,
     metrics: Arc<crate::telemetry::Metrics>,
 }
 
-/// Runs the webhook worker every `every` (and whenever a delivery ends)
-/// until the task is dropped.
+/// Looks for endpoints with due webhooks every `every` and opens a lane
+/// for each, until the task is dropped (which ends its lanes too).
 pub fn spawn_webhook_worker(
     out: HooksOut,
     every: Duration,
@@ -61,14 +62,36 @@ pub fn spawn_webhook_worker(
     tokio::spawn(clock.scope(async move {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut lanes = JoinSet::new();
         loop {
             tokio::select! {
-                _ = ticker.tick() => {}
-                () = out.done.notified() => {}
+                _ = ticker.tick() => out.open_lanes(&mut lanes).await,
+                Some(_) = lanes.join_next(), if !lanes.is_empty() => {}
             }
-            while out.deliver_due().await > 0 {}
         }
     }))
+}
+
+/// Marks an endpoint's lane open on this instance while it lives (also
+/// when its task is aborted).
+struct Lane {
+    lanes: Arc<Mutex<HashSet<String>>>,
+    endpoint: String,
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        if let Ok(mut lanes) = self.lanes.lock() {
+            lanes.remove(&self.endpoint);
+        }
+    }
+}
+
+/// What a claimed message's attempt needs, or why it has none.
+enum Ready {
+    Send(Arc<webhook_endpoint::Model>, String),
+    Skip(&'static str),
+    Fail(Failure),
 }
 
 impl HooksOut {
@@ -82,186 +105,184 @@ impl HooksOut {
             db,
             sender,
             slots: Arc::new(Semaphore::new(in_flight.max(1))),
-            busy: Arc::default(),
-            done: Arc::default(),
+            lanes: Arc::default(),
             metrics,
         }
     }
 
-    /// One pass: claims due webhooks of every endpoint not busy here and
-    /// starts their requests; answers how many it claimed.
-    pub async fn deliver_due(&self) -> usize {
-        let busy: Vec<String> = match self.busy.lock() {
-            Ok(busy) => busy.keys().cloned().collect(),
-            Err(_) => return 0,
+    /// Opens a lane in `lanes` for every endpoint with due webhooks that
+    /// has none here yet.
+    async fn open_lanes(&self, lanes: &mut JoinSet<()>) {
+        let open: Vec<String> = match self.lanes.lock() {
+            Ok(open) => open.iter().cloned().collect(),
+            Err(_) => return,
         };
-        let endpoints = match due_endpoints(&self.db, &busy).await {
+        let endpoints = match due_endpoints(&self.db, &open).await {
             Ok(endpoints) => endpoints,
             Err(err) => {
                 tracing::warn!(error = %err, "could not look for due webhooks");
-                return 0;
+                return;
             }
         };
-        let mut claimed = 0;
         for endpoint in endpoints {
-            let limit = PER_ENDPOINT.min(self.slots.available_permits() as u64);
-            if limit == 0 {
-                break;
+            let Ok(mut open) = self.lanes.lock() else {
+                return;
+            };
+            if !open.insert(endpoint.clone()) {
+                continue;
             }
-            let messages = match outbox::claim_webhooks(
-                &self.db,
-                &endpoint,
-                limit,
-                LEASE,
-                domain::now(),
-            )
-            .await
-            {
-                Ok(messages) => messages,
+            let lane = Lane {
+                lanes: self.lanes.clone(),
+                endpoint,
+            };
+            lanes.spawn(domain::clock::current().scope(self.clone().run(lane)));
+        }
+    }
+
+    /// An endpoint's lane: claims and sends until its queue is empty.
+    async fn run(self, lane: Lane) {
+        let mut flight = JoinSet::new();
+        loop {
+            let room = PER_ENDPOINT - flight.len();
+            if flight.is_empty() || room >= REFILL {
+                let limit = room.min(self.slots.available_permits());
+                let claimed = if limit == 0 {
+                    Vec::new()
+                } else {
+                    self.claim(&lane.endpoint, limit).await
+                };
+                if claimed.is_empty() && flight.is_empty() {
+                    return;
+                }
+                for (message, ready) in claimed {
+                    let Ok(slot) = self.slots.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let worker = self.clone();
+                    flight.spawn(domain::clock::current().scope(async move {
+                        worker.attempt(&message, ready).await;
+                        drop(slot);
+                    }));
+                }
+            }
+            flight.join_next().await;
+        }
+    }
+
+    /// Claims up to `limit` of the endpoint's due webhooks and gets what
+    /// their attempts need: the endpoint (read once) and their bodies.
+    async fn claim(&self, endpoint: &str, limit: usize) -> Vec<(outbox_message::Model, Ready)> {
+        let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+        let claimed =
+            match outbox::claim_webhooks(&self.db, endpoint, limit, LEASE, domain::now()).await {
+                Ok(claimed) => claimed,
                 Err(err) => {
                     tracing::warn!(error = %err, "could not claim webhooks");
-                    continue;
+                    return Vec::new();
                 }
             };
-            claimed += messages.len();
-            for message in messages {
-                let Ok(slot) = self.slots.clone().acquire_owned().await else {
-                    return claimed;
-                };
-                self.enter(&message.recipient);
-                let worker = self.clone();
-                tokio::spawn(domain::clock::current().scope(async move {
-                    worker.deliver(&message).await;
-                    worker.leave(&message.recipient);
-                    drop(slot);
-                    worker.done.notify_one();
-                }));
+        let Some(first) = claimed.first() else {
+            return Vec::new();
+        };
+        let target = match hooks::endpoint_of(&self.db, first).await {
+            Ok(Some(model)) if model.enabled => Arc::new(model),
+            Ok(_) => {
+                let why = "its endpoint is gone or disabled";
+                return claimed.into_iter().map(|m| (m, Ready::Skip(why))).collect();
             }
-        }
+            Err(err) => return all_failed(claimed, &err.to_string()),
+        };
+        let bodies = match payload::render_all(&self.db, &claimed).await {
+            Ok(bodies) => bodies,
+            Err(err) => return all_failed(claimed, &err.to_string()),
+        };
         claimed
+            .into_iter()
+            .zip(bodies)
+            .map(|(message, body)| {
+                let ready = match body {
+                    Ok(body) => Ready::Send(target.clone(), body),
+                    Err(DomainError::NotFound(what)) => {
+                        Ready::Fail(Failure::Permanent(format!("its {what} is gone")))
+                    }
+                    Err(err) => Ready::Fail(Failure::Transient(err.to_string())),
+                };
+                (message, ready)
+            })
+            .collect()
     }
 
-    fn enter(&self, endpoint: &str) {
-        if let Ok(mut busy) = self.busy.lock() {
-            *busy.entry(endpoint.to_owned()).or_default() += 1;
-        }
-    }
-
-    fn leave(&self, endpoint: &str) {
-        if let Ok(mut busy) = self.busy.lock()
-            && let Some(count) = busy.get_mut(endpoint)
-        {
-            *count -= 1;
-            if *count == 0 {
-                busy.remove(endpoint);
+    /// One attempt at `message`, and its outcome recorded.
+    async fn attempt(&self, message: &outbox_message::Model, ready: Ready) {
+        let (endpoint, body) = match ready {
+            Ready::Send(endpoint, body) => (endpoint, body),
+            Ready::Skip(why) => {
+                let recorded = outbox::record_skipped(&self.db, message, why, domain::now())
+                    .await
+                    .map(|()| MessageState::Skipped);
+                return self.note(message, &Exchange::default(), recorded);
             }
-        }
-    }
-
-    async fn deliver(&self, message: &outbox_message::Model) {
-        let (outcome, exchange) = self.attempt(message).await;
+            Ready::Fail(failure) => {
+                let exchange = Exchange::default();
+                let recorded =
+                    outbox::record_failure(&self.db, message, &failure, None, domain::now()).await;
+                return self.note(message, &exchange, recorded);
+            }
+        };
+        let (exchange, outcome) = self.send(message, &endpoint, body).await;
         let at = domain::now();
-        let recorded = match &outcome {
-            Attempt::Delivered(endpoint) => {
+        let recorded = match outcome {
+            Ok(()) => {
                 let status = exchange
                     .status
                     .map_or_else(String::new, |s| format!("HTTP {s}"));
                 match outbox::record_sent(&self.db, message, &status, Some(&exchange), at).await {
-                    Ok(()) => hooks::record_success(&self.db, *endpoint)
-                        .await
-                        .map(|()| "sent"),
+                    // Only a failing endpoint has health to restore.
+                    Ok(()) if endpoint.failing_since.is_some() => {
+                        hooks::record_success(&self.db, endpoint.id)
+                            .await
+                            .map(|()| MessageState::Sent)
+                    }
+                    Ok(()) => Ok(MessageState::Sent),
                     Err(err) => Err(err),
                 }
             }
-            Attempt::Skipped(why) => outbox::record_skipped(&self.db, message, why, at)
-                .await
-                .map(|()| "skipped"),
-            Attempt::Failed(failure, endpoint) => {
-                match outbox::record_failure(&self.db, message, failure, Some(&exchange), at).await
+            Err(failure) => {
+                match outbox::record_failure(&self.db, message, &failure, Some(&exchange), at)
+                    .await
                 {
-                    Ok(state) => match endpoint {
-                        Some(endpoint) => {
-                            let gone = exchange.status == Some(410);
-                            match hooks::record_trouble(&self.db, endpoint, gone, at).await {
-                                Ok(Some(why)) => {
-                                    tracing::warn!(endpoint = %endpoint.id, why, "webhook endpoint disabled");
-                                    Ok(state.as_str())
-                                }
-                                Ok(None) => Ok(state.as_str()),
-                                Err(err) => Err(err),
+                    Ok(state) => {
+                        let gone = exchange.status == Some(410);
+                        match hooks::record_trouble(&self.db, &endpoint, gone, at).await {
+                            Ok(Some(why)) => {
+                                tracing::warn!(endpoint = %endpoint.id, why, "webhook endpoint disabled");
+                                Ok(state)
                             }
+                            Ok(None) => Ok(state),
+                            Err(err) => Err(err),
                         }
-                        None => Ok(state.as_str()),
-                    },
+                    }
                     Err(err) => Err(err),
                 }
             }
         };
-        match recorded {
-            Ok(state) => {
-                self.metrics.message_attempt(
-                    message.channel.as_str(),
-                    message.kind.as_str(),
-                    state,
-                );
-                tracing::info!(
-                    message = %message.id,
-                    kind = %message.kind,
-                    endpoint = %message.recipient,
-                    attempt = message.attempts,
-                    status = exchange.status,
-                    latency_ms = exchange.latency_ms,
-                    state,
-                    "webhook attempt"
-                );
-            }
-            // The lease runs out and the message is tried again.
-            Err(err) => {
-                tracing::warn!(message = %message.id, error = %err, "could not record a webhook attempt")
-            }
-        }
+        self.note(message, &exchange, recorded);
     }
 
-    async fn attempt(&self, message: &outbox_message::Model) -> (Attempt, Exchange) {
-        let mut exchange = Exchange::default();
-        let endpoint = match hooks::endpoint_of(&self.db, message).await {
-            Ok(Some(endpoint)) if endpoint.enabled => endpoint,
-            Ok(_) => {
-                return (
-                    Attempt::Skipped("its endpoint is gone or disabled"),
-                    exchange,
-                );
-            }
-            Err(err) => {
-                return (
-                    Attempt::Failed(Failure::Transient(err.to_string()), None),
-                    exchange,
-                );
-            }
-        };
-        let body = match &message.body {
-            Some(body) => body.clone(),
-            None => match payload::render(&self.db, message).await {
-                Ok(body) => body,
-                Err(DomainError::NotFound(what)) => {
-                    let failure = Failure::Permanent(format!("its {what} is gone"));
-                    return (Attempt::Failed(failure, None), exchange);
-                }
-                Err(err) => {
-                    let failure = Failure::Transient(err.to_string());
-                    return (Attempt::Failed(failure, None), exchange);
-                }
-            },
-        };
+    /// Signs and sends `body` to `endpoint`.
+    async fn send(
+        &self,
+        message: &outbox_message::Model,
+        endpoint: &webhook_endpoint::Model,
+        body: String,
+    ) -> (Exchange, Result<(), Failure>) {
         let at = domain::now();
         let id = message.id.to_string();
-        let secrets = hooks::signing_secrets(&endpoint, at);
+        let secrets = hooks::signing_secrets(endpoint, at);
+        let mut exchange = Exchange::default();
         let signature = match signing::signature(&secrets, &id, at.timestamp(), body.as_bytes()) {
             Ok(signature) => signature,
-            Err(err) => {
-                let failure = Failure::Permanent(err.to_string());
-                return (Attempt::Failed(failure, None), exchange);
-            }
+            Err(err) => return (exchange, Err(Failure::Permanent(err.to_string()))),
         };
         let answer = self
             .sender
@@ -277,31 +298,65 @@ impl HooksOut {
         exchange.status = answer.status;
         exchange.latency_ms = i64::try_from(answer.latency.as_millis()).unwrap_or(i64::MAX);
         exchange.response = Some(answer.body.clone());
-        match answer.outcome() {
-            Ok(()) => (Attempt::Delivered(endpoint.id), exchange),
-            Err(failure) => (Attempt::Failed(failure, Some(Box::new(endpoint))), exchange),
+        let outcome = answer.outcome();
+        (exchange, outcome)
+    }
+
+    /// Counts and logs an attempt's recorded outcome.
+    fn note(
+        &self,
+        message: &outbox_message::Model,
+        exchange: &Exchange,
+        recorded: Result<MessageState, DbErr>,
+    ) {
+        match recorded {
+            Ok(state) => {
+                self.metrics.message_attempt(
+                    message.channel.as_str(),
+                    message.kind.as_str(),
+                    state.as_str(),
+                );
+                tracing::info!(
+                    message = %message.id,
+                    kind = %message.kind,
+                    endpoint = %message.recipient,
+                    attempt = message.attempts,
+                    status = exchange.status,
+                    latency_ms = exchange.latency_ms,
+                    state = state.as_str(),
+                    "webhook attempt"
+                );
+            }
+            // The lease runs out and the message is tried again.
+            Err(err) => {
+                tracing::warn!(message = %message.id, error = %err, "could not record a webhook attempt")
+            }
         }
     }
 }
 
-/// Endpoints with due webhooks, none of `busy`.
-async fn due_endpoints(db: &DatabaseConnection, busy: &[String]) -> Result<Vec<String>, DbErr> {
+/// Every claimed message fails this attempt for one transient reason.
+fn all_failed(
+    claimed: Vec<outbox_message::Model>,
+    why: &str,
+) -> Vec<(outbox_message::Model, Ready)> {
+    claimed
+        .into_iter()
+        .map(|m| (m, Ready::Fail(Failure::Transient(why.to_owned()))))
+        .collect()
+}
+
+/// Endpoints with due webhooks, none of `open`.
+async fn due_endpoints(db: &DatabaseConnection, open: &[String]) -> Result<Vec<String>, DbErr> {
     outbox_message::Entity::find()
         .select_only()
         .column(outbox_message::Column::Recipient)
         .distinct()
-        .filter(outbox_message::Column::Channel.eq(MessageChannel::Webhook))
-        .filter(outbox_message::Column::State.is_in(MessageState::WAITING.iter().copied()))
+        .filter(sea_orm::sea_query::Expr::cust(outbox::WEBHOOK_WAITING))
         .filter(outbox_message::Column::NextAttemptAt.lte(domain::now()))
-        .filter(outbox_message::Column::Recipient.is_not_in(busy.iter().cloned()))
-        .limit(ENDPOINTS_PER_PASS)
+        .filter(outbox_message::Column::Recipient.is_not_in(open.iter().cloned()))
+        .limit(ENDPOINTS_PER_LOOK)
         .into_tuple()
         .all(db)
         .await
-}
-
-enum Attempt {
-    Delivered(uuid::Uuid),
-    Skipped(&'static str),
-    Failed(Failure, Option<Box<entity::webhook_endpoint::Model>>),
 }

@@ -8,7 +8,9 @@
 use chrono::{DateTime, Utc};
 use entity::{event, outbox_message, state::WebhookType, tier};
 use poem_openapi::{Object, types::ToJSON};
-use sea_orm::{ConnectionTrait, EntityTrait};
+use std::collections::HashMap;
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -86,10 +88,46 @@ struct Facts {
     endpoint_id: Option<Uuid>,
 }
 
-/// The body of `message`, as JSON text.
-pub async fn render<C: ConnectionTrait>(
+/// The bodies of `messages` (one endpoint's claim), as JSON text, in
+/// their order: a message that has one already keeps it; the others are
+/// rendered from the rows as they are now, their orders read together.
+/// A message whose order or tier is gone answers `NotFound`; a database
+/// error fails them all (they are tried again).
+pub async fn render_all<C: ConnectionTrait>(
+    db: &C,
+    messages: &[outbox_message::Model],
+) -> Result<Vec<Result<String, DomainError>>, DomainError> {
+    let fresh = || messages.iter().filter(|m| m.body.is_none());
+    let order_ids: Vec<Uuid> = fresh().filter_map(|m| m.order_id).collect();
+    let orders: HashMap<Uuid, orders::Order> = if order_ids.is_empty() {
+        HashMap::new()
+    } else {
+        let models = entity::order::Entity::find()
+            .filter(entity::order::Column::Id.is_in(order_ids))
+            .all(db)
+            .await?;
+        orders::assemble_all(db, models)
+            .await?
+            .into_iter()
+            .map(|order| (order.model.id, order))
+            .collect()
+    };
+    let mut bodies = Vec::with_capacity(messages.len());
+    for message in messages {
+        let body = match &message.body {
+            Some(body) => Ok(body.clone()),
+            None => render(db, message, &orders).await,
+        };
+        bodies.push(body);
+    }
+    Ok(bodies)
+}
+
+/// The body of `message`, its order (if any) taken from `orders`.
+async fn render<C: ConnectionTrait>(
     db: &C,
     message: &outbox_message::Model,
+    orders: &HashMap<Uuid, orders::Order>,
 ) -> Result<String, DomainError> {
     let kind = WebhookType::of(message.kind)
         .ok_or_else(|| DomainError::Corrupt(format!("{} is not a webhook", message.kind)))?;
@@ -101,11 +139,10 @@ pub async fn render<C: ConnectionTrait>(
         ..WebhookData::default()
     };
     if let Some(order_id) = message.order_id {
-        let model = entity::order::Entity::find_by_id(order_id)
-            .one(db)
-            .await?
+        let order = orders
+            .get(&order_id)
+            .cloned()
             .ok_or(DomainError::NotFound("order"))?;
-        let order = orders::assemble(db, model).await?;
         if let Some(ticket_id) = message.ticket_id {
             data.ticket = order
                 .tickets
