@@ -73,7 +73,9 @@ impl Sender {
             .no_proxy()
             .dns_resolver(Arc::new(Guarded { reach }))
             .user_agent(concat!("tessera-webhooks/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(4)
+            // A lane keeps this many requests to one endpoint in flight:
+            // each gets a connection kept alive between them.
+            .pool_max_idle_per_host(crate::jobs::PER_ENDPOINT)
             .build()
             .map_err(|err| format!("webhook client: {err}"))?;
         Ok(Self { client, reach })

@@ -525,18 +525,15 @@ async fn try_batch(
             deltas.ticket(ticket, i64::from(counting::claims(ticket.status)));
         }
         deltas.apply(&txn).await?;
-        // Their mails, in the same transaction: a placement that rolls back
-        // announces nothing.
-        let mails = admitted
+        // Their mails and webhooks, in the same transaction (one insert): a
+        // placement that rolls back announces nothing.
+        let mut messages: Vec<_> = admitted
             .iter()
             .flat_map(|p| super::outbox::placed(&p.order, &p.tickets))
             .collect();
-        super::outbox::enqueue(&txn, mails).await?;
-        super::webhooks::announce(
-            &txn,
-            placed_notices(event_id, &admitted, &ledger, &taken_before),
-        )
-        .await?;
+        let notices = placed_notices(event_id, &admitted, &ledger, &taken_before);
+        messages.extend(super::webhooks::messages(&txn, notices).await?);
+        super::outbox::enqueue(&txn, messages).await?;
     }
     txn.commit().await?;
     Ok(decisions)

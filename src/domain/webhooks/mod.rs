@@ -11,7 +11,7 @@
 pub mod guard;
 pub mod signing;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{
@@ -363,44 +363,55 @@ impl Notice {
 /// type for its event, in the caller's transaction: a change that rolls
 /// back announces nothing; one that commits is delivered (at least once).
 pub async fn announce<C: ConnectionTrait>(db: &C, notices: Vec<Notice>) -> Result<(), DbErr> {
-    if notices.is_empty() {
-        return Ok(());
-    }
-    let endpoints = webhook_endpoint::Entity::find()
-        .filter(webhook_endpoint::Column::Enabled.eq(true))
-        .all(db)
-        .await?;
-    if endpoints.is_empty() {
-        return Ok(());
-    }
-    let scoped: Vec<Uuid> = endpoints
-        .iter()
-        .filter(|e| !e.all_events)
-        .map(|e| e.id)
-        .collect();
-    let events: HashSet<Uuid> = notices.iter().map(|n| n.event_id).collect();
-    let reach: HashSet<(Uuid, Uuid)> = if scoped.is_empty() {
-        HashSet::new()
-    } else {
-        webhook_endpoint_event::Entity::find()
-            .filter(webhook_endpoint_event::Column::EndpointId.is_in(scoped))
-            .filter(webhook_endpoint_event::Column::EventId.is_in(events))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|row| (row.endpoint_id, row.event_id))
-            .collect()
-    };
+    let out = messages(db, notices).await?;
+    outbox::enqueue(db, out).await
+}
+
+/// The outbox messages `notices` make (what [`announce`] writes), for a
+/// caller that writes them with its other messages in one insert: one read
+/// per event the notices are about.
+pub async fn messages<C: ConnectionTrait>(
+    db: &C,
+    notices: Vec<Notice>,
+) -> Result<Vec<Outgoing>, DbErr> {
+    let mut events: Vec<Uuid> = notices.iter().map(|n| n.event_id).collect();
+    events.sort_unstable();
+    events.dedup();
     let mut out = Vec::new();
-    for notice in notices {
-        for endpoint in &endpoints {
-            let reaches = endpoint.all_events || reach.contains(&(endpoint.id, notice.event_id));
-            if reaches && types_of(endpoint).contains(&notice.kind) {
-                out.push(message(endpoint.id, &notice));
+    for event_id in events {
+        let reached = reaching(db, event_id).await?;
+        for notice in notices.iter().filter(|n| n.event_id == event_id) {
+            for endpoint in &reached {
+                if types_of(endpoint).contains(&notice.kind) {
+                    out.push(message(endpoint.id, notice));
+                }
             }
         }
     }
-    outbox::enqueue(db, out).await
+    Ok(out)
+}
+
+/// The enabled endpoints that hear about `event_id`: those for every event
+/// and those scoped to it.
+async fn reaching<C: ConnectionTrait>(
+    db: &C,
+    event_id: Uuid,
+) -> Result<Vec<webhook_endpoint::Model>, DbErr> {
+    use sea_orm::{QuerySelect, QueryTrait};
+    let scoped_to_it = webhook_endpoint_event::Entity::find()
+        .select_only()
+        .column(webhook_endpoint_event::Column::EndpointId)
+        .filter(webhook_endpoint_event::Column::EventId.eq(event_id))
+        .into_query();
+    webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::Enabled.eq(true))
+        .filter(
+            Condition::any()
+                .add(webhook_endpoint::Column::AllEvents.eq(true))
+                .add(webhook_endpoint::Column::Id.in_subquery(scoped_to_it)),
+        )
+        .all(db)
+        .await
 }
 
 fn message(endpoint: Uuid, notice: &Notice) -> Outgoing {
