@@ -18,10 +18,7 @@ pub const WEBHOOK_WAITING: &str =
 
 const INDEXES: [(&str, &str); 2] = [
     // An endpoint's queue, in the order it is claimed.
-    (
-        "idx_outbox_webhook_due",
-        "recipient, next_attempt_at, id",
-    ),
+    ("idx_outbox_webhook_due", "recipient, next_attempt_at, id"),
     // An endpoint's waiting messages about one order, oldest first.
     ("idx_outbox_webhook_order", "recipient, order_id, id"),
 ];

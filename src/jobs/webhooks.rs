@@ -7,8 +7,10 @@
 //!
 //! A claim reads its endpoint once and renders its messages' bodies
 //! together (their orders in one read); each message is signed afresh at
-//! every attempt and sent, and its outcome recorded on its row (and, when
-//! the endpoint's health changes, on the endpoint).
+//! every attempt and sent, and the lane records its outcome on its row
+//! (and, when the endpoint's health changes, on the endpoint). The lanes
+//! take turns at the database ([`DB_TURNS`] at once), so deliveries never
+//! hold the connections that orders being placed need.
 
 use std::{
     collections::HashSet,
@@ -34,6 +36,8 @@ use crate::{
 pub const PER_ENDPOINT: usize = 16;
 /// A lane claims again once this many of its requests have finished.
 const REFILL: usize = PER_ENDPOINT / 2;
+/// Database connections the webhook worker uses at once, at most.
+const DB_TURNS: usize = 2;
 /// Endpoints a look for due webhooks opens lanes for.
 const ENDPOINTS_PER_LOOK: u64 = 64;
 /// How long a claimed webhook is left to its worker before another may
@@ -49,6 +53,8 @@ pub struct HooksOut {
     slots: Arc<Semaphore>,
     /// Endpoints this instance runs a lane for.
     lanes: Arc<Mutex<HashSet<String>>>,
+    /// Turns at the database, all lanes together.
+    turns: Arc<Semaphore>,
     metrics: Arc<crate::telemetry::Metrics>,
 }
 
@@ -106,6 +112,7 @@ impl HooksOut {
             sender,
             slots: Arc::new(Semaphore::new(in_flight.max(1))),
             lanes: Arc::default(),
+            turns: Arc::new(Semaphore::new(DB_TURNS)),
             metrics,
         }
     }
@@ -139,7 +146,11 @@ impl HooksOut {
         }
     }
 
-    /// An endpoint's lane: claims and sends until its queue is empty.
+    /// An endpoint's lane: claims and sends until its queue is empty. The
+    /// requests run concurrently; the lane itself does the database work
+    /// (claims, and records each outcome as its request finishes), so a
+    /// lane holds at most one of the pool's connections, and all lanes
+    /// together at most [`DB_TURNS`]: orders being placed keep the rest.
     async fn run(self, lane: Lane) {
         let mut flight = JoinSet::new();
         loop {
@@ -155,17 +166,31 @@ impl HooksOut {
                     return;
                 }
                 for (message, ready) in claimed {
+                    let (endpoint, body) = match ready {
+                        Ready::Send(endpoint, body) => (endpoint, body),
+                        Ready::Skip(why) => {
+                            self.record_skipped(&message, why).await;
+                            continue;
+                        }
+                        Ready::Fail(failure) => {
+                            self.record_unsent(&message, &failure).await;
+                            continue;
+                        }
+                    };
                     let Ok(slot) = self.slots.clone().acquire_owned().await else {
                         return;
                     };
                     let worker = self.clone();
                     flight.spawn(domain::clock::current().scope(async move {
-                        worker.attempt(&message, ready).await;
+                        let (exchange, outcome) = worker.send(&message, &endpoint, body).await;
                         drop(slot);
+                        (message, endpoint, exchange, outcome)
                     }));
                 }
             }
-            flight.join_next().await;
+            if let Some(Ok((message, endpoint, exchange, outcome))) = flight.join_next().await {
+                self.record(&message, &endpoint, &exchange, outcome).await;
+            }
         }
     }
 
@@ -173,6 +198,7 @@ impl HooksOut {
     /// their attempts need: the endpoint (read once) and their bodies.
     async fn claim(&self, endpoint: &str, limit: usize) -> Vec<(outbox_message::Model, Ready)> {
         let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+        let _turn = self.turns.acquire().await;
         let claimed =
             match outbox::claim_webhooks(&self.db, endpoint, limit, LEASE, domain::now()).await {
                 Ok(claimed) => claimed,
@@ -212,31 +238,39 @@ impl HooksOut {
             .collect()
     }
 
-    /// One attempt at `message`, and its outcome recorded.
-    async fn attempt(&self, message: &outbox_message::Model, ready: Ready) {
-        let (endpoint, body) = match ready {
-            Ready::Send(endpoint, body) => (endpoint, body),
-            Ready::Skip(why) => {
-                let recorded = outbox::record_skipped(&self.db, message, why, domain::now())
-                    .await
-                    .map(|()| MessageState::Skipped);
-                return self.note(message, &Exchange::default(), recorded);
-            }
-            Ready::Fail(failure) => {
-                let exchange = Exchange::default();
-                let recorded =
-                    outbox::record_failure(&self.db, message, &failure, None, domain::now()).await;
-                return self.note(message, &exchange, recorded);
-            }
-        };
-        let (exchange, outcome) = self.send(message, &endpoint, body).await;
+    /// Records that `message` no longer applies.
+    async fn record_skipped(&self, message: &outbox_message::Model, why: &str) {
+        let _turn = self.turns.acquire().await;
+        let recorded = outbox::record_skipped(&self.db, message, why, domain::now())
+            .await
+            .map(|()| MessageState::Skipped);
+        self.note(message, &Exchange::default(), recorded);
+    }
+
+    /// Records an attempt that failed before anything was sent.
+    async fn record_unsent(&self, message: &outbox_message::Model, failure: &Failure) {
+        let _turn = self.turns.acquire().await;
+        let recorded =
+            outbox::record_failure(&self.db, message, failure, None, domain::now()).await;
+        self.note(message, &Exchange::default(), recorded);
+    }
+
+    /// Records what sending `message` to `endpoint` gave.
+    async fn record(
+        &self,
+        message: &outbox_message::Model,
+        endpoint: &webhook_endpoint::Model,
+        exchange: &Exchange,
+        outcome: Result<(), Failure>,
+    ) {
+        let _turn = self.turns.acquire().await;
         let at = domain::now();
         let recorded = match outcome {
             Ok(()) => {
                 let status = exchange
                     .status
                     .map_or_else(String::new, |s| format!("HTTP {s}"));
-                match outbox::record_sent(&self.db, message, &status, Some(&exchange), at).await {
+                match outbox::record_sent(&self.db, message, &status, Some(exchange), at).await {
                     // Only a failing endpoint has health to restore.
                     Ok(()) if endpoint.failing_since.is_some() => {
                         hooks::record_success(&self.db, endpoint.id)
@@ -248,12 +282,11 @@ impl HooksOut {
                 }
             }
             Err(failure) => {
-                match outbox::record_failure(&self.db, message, &failure, Some(&exchange), at)
-                    .await
+                match outbox::record_failure(&self.db, message, &failure, Some(exchange), at).await
                 {
                     Ok(state) => {
                         let gone = exchange.status == Some(410);
-                        match hooks::record_trouble(&self.db, &endpoint, gone, at).await {
+                        match hooks::record_trouble(&self.db, endpoint, gone, at).await {
                             Ok(Some(why)) => {
                                 tracing::warn!(endpoint = %endpoint.id, why, "webhook endpoint disabled");
                                 Ok(state)
@@ -266,7 +299,7 @@ impl HooksOut {
                 }
             }
         };
-        self.note(message, &exchange, recorded);
+        self.note(message, exchange, recorded);
     }
 
     /// Signs and sends `body` to `endpoint`.
