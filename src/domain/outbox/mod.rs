@@ -27,6 +27,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{clip, webhooks::Notice};
+/// What the webhook indexes hold: unsettled webhooks (see the migration).
+pub use migration::WEBHOOK_WAITING;
 pub use retry::{Failure, RETRY_FOR, WEBHOOK_PAUSES, next_attempt, next_webhook_attempt};
 
 /// A message to write into the outbox.
@@ -260,15 +262,7 @@ pub async fn claim<C: ConnectionTrait>(
     lease: chrono::Duration,
     at: DateTime<Utc>,
 ) -> Result<Vec<outbox_message::Model>, DbErr> {
-    let pick = outbox_message::Entity::find()
-        .select_only()
-        .column(outbox_message::Column::Id)
-        .filter(due(channel, at))
-        .order_by_asc(outbox_message::Column::NextAttemptAt)
-        .order_by_asc(outbox_message::Column::Id)
-        .limit(limit)
-        .into_query();
-    claim_picked(db, pick, channel, lease, at).await
+    claim_picked(db, due(channel, at), limit, channel, lease, at).await
 }
 
 /// Claims due webhooks to one endpoint as [`claim`] does, but none while
@@ -308,26 +302,17 @@ pub async fn claim_webhooks<C: ConnectionTrait>(
                 .lt(Expr::col((mine, outbox_message::Column::Id))),
         )
         .to_owned();
-    let pick = outbox_message::Entity::find()
-        .select_only()
-        .column(outbox_message::Column::Id)
-        .filter(Expr::cust(WEBHOOK_WAITING))
-        .filter(outbox_message::Column::Recipient.eq(endpoint))
-        .filter(outbox_message::Column::NextAttemptAt.lte(at))
-        .filter(
+    let pick = Condition::all()
+        .add(Expr::cust(WEBHOOK_WAITING))
+        .add(outbox_message::Column::Recipient.eq(endpoint))
+        .add(outbox_message::Column::NextAttemptAt.lte(at))
+        .add(
             Condition::any()
                 .add(outbox_message::Column::OrderId.is_null())
                 .add(Expr::exists(unsettled_before).not()),
-        )
-        .order_by_asc(outbox_message::Column::NextAttemptAt)
-        .order_by_asc(outbox_message::Column::Id)
-        .limit(limit)
-        .into_query();
-    claim_picked(db, pick, MessageChannel::Webhook, lease, at).await
+        );
+    claim_picked(db, pick, limit, MessageChannel::Webhook, lease, at).await
 }
-
-/// What the webhook indexes hold: unsettled webhooks (see the migration).
-pub use migration::WEBHOOK_WAITING;
 
 /// Due messages of `channel`, not settled.
 fn due(channel: MessageChannel, at: DateTime<Utc>) -> Condition {
@@ -337,14 +322,24 @@ fn due(channel: MessageChannel, at: DateTime<Utc>) -> Condition {
         .add(outbox_message::Column::NextAttemptAt.lte(at))
 }
 
-/// Claims the messages `pick` selects (ids, in claim order).
+/// Claims the first `limit` messages (by due time, then id) that `pick`
+/// selects; `channel`'s due condition is checked again on each row.
 async fn claim_picked<C: ConnectionTrait>(
     db: &C,
-    mut pick: sea_orm::sea_query::SelectStatement,
+    pick: Condition,
+    limit: u64,
     channel: MessageChannel,
     lease: chrono::Duration,
     at: DateTime<Utc>,
 ) -> Result<Vec<outbox_message::Model>, DbErr> {
+    let mut pick = outbox_message::Entity::find()
+        .select_only()
+        .column(outbox_message::Column::Id)
+        .filter(pick)
+        .order_by_asc(outbox_message::Column::NextAttemptAt)
+        .order_by_asc(outbox_message::Column::Id)
+        .limit(limit)
+        .into_query();
     let picked = if db.get_database_backend() == DatabaseBackend::Postgres {
         pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         // `id = ANY(ARRAY(pick))`, not `id IN (pick)`: the array is built
