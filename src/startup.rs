@@ -102,6 +102,7 @@ impl Application {
             gateway,
             return_origins,
             webhook_secrets,
+            recordings: Default::default(),
         };
         let state = AppState {
             payments,

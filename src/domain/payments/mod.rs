@@ -14,6 +14,7 @@
 
 mod by_hand;
 pub mod effects;
+mod recording;
 mod refund_facts;
 pub mod refunds;
 mod start;
@@ -35,8 +36,8 @@ use entity::{
     stripe_event, ticket,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait, UpdateMany, prelude::Expr,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QuerySelect, Set, TransactionTrait, UpdateMany, prelude::Expr,
     sea_query::OnConflict,
 };
 use uuid::Uuid;
@@ -69,6 +70,8 @@ pub struct Payments {
     pub gateway: Option<Arc<dyn PaymentGateway>>,
     pub return_origins: Vec<String>,
     pub webhook_secrets: Vec<String>,
+    /// Records each started payment on its order (batched on PostgreSQL).
+    pub recordings: recording::Recordings,
 }
 
 impl Payments {

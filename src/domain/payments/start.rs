@@ -2,6 +2,7 @@
 //! Session, and withdrawing it when the buyer cancels.
 
 use super::*;
+use recording::{Start, Started};
 
 /// An order is paid one way: the first payment started (a PaymentIntent or
 /// a Checkout Session) is the only one, so a buyer cannot be charged twice
@@ -14,31 +15,6 @@ fn method_fixed(started: &str) -> DomainError {
              or cancel the order and place a new one"
         ),
     )
-}
-
-/// A payment an order row may record.
-enum Started<'a> {
-    Intent(&'a str),
-    Checkout(&'a str),
-}
-
-/// Whether the order row holds exactly this payment (a concurrent
-/// identical request recorded it first).
-async fn recorded_as(
-    db: &impl ConnectionTrait,
-    order_id: Uuid,
-    started: Started<'_>,
-) -> Result<bool, DomainError> {
-    let row = order::Entity::find_by_id(order_id)
-        .one(db)
-        .await?
-        .ok_or(DomainError::NotFound("order"))?;
-    Ok(match started {
-        Started::Intent(id) => {
-            row.payment_intent_id.as_deref() == Some(id) && row.checkout_session_id.is_none()
-        }
-        Started::Checkout(id) => row.checkout_session_id.as_deref() == Some(id),
-    })
 }
 
 fn checkout_request(order: &Order, success_url: &str, cancel_url: &str) -> CheckoutRequest {
@@ -68,7 +44,7 @@ fn checkout_request(order: &Order, success_url: &str, cancel_url: &str) -> Check
 /// come from the order; every Stripe request carries an idempotency key
 /// derived from the order's id, so a retry never creates a second payment.
 pub async fn start(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     payments: &Payments,
     order: &Order,
     flow: Flow,
@@ -82,7 +58,6 @@ pub async fn start(
             ),
         ));
     }
-    let gateway = payments.gateway()?;
     let model = &order.model;
     let mut start = PaymentStart {
         flow: flow.clone(),
@@ -94,13 +69,14 @@ pub async fn start(
         hold_expires_at: model.expires_at,
     };
     match flow {
-        Flow::Intent => start_intent(db, gateway, order, &mut start).await?,
+        Flow::Intent => start_intent(db, payments, order, &mut start).await?,
         Flow::Checkout {
             success_url,
             cancel_url,
         } => {
             let (success_url, cancel_url) = payments.return_urls(&success_url, &cancel_url, "")?;
-            start_checkout(db, gateway, order, &success_url, &cancel_url, &mut start).await?;
+            let urls = (success_url.as_str(), cancel_url.as_str());
+            start_checkout(db, payments, order, urls, &mut start).await?;
             start.flow = Flow::Checkout {
                 success_url,
                 cancel_url,
@@ -113,11 +89,12 @@ pub async fn start(
 /// Creates (or resumes) the order's PaymentIntent and records it, unless a
 /// concurrent request started a Checkout Session first.
 async fn start_intent(
-    db: &impl ConnectionTrait,
-    gateway: &dyn PaymentGateway,
+    db: &DatabaseConnection,
+    payments: &Payments,
     order: &Order,
     start: &mut PaymentStart,
 ) -> Result<(), DomainError> {
+    let gateway = payments.gateway()?;
     let model = &order.model;
     if model.checkout_session_id.is_some() {
         return Err(method_fixed("Stripe Checkout"));
@@ -132,19 +109,8 @@ async fn start_intent(
     }
     .map_err(unavailable)?;
     if model.payment_intent_id.is_none() {
-        let recorded = order::Entity::update_many()
-            .col_expr(
-                order::Column::PaymentIntentId,
-                Expr::value(Some(intent.id.clone())),
-            )
-            .col_expr(order::Column::UpdatedAt, Expr::value(now()))
-            .filter(order::Column::Id.eq(model.id))
-            .filter(order::Column::PaymentIntentId.is_null())
-            .filter(order::Column::CheckoutSessionId.is_null())
-            .exec(db)
-            .await?
-            .rows_affected;
-        if recorded == 0 && !recorded_as(db, model.id, Started::Intent(&intent.id)).await? {
+        let started = Started::Intent(intent.id.clone());
+        if !record(db, payments, model.id, started).await? {
             // A concurrent request started a Checkout Session.
             let key = format!("order:{}:cancel", model.id);
             if let Err(err) = gateway.cancel_intent(intent.id.clone(), key).await {
@@ -158,16 +124,32 @@ async fn start_intent(
     Ok(())
 }
 
+/// Records the payment just started on the order unless another was
+/// recorded first; whether the order holds this one.
+async fn record(
+    db: &DatabaseConnection,
+    payments: &Payments,
+    order_id: Uuid,
+    started: Started,
+) -> Result<bool, DomainError> {
+    let start = Start {
+        order_id,
+        started,
+        at: now(),
+    };
+    payments.recordings.record(db, start).await
+}
+
 /// Creates (or resumes) the order's Checkout Session and records it,
 /// unless a concurrent request started a PaymentIntent first.
 async fn start_checkout(
-    db: &impl ConnectionTrait,
-    gateway: &dyn PaymentGateway,
+    db: &DatabaseConnection,
+    payments: &Payments,
     order: &Order,
-    success_url: &str,
-    cancel_url: &str,
+    (success_url, cancel_url): (&str, &str),
     start: &mut PaymentStart,
 ) -> Result<(), DomainError> {
+    let gateway = payments.gateway()?;
     let model = &order.model;
     if model.checkout_session_id.is_none() && model.payment_intent_id.is_some() {
         return Err(method_fixed("a card payment (PaymentIntent)"));
@@ -183,19 +165,8 @@ async fn start_checkout(
     }
     .map_err(unavailable)?;
     if model.checkout_session_id.is_none() {
-        let recorded = order::Entity::update_many()
-            .col_expr(
-                order::Column::CheckoutSessionId,
-                Expr::value(Some(session.id.clone())),
-            )
-            .col_expr(order::Column::UpdatedAt, Expr::value(now()))
-            .filter(order::Column::Id.eq(model.id))
-            .filter(order::Column::CheckoutSessionId.is_null())
-            .filter(order::Column::PaymentIntentId.is_null())
-            .exec(db)
-            .await?
-            .rows_affected;
-        if recorded == 0 && !recorded_as(db, model.id, Started::Checkout(&session.id)).await? {
+        let started = Started::Checkout(session.id.clone());
+        if !record(db, payments, model.id, started).await? {
             // A concurrent request started a PaymentIntent.
             let key = format!("order:{}:expire-checkout", model.id);
             if let Err(err) = gateway.expire_checkout(session.id.clone(), key).await {
