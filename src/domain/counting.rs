@@ -120,11 +120,26 @@ pub fn holds(state: OrderState, expires_at: Option<DateTime<Utc>>, at: DateTime<
     state == OrderState::Pending && expires_at.is_some_and(|until| until > at)
 }
 
-/// The orders that hold their tickets at `at`, as a query condition.
+/// The orders that hold their tickets at `at`, as a query condition: the
+/// [`pending_orders`] whose [`hold_open`] at `at`.
 pub fn holding_orders(at: DateTime<Utc>) -> Condition {
-    Condition::all()
-        .add(order::Column::State.eq(OrderState::Pending))
-        .add(order::Column::ExpiresAt.gt(at))
+    pending_orders().add(hold_open(at))
+}
+
+/// The orders that may hold tickets (pending), whether or not their hold
+/// has ended.
+pub fn pending_orders() -> Condition {
+    Condition::all().add(order::Column::State.eq(OrderState::Pending))
+}
+
+/// Whether a pending order's hold is still open at `at`, as an expression.
+/// A read that must find a buyer's orders through an index on the buyer
+/// filters on [`pending_orders`] and counts only those with this true: a
+/// range on the hold's end in the filter would lead PostgreSQL, on tables
+/// it has no statistics for yet (a new deployment's first rush), to scan
+/// every pending order of the event instead.
+pub fn hold_open(at: DateTime<Utc>) -> sea_orm::sea_query::SimpleExpr {
+    order::Column::ExpiresAt.gt(at)
 }
 
 /// An order's state as of `at`: a pending order whose hold ended is

@@ -27,7 +27,9 @@ use entity::{
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, ExprTrait, QueryFilter, QuerySelect, TransactionTrait, prelude::Expr,
+    EntityTrait, ExprTrait, QueryFilter, QuerySelect, QueryTrait, TransactionTrait,
+    prelude::Expr,
+    sea_query::{LockType, UnionType},
 };
 use uuid::Uuid;
 
@@ -37,7 +39,7 @@ use super::{
     counting,
     events::SwagSize,
     validation::FieldErrors,
-    webhooks::Notice,
+    webhooks::{Listeners, Notice},
 };
 
 mod counts;
@@ -191,6 +193,41 @@ pub async fn lock_event(txn: &DatabaseTransaction, event_id: Uuid) -> Result<(),
     Ok(())
 }
 
+/// An event and its tiers.
+type Limits = (event::Model, Vec<tier::Model>);
+
+/// Takes the per-event lock (as [`lock_event`]) and reads the event and its
+/// tiers under it. On PostgreSQL one statement does all three (`FOR UPDATE
+/// OF` the event's row alone): every round trip made under the lock
+/// lengthens the time the event's next batch waits for it.
+async fn lock_and_read(txn: &DatabaseTransaction, event_id: Uuid) -> Result<Limits, DbErr> {
+    if txn.get_database_backend() != DatabaseBackend::Postgres {
+        lock_event(txn, event_id).await?;
+        return read_limits(txn, event_id).await;
+    }
+    let mut select = event::Entity::find_by_id(event_id).find_with_related(tier::Entity);
+    QueryTrait::query(&mut select).lock_with_tables(LockType::Update, [event::Entity]);
+    select
+        .all(txn)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| DbErr::RecordNotFound(format!("event {event_id}")))
+}
+
+/// The event and its tiers, without a lock.
+async fn read_limits(db: &impl ConnectionTrait, event_id: Uuid) -> Result<Limits, DbErr> {
+    let event = event::Entity::find_by_id(event_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("event {event_id}")))?;
+    let tiers = tier::Entity::find()
+        .filter(tier::Column::EventId.eq(event_id))
+        .all(db)
+        .await?;
+    Ok((event, tiers))
+}
+
 /// A new limit an organizer asks for, to be checked against what is taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NewLimit {
@@ -302,63 +339,88 @@ async fn bought_by(
         .collect())
 }
 
-/// Held (unpaid, unexpired) tickets per key, for the hold limits: the
-/// tickets of the buyer's pending orders, read from the orders alone (indexed
-/// by event, key and state) without touching the tickets.
+/// Held (unpaid, unexpired) tickets per buyer email and per client key,
+/// for the hold limits: the tickets of the buyers' pending orders, read
+/// from the orders alone (indexed by event, key and state) without touching
+/// the tickets. One statement (a `UNION ALL` of one grouped read per key,
+/// so each keeps its own index) under the event's lock; pending orders
+/// whose hold ended count for nothing (see [`counting::hold_open`]).
 async fn held_by(
-    txn: &impl ConnectionTrait,
+    db: &impl ConnectionTrait,
     event_id: Uuid,
-    column: order::Column,
-    keys: Vec<String>,
+    emails: Vec<String>,
+    clients: Vec<String>,
     at: DateTime<Utc>,
-) -> Result<HashMap<String, Held>, DbErr> {
-    if keys.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<(String, i64, Option<DateTime<Utc>>)> = order::Entity::find()
-        .select_only()
-        .column(column)
-        .column_as(
-            Expr::col(order::Column::TicketCount)
-                .sum()
-                .cast_as("bigint"),
-            "n",
-        )
-        .column_as(Expr::col(order::Column::ExpiresAt).min(), "first_expiry")
-        .filter(order::Column::EventId.eq(event_id))
-        .filter(column.is_in(keys))
-        .filter(counting::holding_orders(at))
-        .group_by(column)
-        .into_tuple()
-        .all(txn)
-        .await?;
-    Ok(rows
+) -> Result<[HashMap<String, Held>; 2], DbErr> {
+    const KINDS: [(order::Column, &str); 2] =
+        [(order::Column::Email, "0"), (order::Column::ClientKey, "1")];
+    let mut parts = KINDS
         .into_iter()
-        .map(|(key, tickets, first_expiry)| {
-            (
+        .zip([emails, clients])
+        .filter(|(_, keys)| !keys.is_empty())
+        .map(|((column, kind), keys)| {
+            order::Entity::find()
+                .select_only()
+                .column_as(Expr::cust(kind), "kind")
+                .column_as(column, "key")
+                .column_as(
+                    Expr::expr(
+                        Expr::case(
+                            counting::hold_open(at),
+                            Expr::col(order::Column::TicketCount),
+                        )
+                        .finally(0),
+                    )
+                    .sum()
+                    .cast_as("bigint"),
+                    "n",
+                )
+                .column_as(
+                    Expr::expr(Expr::case(
+                        counting::hold_open(at),
+                        Expr::col(order::Column::ExpiresAt),
+                    ))
+                    .min(),
+                    "first_expiry",
+                )
+                .filter(order::Column::EventId.eq(event_id))
+                .filter(column.is_in(keys))
+                .filter(counting::pending_orders())
+                .group_by(column)
+                .into_query()
+        });
+    let mut held = [HashMap::new(), HashMap::new()];
+    let Some(mut query) = parts.next() else {
+        return Ok(held);
+    };
+    for part in parts {
+        query.union(UnionType::All, part);
+    }
+    let statement = db.get_database_backend().build(&query);
+    for row in db.query_all_raw(statement).await? {
+        let kind: i32 = row.try_get_by_index(0)?;
+        let key: String = row.try_get_by_index(1)?;
+        let tickets: i64 = row.try_get_by_index(2)?;
+        let first_expiry: Option<DateTime<Utc>> = row.try_get_by_index(3)?;
+        if let Some(map) = usize::try_from(kind).ok().and_then(|k| held.get_mut(k)) {
+            map.insert(
                 key,
                 Held {
                     tickets,
                     first_expiry,
                 },
-            )
-        })
-        .collect())
+            );
+        }
+    }
+    Ok(held)
 }
 
 async fn room(
     txn: &impl ConnectionTrait,
-    event_id: Uuid,
+    (event, models): &(event::Model, Vec<tier::Model>),
     at: DateTime<Utc>,
 ) -> Result<Room, DbErr> {
-    let event = event::Entity::find_by_id(event_id)
-        .one(txn)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound(format!("event {event_id}")))?;
-    let models = tier::Entity::find()
-        .filter(tier::Column::EventId.eq(event_id))
-        .all(txn)
-        .await?;
+    let event_id = event.id;
     let tiers: HashMap<Uuid, i64> = models
         .iter()
         .map(|t| (t.id, i64::from(t.capacity)))
@@ -391,9 +453,9 @@ pub async fn reacquire(
     order: &order::Model,
     tickets: &[ticket::Model],
 ) -> Result<Option<Refusal>, DbErr> {
-    lock_event(txn, order.event_id).await?;
+    let limits = lock_and_read(txn, order.event_id).await?;
     let at = super::now();
-    let room = room(txn, order.event_id, at).await?;
+    let room = room(txn, &limits, at).await?;
     let voucher = match order.voucher_id {
         Some(id) => super::vouchers::limit_of(txn, id)
             .await?
@@ -420,16 +482,16 @@ pub async fn reacquire(
 /// when placing; as of now, without it, for a quote).
 async fn ledger(
     db: &impl ConnectionTrait,
-    event_id: Uuid,
+    limits: &Limits,
     placements: &[&Placement],
     at: DateTime<Utc>,
 ) -> Result<Ledger, DbErr> {
-    let room = room(db, event_id, at).await?;
+    let event_id = limits.0.id;
+    let room = room(db, limits, at).await?;
     let limited = placements.iter().filter(|p| p.limited);
     let emails: Vec<String> = limited.clone().map(|p| p.order.email.clone()).collect();
     let clients: Vec<String> = limited.map(|p| p.order.client_key.clone()).collect();
-    let by_email = held_by(db, event_id, order::Column::Email, emails, at).await?;
-    let by_client = held_by(db, event_id, order::Column::ClientKey, clients, at).await?;
+    let [by_email, by_client] = held_by(db, event_id, emails, clients, at).await?;
     let bought = bought_by(db, event_id, &room, placements, at).await?;
     Ok(Ledger {
         room,
@@ -448,7 +510,8 @@ pub async fn preview(
     placement: &Placement,
 ) -> Result<Option<Refusal>, DbErr> {
     let at = super::now();
-    let ledger = ledger(db, placement.order.event_id, &[placement], at).await?;
+    let event = read_limits(db, placement.order.event_id).await?;
+    let ledger = ledger(db, &event, &[placement], at).await?;
     Ok(judge(placement, &limits, &ledger, at))
 }
 
@@ -489,11 +552,13 @@ async fn try_batch(
     turn: &mut Turn,
 ) -> Result<Vec<Option<Refusal>>, DbErr> {
     let txn = db.begin().await?;
-    lock_event(&txn, event_id).await?;
+    // Who hears of the placements is no business of the lock's: read first.
+    let listeners = Listeners::of(&txn, event_id).await?;
+    let event = lock_and_read(&txn, event_id).await?;
     // The next batch may now queue on the lock behind this one.
     turn.pass();
     let at = super::now();
-    let mut ledger = ledger(&txn, event_id, placements, at).await?;
+    let mut ledger = ledger(&txn, &event, placements, at).await?;
     let taken_before = ledger.room.taken.by_tier.clone();
     let decisions: Vec<Option<Refusal>> = placements
         .iter()
@@ -532,7 +597,7 @@ async fn try_batch(
             .flat_map(|p| super::outbox::placed(&p.order, &p.tickets))
             .collect();
         let notices = placed_notices(event_id, &admitted, &ledger, &taken_before);
-        messages.extend(super::webhooks::messages(&txn, notices).await?);
+        messages.extend(listeners.messages(&notices));
         super::outbox::enqueue(&txn, messages).await?;
     }
     txn.commit().await?;

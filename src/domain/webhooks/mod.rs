@@ -379,16 +379,39 @@ pub async fn messages<C: ConnectionTrait>(
     events.dedup();
     let mut out = Vec::new();
     for event_id in events {
-        let reached = reaching(db, event_id).await?;
-        for notice in notices.iter().filter(|n| n.event_id == event_id) {
-            for endpoint in &reached {
+        out.extend(Listeners::of(db, event_id).await?.messages(&notices));
+    }
+    Ok(out)
+}
+
+/// The endpoints that hear about one event, read once: a placement batch
+/// reads them before it takes the event's lock, so the lock is not held
+/// for a read that has nothing to do with the inventory.
+pub struct Listeners {
+    event_id: Uuid,
+    endpoints: Vec<webhook_endpoint::Model>,
+}
+
+impl Listeners {
+    pub async fn of<C: ConnectionTrait>(db: &C, event_id: Uuid) -> Result<Self, DbErr> {
+        Ok(Self {
+            event_id,
+            endpoints: reaching(db, event_id).await?,
+        })
+    }
+
+    /// The messages of those `notices` that are about this event.
+    pub fn messages(&self, notices: &[Notice]) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        for notice in notices.iter().filter(|n| n.event_id == self.event_id) {
+            for endpoint in &self.endpoints {
                 if types_of(endpoint).contains(&notice.kind) {
                     out.push(message(endpoint.id, notice));
                 }
             }
         }
+        out
     }
-    Ok(out)
 }
 
 /// The enabled endpoints that hear about `event_id`: those for every event
