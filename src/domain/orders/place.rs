@@ -457,6 +457,24 @@ pub(crate) async fn published_event(
     Event::from_model(model)
 }
 
+/// A published event and its tiers, in one read (a buyer's order needs
+/// both, and every round trip counts in a rush).
+async fn published_with_tiers(
+    db: &DatabaseConnection,
+    slug: &str,
+) -> Result<(Event, Vec<tier::Model>), DomainError> {
+    let (model, tiers) = event::Entity::find()
+        .filter(event::Column::Slug.eq(slug))
+        .filter(event::Column::Status.eq(EventStatus::Published))
+        .find_with_related(tier::Entity)
+        .all(db)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(DomainError::NotFound("event"))?;
+    Ok((Event::from_model(model)?, tiers))
+}
+
 async fn tiers_of(
     db: &DatabaseConnection,
     event_id: Uuid,
@@ -477,7 +495,7 @@ pub async fn place(
     client_key: String,
     payments_enabled: bool,
 ) -> Result<PlacedOrder, DomainError> {
-    let event = published_event(db, slug).await?;
+    let (event, tiers) = published_with_tiers(db, slug).await?;
     if let Some(attempt) = request.attempt.as_ref().filter(|a| a.resumed)
         && let Some(placed) = recover(db, event.id, &attempt.reference).await?
     {
@@ -486,7 +504,7 @@ pub async fn place(
     let prepared = prepare(
         db,
         inventory,
-        &event,
+        (&event, tiers),
         &request,
         client_key,
         payments_enabled,
@@ -517,11 +535,11 @@ pub async fn quote(
     client_key: String,
     payments_enabled: bool,
 ) -> Result<Order, DomainError> {
-    let event = published_event(db, slug).await?;
+    let (event, tiers) = published_with_tiers(db, slug).await?;
     let prepared = prepare(
         db,
         inventory,
-        &event,
+        (&event, tiers),
         &request,
         client_key,
         payments_enabled,
@@ -553,12 +571,11 @@ struct Prepared {
 async fn prepare(
     db: &DatabaseConnection,
     inventory: &Inventory,
-    event: &Event,
+    (event, tiers): (&Event, Vec<tier::Model>),
     request: &OrderRequest,
     client_key: String,
     payments_enabled: bool,
 ) -> Result<Prepared, DomainError> {
-    let tiers = tiers_of(db, event.id).await?;
     let at = now();
     let mut errors = FieldErrors::new();
     let buyer = Email::parse(&request.email);
