@@ -6,7 +6,12 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 pub async fn database_version(db: &DatabaseConnection) -> String {
     let sql = match db.get_database_backend() {
-        sea_orm::DatabaseBackend::Postgres => "SELECT version()",
+        // The benchmark reaches the database with the service's URL, so its
+        // own connection says whether the service's queries pay for TLS.
+        sea_orm::DatabaseBackend::Postgres => {
+            "SELECT version() || CASE WHEN (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) \
+             THEN ', reached over TLS' ELSE ', reached without TLS' END"
+        }
         _ => "SELECT 'SQLite ' || sqlite_version()",
     };
     let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
