@@ -107,3 +107,32 @@ pub(crate) fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
     )
 }
+
+/// The rows of a PostgreSQL `VALUES` list of `rows` rows with one column of
+/// each of `types`, bound as `$1`, `$2`, ... in row order: for two rows of
+/// `["uuid", "text"]`, `($1::uuid, $2::text), ($3::uuid, $4::text)`.
+pub(crate) fn values_rows(rows: usize, types: &[&str]) -> String {
+    (0..rows)
+        .map(|row| {
+            let columns: Vec<String> = types
+                .iter()
+                .enumerate()
+                .map(|(column, ty)| format!("${}::{ty}", row * types.len() + column + 1))
+                .collect();
+            format!("({})", columns.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod values_tests {
+    #[test]
+    fn values_rows_number_the_parameters_in_row_order() {
+        assert_eq!(
+            super::values_rows(2, &["uuid", "text"]),
+            "($1::uuid, $2::text), ($3::uuid, $4::text)"
+        );
+        assert_eq!(super::values_rows(0, &["uuid"]), "");
+    }
+}

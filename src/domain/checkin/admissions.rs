@@ -114,21 +114,8 @@ async fn write_batch(
     db: &impl ConnectionTrait,
     batch: &[&Pending],
 ) -> Result<HashMap<Uuid, Written>, sea_orm::DbErr> {
-    let mut rows = Vec::with_capacity(batch.len());
     let mut values: Vec<Value> = Vec::with_capacity(batch.len() * 8);
-    for (i, p) in batch.iter().enumerate() {
-        let n = i * 8;
-        rows.push(format!(
-            "(${}::uuid, ${}::uuid, ${}::timestamptz, ${}::text, ${}::uuid, ${}::uuid, ${}::timestamptz, ${}::uuid)",
-            n + 1,
-            n + 2,
-            n + 3,
-            n + 4,
-            n + 5,
-            n + 6,
-            n + 7,
-            n + 8
-        ));
+    for p in batch {
         values.extend([
             p.list_id.into(),
             p.ticket_id.into(),
@@ -166,7 +153,19 @@ async fn write_batch(
                i.scanned_at, i.recorded_at, i.staff_id, false
         FROM input i
         RETURNING id, result"#,
-        rows.join(", ")
+        crate::domain::values_rows(
+            batch.len(),
+            &[
+                "uuid",
+                "uuid",
+                "timestamptz",
+                "text",
+                "uuid",
+                "uuid",
+                "timestamptz",
+                "uuid"
+            ]
+        )
     );
     let results = db
         .query_all_raw(Statement::from_sql_and_values(

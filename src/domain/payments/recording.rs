@@ -149,17 +149,8 @@ type Columns = HashMap<Uuid, (Option<String>, Option<String>)>;
 /// One `UPDATE ... FROM (VALUES ...)` for the whole batch, answering the
 /// orders it changed with what they now hold.
 async fn update_all(db: &impl ConnectionTrait, starts: &[&Start]) -> Result<Columns, DbErr> {
-    let mut rows = Vec::with_capacity(starts.len());
     let mut values: Vec<Value> = Vec::with_capacity(starts.len() * 4);
-    for (i, s) in starts.iter().enumerate() {
-        let n = i * 4;
-        rows.push(format!(
-            "(${}::uuid, ${}::text, ${}::text, ${}::timestamptz)",
-            n + 1,
-            n + 2,
-            n + 3,
-            n + 4
-        ));
+    for s in starts {
         values.extend([
             s.order_id.into(),
             s.started.intent().map(str::to_owned).into(),
@@ -177,7 +168,7 @@ async fn update_all(db: &impl ConnectionTrait, starts: &[&Start]) -> Result<Colu
         FROM (VALUES {}) AS i (id, intent, session, at)
         WHERE o.id = i.id AND o.payment_intent_id IS NULL AND o.checkout_session_id IS NULL
         RETURNING o.id, o.payment_intent_id, o.checkout_session_id"#,
-        rows.join(", ")
+        crate::domain::values_rows(starts.len(), &["uuid", "text", "text", "timestamptz"])
     );
     let mut out = Columns::with_capacity(starts.len());
     for row in db
