@@ -21,6 +21,7 @@ mod m20261203_000002_create_message_templates;
 mod m20261203_000003_create_mail_opt_outs;
 mod m20261204_000001_create_webhooks;
 mod m20261204_000002_index_webhook_queue;
+mod m20261204_000003_held_tickets_have_an_end;
 
 pub use m20261204_000002_index_webhook_queue::WEBHOOK_WAITING;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000003_create_mail_opt_outs::Migration),
             Box::new(m20261204_000001_create_webhooks::Migration),
             Box::new(m20261204_000002_index_webhook_queue::Migration),
+            Box::new(m20261204_000003_held_tickets_have_an_end::Migration),
         ]
     }
 }
