@@ -417,7 +417,7 @@ async fn held_by(
 
 async fn room(
     txn: &impl ConnectionTrait,
-    (event, models): &(event::Model, Vec<tier::Model>),
+    (event, models): &Limits,
     at: DateTime<Utc>,
 ) -> Result<Room, DbErr> {
     let event_id = event.id;

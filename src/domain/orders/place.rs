@@ -444,13 +444,18 @@ fn refused(refusal: Refusal) -> DomainError {
     }
 }
 
+/// The published event with this slug, as a query.
+fn published(slug: &str) -> sea_orm::Select<event::Entity> {
+    event::Entity::find()
+        .filter(event::Column::Slug.eq(slug))
+        .filter(event::Column::Status.eq(EventStatus::Published))
+}
+
 pub(crate) async fn published_event(
     db: &DatabaseConnection,
     slug: &str,
 ) -> Result<Event, DomainError> {
-    let model = event::Entity::find()
-        .filter(event::Column::Slug.eq(slug))
-        .filter(event::Column::Status.eq(EventStatus::Published))
+    let model = published(slug)
         .one(db)
         .await?
         .ok_or(DomainError::NotFound("event"))?;
@@ -463,9 +468,7 @@ async fn published_with_tiers(
     db: &DatabaseConnection,
     slug: &str,
 ) -> Result<(Event, Vec<tier::Model>), DomainError> {
-    let (model, tiers) = event::Entity::find()
-        .filter(event::Column::Slug.eq(slug))
-        .filter(event::Column::Status.eq(EventStatus::Published))
+    let (model, tiers) = published(slug)
         .find_with_related(tier::Entity)
         .all(db)
         .await?
