@@ -93,6 +93,15 @@ impl Drop for Lane {
     }
 }
 
+/// A request that finished: its message, endpoint, what was exchanged and
+/// how it ended.
+type Finished = (
+    outbox_message::Model,
+    Arc<webhook_endpoint::Model>,
+    Exchange,
+    Result<(), Failure>,
+);
+
 /// What a claimed message's attempt needs, or why it has none.
 enum Ready {
     Send(Arc<webhook_endpoint::Model>, String),
@@ -188,8 +197,13 @@ impl HooksOut {
                     }));
                 }
             }
-            if let Some(Ok((message, endpoint, exchange, outcome))) = flight.join_next().await {
-                self.record(&message, &endpoint, &exchange, outcome).await;
+            // Every request finished by now is recorded in one go.
+            if let Some(first) = flight.join_next().await {
+                let mut finished: Vec<Finished> = first.into_iter().collect();
+                while let Some(next) = flight.try_join_next() {
+                    finished.extend(next);
+                }
+                self.record_all(finished).await;
             }
         }
     }
@@ -244,7 +258,7 @@ impl HooksOut {
         let recorded = outbox::record_skipped(&self.db, message, why, domain::now())
             .await
             .map(|()| MessageState::Skipped);
-        self.note(message, &Exchange::default(), recorded);
+        self.note(message, &Exchange::default(), recorded.as_ref().copied());
     }
 
     /// Records an attempt that failed before anything was sent.
@@ -252,54 +266,81 @@ impl HooksOut {
         let _turn = self.turns.acquire().await;
         let recorded =
             outbox::record_failure(&self.db, message, failure, None, domain::now()).await;
-        self.note(message, &Exchange::default(), recorded);
+        self.note(message, &Exchange::default(), recorded.as_ref().copied());
     }
 
-    /// Records what sending `message` to `endpoint` gave.
-    async fn record(
+    /// Records what the finished requests gave: the delivered together
+    /// (one statement), each failure on its own (its retry is its own).
+    async fn record_all(&self, finished: Vec<Finished>) {
+        let (sent, failed): (Vec<Finished>, Vec<Finished>) =
+            finished.into_iter().partition(|f| f.3.is_ok());
+        for (message, endpoint, exchange, outcome) in failed {
+            if let Err(failure) = outcome {
+                self.record_failure(&message, &endpoint, &exchange, failure)
+                    .await;
+            }
+        }
+        if sent.is_empty() {
+            return;
+        }
+        let _turn = self.turns.acquire().await;
+        let delivered: Vec<outbox::Delivered<'_>> = sent
+            .iter()
+            .map(|(message, _, exchange, _)| outbox::Delivered {
+                claimed: message,
+                subject: exchange
+                    .status
+                    .map_or_else(String::new, |s| format!("HTTP {s}")),
+                exchange,
+            })
+            .collect();
+        let mut recorded = outbox::record_sent_all(&self.db, &delivered, domain::now()).await;
+        // Only a failing endpoint has health to restore (a lane's requests
+        // all go to one endpoint).
+        if let (Ok(()), Some(endpoint)) = (
+            &recorded,
+            sent.iter()
+                .map(|f| &f.1)
+                .find(|e| e.failing_since.is_some()),
+        ) {
+            recorded = hooks::record_success(&self.db, endpoint.id).await;
+        }
+        for (message, _, exchange, _) in &sent {
+            self.note(
+                message,
+                exchange,
+                recorded.as_ref().map(|_| MessageState::Sent),
+            );
+        }
+    }
+
+    /// Records a failed attempt, and the trouble on its endpoint.
+    async fn record_failure(
         &self,
         message: &outbox_message::Model,
         endpoint: &webhook_endpoint::Model,
         exchange: &Exchange,
-        outcome: Result<(), Failure>,
+        failure: Failure,
     ) {
         let _turn = self.turns.acquire().await;
         let at = domain::now();
-        let recorded = match outcome {
-            Ok(()) => {
-                let status = exchange
-                    .status
-                    .map_or_else(String::new, |s| format!("HTTP {s}"));
-                match outbox::record_sent(&self.db, message, &status, Some(exchange), at).await {
-                    // Only a failing endpoint has health to restore.
-                    Ok(()) if endpoint.failing_since.is_some() => {
-                        hooks::record_success(&self.db, endpoint.id)
-                            .await
-                            .map(|()| MessageState::Sent)
+        let recorded = match outbox::record_failure(&self.db, message, &failure, Some(exchange), at)
+            .await
+        {
+            Ok(state) => {
+                let gone = exchange.status == Some(410);
+                match hooks::record_trouble(&self.db, endpoint, gone, at).await {
+                    Ok(Some(why)) => {
+                        tracing::warn!(endpoint = %endpoint.id, why, "webhook endpoint disabled");
+                        Ok(state)
                     }
-                    Ok(()) => Ok(MessageState::Sent),
+                    Ok(None) => Ok(state),
                     Err(err) => Err(err),
                 }
             }
-            Err(failure) => {
-                match outbox::record_failure(&self.db, message, &failure, Some(exchange), at).await
-                {
-                    Ok(state) => {
-                        let gone = exchange.status == Some(410);
-                        match hooks::record_trouble(&self.db, endpoint, gone, at).await {
-                            Ok(Some(why)) => {
-                                tracing::warn!(endpoint = %endpoint.id, why, "webhook endpoint disabled");
-                                Ok(state)
-                            }
-                            Ok(None) => Ok(state),
-                            Err(err) => Err(err),
-                        }
-                    }
-                    Err(err) => Err(err),
-                }
-            }
+            Err(err) => Err(err),
         };
-        self.note(message, exchange, recorded);
+        self.note(message, exchange, recorded.as_ref().copied());
     }
 
     /// Signs and sends `body` to `endpoint`.
@@ -340,7 +381,7 @@ impl HooksOut {
         &self,
         message: &outbox_message::Model,
         exchange: &Exchange,
-        recorded: Result<MessageState, DbErr>,
+        recorded: Result<MessageState, &DbErr>,
     ) {
         match recorded {
             Ok(state) => {

@@ -336,6 +336,61 @@ both_backends! {
 }
 
 both_backends! {
+    async fn deliveries_recorded_together_keep_each_attempts_own_outcome(backend) {
+        // A lane records its finished requests in one statement: each row
+        // gets its own answer, and an attempt whose lease another claim
+        // took over records nothing.
+        let Some(app) = spawn_app_with(backend, |s| {
+            hooking(s);
+            s.outbox_poll_ms = 60_000;
+        }).await else { return };
+        let (tier, _) = conference(&app, "hooked-together").await;
+        let (endpoint, _) = register(&app, &app.admin, json!({"url": "http://127.0.0.1:9/hook", "events": ["order.placed"]})).await;
+        for n in 0..3 {
+            let order = app.order("hooked-together", free_order(&tier, &format!("t{n}@example.org"))).await;
+            assert_eq!(order.status, StatusCode::CREATED, "{}", order.body);
+        }
+        let claimed = app
+            .on_its_clock(tessera::domain::outbox::claim_webhooks(&app.db, &endpoint, 10, chrono::Duration::minutes(5), tessera::domain::now()))
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 3);
+        let exchange = |status: u16, latency_ms: i64, body: &str, response: &str| tessera::domain::outbox::Exchange {
+            body: Some(body.to_owned()), status: Some(status), latency_ms, response: Some(response.to_owned()),
+        };
+        let (first, second, third) = (exchange(200, 7, "{\"n\":0}", "ok"), exchange(204, 11, "{\"n\":1}", ""), exchange(200, 3, "{\"n\":2}", "late"));
+        // The third stands for an earlier attempt, overtaken by this claim.
+        let mut overtaken = claimed[2].clone();
+        overtaken.attempts -= 1;
+        let delivered = [
+            tessera::domain::outbox::Delivered { claimed: &claimed[0], subject: "HTTP 200".into(), exchange: &first },
+            tessera::domain::outbox::Delivered { claimed: &claimed[1], subject: "HTTP 204".into(), exchange: &second },
+            tessera::domain::outbox::Delivered { claimed: &overtaken, subject: "HTTP 200".into(), exchange: &third },
+        ];
+        let at = tessera::domain::now();
+        tessera::domain::outbox::record_sent_all(&app.db, &delivered, at).await.unwrap();
+
+        let row = |id| { let db = app.db.clone(); async move {
+            entity::outbox_message::Entity::find_by_id(id).one(&db).await.unwrap().unwrap()
+        } };
+        for (message, status, latency, body, response) in [(&claimed[0], 200, 7, "{\"n\":0}", "ok"), (&claimed[1], 204, 11, "{\"n\":1}", "")] {
+            let row = row(message.id).await;
+            assert_eq!(row.state, entity::state::MessageState::Sent, "{row:?}");
+            assert_eq!((row.status_code, row.latency_ms), (Some(status), Some(latency)));
+            assert_eq!((row.body.as_deref(), row.response.as_deref()), (Some(body), Some(response)));
+            assert_eq!(row.subject.as_deref(), Some(format!("HTTP {status}").as_str()));
+            assert!(row.sent_at.is_some() && row.last_error.is_none());
+            assert_eq!(row.attempts, 1);
+        }
+        let untouched = row(claimed[2].id).await;
+        assert_eq!(untouched.state, entity::state::MessageState::Queued, "{untouched:?}");
+        assert_eq!((untouched.status_code, untouched.body, untouched.sent_at), (None, None, None));
+        // Nothing to record is no statement at all.
+        tessera::domain::outbox::record_sent_all(&app.db, &[], at).await.unwrap();
+    }
+}
+
+both_backends! {
     async fn a_gone_receiver_disables_its_endpoint_and_its_owner_sees_why(backend) {
         let Some(app) = hooked(backend).await else { return };
         let receiver = Receiver::start().await;

@@ -409,6 +409,77 @@ pub async fn record_sent<C: ConnectionTrait>(
     .await
 }
 
+/// A webhook attempt that was delivered, to record with others.
+pub struct Delivered<'a> {
+    pub claimed: &'a outbox_message::Model,
+    /// What the receiver answered ("HTTP 200").
+    pub subject: String,
+    pub exchange: &'a Exchange,
+}
+
+/// Records delivered attempts together, as [`record_sent`] records one:
+/// on PostgreSQL in one statement (one commit for all of a webhook lane's
+/// finished requests, not one per request), elsewhere in one transaction.
+pub async fn record_sent_all(
+    db: &sea_orm::DatabaseConnection,
+    delivered: &[Delivered<'_>],
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    use sea_orm::TransactionTrait;
+    if delivered.is_empty() {
+        return Ok(());
+    }
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        let txn = db.begin().await?;
+        for d in delivered {
+            record_sent(&txn, d.claimed, &d.subject, Some(d.exchange), at).await?;
+        }
+        return txn.commit().await;
+    }
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(delivered.len() * 7 + 2);
+    for d in delivered {
+        let exchange = d.exchange;
+        values.extend([
+            d.claimed.id.into(),
+            d.claimed.attempts.into(),
+            clip(&d.subject, 300).into(),
+            exchange.body.clone().into(),
+            exchange.status.map(i32::from).into(),
+            i32::try_from(exchange.latency_ms)
+                .unwrap_or(i32::MAX)
+                .into(),
+            exchange
+                .response
+                .as_deref()
+                .map(|r| clip(r, RESPONSE_KEPT))
+                .into(),
+        ]);
+    }
+    let rows = super::values_rows(
+        delivered.len(),
+        &["uuid", "int4", "text", "text", "int4", "int4", "text"],
+    );
+    // The same columns as `record_sent` sets, row by row from the list.
+    let (state, time) = (values.len() + 1, values.len() + 2);
+    values.extend([MessageState::Sent.as_str().into(), at.into()]);
+    let sql = format!(
+        r#"
+        UPDATE outbox_message AS m
+        SET state = ${state}, sent_at = ${time}::timestamptz, updated_at = ${time}::timestamptz,
+            subject = d.subject, last_error = NULL, body = COALESCE(m.body, d.body),
+            status_code = d.status, latency_ms = d.latency, response = d.response
+        FROM (VALUES {rows}) AS d (id, attempts, subject, body, status, latency, response)
+        WHERE m.id = d.id AND m.attempts = d.attempts"#
+    );
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        sql,
+        values,
+    ))
+    .await?;
+    Ok(())
+}
+
 /// The attempt `claimed` made failed: tried again later, or given up
 /// (refused for good, or failing past [`RETRY_FOR`]). Answers the state
 /// the message is in now.
