@@ -15,6 +15,7 @@ pub mod email;
 pub mod error;
 pub mod events;
 pub mod idempotency;
+pub mod inserts;
 pub mod inventory;
 pub mod keys;
 pub mod links;

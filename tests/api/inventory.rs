@@ -482,3 +482,56 @@ db_test! {
             .assert_problem(422, "validation_failed");
     }
 }
+
+db_test! {
+    async fn inserts_too_many_for_one_statement_are_all_written_and_a_failing_one_fails(app) {
+        // A placement writes its orders, tickets, counters and messages
+        // together (one statement on PostgreSQL while the values fit, more
+        // when they do not); tickets may come in the same statement as
+        // their order. Copies of one real order make a set too large for a
+        // single statement on either database.
+        use sea_orm::TransactionTrait;
+        use tessera::domain::inserts::Inserts;
+        let tiers = app.shop("many-rows", json!({}), &[json!({"name": "Free", "price": 0, "capacity": 10})]).await;
+        let placed = app.order("many-rows", json!({"email": "one@example.org", "tickets": [ticket(&tiers[0], "One")]})).await;
+        assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+        let order = entity::order::Entity::find().one(&app.db).await.unwrap().unwrap();
+        let ticket = entity::ticket::Entity::find().one(&app.db).await.unwrap().unwrap();
+        let copies = |n: usize| -> (Vec<entity::order::Model>, Vec<entity::ticket::Model>) {
+            let orders: Vec<_> = (0..n).map(|i| entity::order::Model {
+                id: uuid::Uuid::now_v7(),
+                code: format!("C{i}{}", &uuid::Uuid::now_v7().simple().to_string()[20..]),
+                ..order.clone()
+            }).collect();
+            let tickets = orders.iter().flat_map(|o| (0..1_000).map(|_| entity::ticket::Model {
+                id: uuid::Uuid::now_v7(),
+                order_id: o.id,
+                ..ticket.clone()
+            })).collect();
+            (orders, tickets)
+        };
+        let write = |orders: Vec<entity::order::Model>, tickets: Vec<entity::ticket::Model>| {
+            let mut inserts = Inserts::default();
+            inserts.rows(orders.into_iter().map(entity::order::ActiveModel::from).collect());
+            inserts.rows(tickets.into_iter().map(entity::ticket::ActiveModel::from).collect());
+            inserts
+        };
+
+        let (orders, tickets) = copies(3);
+        let txn = app.db.begin().await.unwrap();
+        write(orders, tickets).exec(&txn).await.unwrap();
+        txn.commit().await.unwrap();
+        assert_eq!(entity::order::Entity::find().count(&app.db).await.unwrap(), 4);
+        assert_eq!(entity::ticket::Entity::find().count(&app.db).await.unwrap(), 3_001);
+
+        // One ticket of an order that is nowhere: the write fails, and the
+        // caller's transaction keeps none of it.
+        let (orders, mut tickets) = copies(3);
+        tickets[2_500].order_id = uuid::Uuid::now_v7();
+        let txn = app.db.begin().await.unwrap();
+        assert!(write(orders, tickets).exec(&txn).await.is_err());
+        drop(txn);
+        assert_eq!(entity::order::Entity::find().count(&app.db).await.unwrap(), 4);
+        assert_eq!(entity::ticket::Entity::find().count(&app.db).await.unwrap(), 3_001);
+    }
+}

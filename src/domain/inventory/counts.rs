@@ -27,13 +27,14 @@ use chrono::{DateTime, Utc};
 use entity::{inventory_count, state::TicketStatus, ticket};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    TransactionTrait,
+    QueryTrait, TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, OnConflict},
 };
 use uuid::Uuid;
 
 use super::{Taken, lock_event};
 use crate::domain::counting;
+use crate::domain::inserts::Inserts;
 
 const EVENT: &str = "event";
 const TIER: &str = "tier";
@@ -116,7 +117,15 @@ impl Deltas {
     /// Writes the changes: one upsert, rows in key order, each event's own
     /// row included (first) even when its total did not change, so that the
     /// writers of one event always meet on it first.
-    pub async fn apply(mut self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    pub async fn apply(self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let mut inserts = Inserts::default();
+        self.add_to(&mut inserts);
+        inserts.exec(db).await
+    }
+
+    /// Adds the upsert that [`Deltas::apply`] runs to `inserts`, to be
+    /// written with the rest of a transaction's inserts.
+    pub fn add_to(mut self, inserts: &mut Inserts) {
         let events: Vec<Uuid> = self.0.keys().map(|(event, _, _)| *event).collect();
         for event in events {
             self.0.entry((event, EVENT, String::new())).or_default();
@@ -135,10 +144,12 @@ impl Deltas {
             )
             .collect();
         if rows.is_empty() {
-            return Ok(());
+            return;
         }
+        // Four values a row; an event has a few dozen counters at most.
+        let values = rows.len() * 4;
         let claimed = inventory_count::Column::Claimed;
-        inventory_count::Entity::insert_many(rows)
+        let upsert = inventory_count::Entity::insert_many(rows)
             .on_conflict(
                 OnConflict::columns([
                     inventory_count::Column::EventId,
@@ -152,9 +163,8 @@ impl Deltas {
                 )
                 .to_owned(),
             )
-            .exec_without_returning(db)
-            .await?;
-        Ok(())
+            .into_query();
+        inserts.statement(upsert, values);
     }
 }
 

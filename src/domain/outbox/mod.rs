@@ -26,6 +26,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::inserts::Inserts;
 use super::{clip, webhooks::Notice};
 /// What the webhook indexes hold: unsettled webhooks (see the migration).
 pub use migration::WEBHOOK_WAITING;
@@ -112,18 +113,16 @@ impl Outgoing {
 
 /// Writes messages, in the caller's transaction.
 pub async fn enqueue<C: ConnectionTrait>(db: &C, messages: Vec<Outgoing>) -> Result<(), DbErr> {
-    if messages.is_empty() {
-        return Ok(());
-    }
+    let mut inserts = Inserts::default();
+    add_to(&mut inserts, messages);
+    inserts.exec(db).await
+}
+
+/// Adds the insert of `messages` to `inserts`, to be written with the rest
+/// of a transaction's inserts.
+pub fn add_to(inserts: &mut Inserts, messages: Vec<Outgoing>) {
     let at = super::now();
-    let rows: Vec<outbox_message::ActiveModel> = messages.into_iter().map(|m| m.row(at)).collect();
-    // SQLite allows at most 32,766 bound values in one statement.
-    for chunk in rows.chunks(1_000) {
-        outbox_message::Entity::insert_many(chunk.to_vec())
-            .exec(db)
-            .await?;
-    }
-    Ok(())
+    inserts.rows(messages.into_iter().map(|m| m.row(at)).collect::<Vec<_>>());
 }
 
 /// Writes one message; answers its id.
