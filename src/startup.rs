@@ -150,6 +150,7 @@ impl Application {
             )
             .map_err(anyhow::Error::msg)?,
             usize::try_from(settings.webhook_connections).unwrap_or(1),
+            state.inventory.placing(),
             state.metrics.clone(),
         );
         Ok(Self {

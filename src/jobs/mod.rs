@@ -7,7 +7,7 @@ mod outbox;
 mod webhooks;
 
 pub use outbox::{MailOut, spawn_mail_worker};
-pub use webhooks::{HooksOut, PER_ENDPOINT, spawn_webhook_worker};
+pub use webhooks::{HooksOut, PACED, PER_ENDPOINT, spawn_webhook_worker};
 
 use std::{sync::Arc, time::Duration};
 

@@ -11,6 +11,12 @@
 //! (and, when the endpoint's health changes, on the endpoint). The lanes
 //! take turns at the database ([`DB_TURNS`] at once), so deliveries never
 //! hold the connections that orders being placed need.
+//!
+//! While the instance is deciding placements (a ticket rush), each lane
+//! paces itself: at most [`PACED`] requests in flight and a short pause
+//! before each claim. Deliveries go on during the rush, slower, and catch
+//! up at full speed once it is over; the cores and the database go to the
+//! orders first. (Each instance paces by its own placements.)
 
 use std::{
     collections::HashSet,
@@ -26,6 +32,7 @@ use crate::{
     domain::{
         self, DomainError,
         clock::Clock,
+        inventory::Placing,
         outbox::{self, Exchange, Failure},
         webhooks::{self as hooks, signing},
     },
@@ -38,6 +45,12 @@ pub const PER_ENDPOINT: usize = 16;
 const REFILL: usize = PER_ENDPOINT / 2;
 /// Database connections the webhook worker uses at once, at most.
 const DB_TURNS: usize = 2;
+/// Requests in flight to one endpoint from one instance while it is
+/// deciding placements (a ticket rush): deliveries go on, at a pace that
+/// leaves the cores and the database to the orders.
+pub const PACED: usize = 4;
+/// How long a lane waits before each claim while placements are decided.
+const PACE: Duration = Duration::from_millis(100);
 /// Endpoints a look for due webhooks opens lanes for.
 const ENDPOINTS_PER_LOOK: u64 = 64;
 /// How long a claimed webhook is left to its worker before another may
@@ -55,6 +68,9 @@ pub struct HooksOut {
     lanes: Arc<Mutex<HashSet<String>>>,
     /// Turns at the database, all lanes together.
     turns: Arc<Semaphore>,
+    /// Placements being decided on this instance: while there are any, the
+    /// lanes pace themselves ([`PACED`]).
+    placing: Placing,
     metrics: Arc<crate::telemetry::Metrics>,
 }
 
@@ -114,6 +130,7 @@ impl HooksOut {
         db: DatabaseConnection,
         sender: Sender,
         in_flight: usize,
+        placing: Placing,
         metrics: Arc<crate::telemetry::Metrics>,
     ) -> Self {
         Self {
@@ -122,6 +139,7 @@ impl HooksOut {
             slots: Arc::new(Semaphore::new(in_flight.max(1))),
             lanes: Arc::default(),
             turns: Arc::new(Semaphore::new(DB_TURNS)),
+            placing,
             metrics,
         }
     }
@@ -163,8 +181,12 @@ impl HooksOut {
     async fn run(self, lane: Lane) {
         let mut flight = JoinSet::new();
         loop {
-            let room = PER_ENDPOINT - flight.len();
-            if flight.is_empty() || room >= REFILL {
+            let paced = self.placing.busy();
+            let room = if paced { PACED } else { PER_ENDPOINT }.saturating_sub(flight.len());
+            if flight.is_empty() || room >= if paced { 1 } else { REFILL } {
+                if paced {
+                    tokio::time::sleep(PACE).await;
+                }
                 let limit = room.min(self.slots.available_permits());
                 let claimed = if limit == 0 {
                     Vec::new()
@@ -197,8 +219,13 @@ impl HooksOut {
                     }));
                 }
             }
-            // Every request finished by now is recorded in one go.
-            if let Some(first) = flight.join_next().await {
+            // Every request finished by now is recorded in one go. A lane
+            // paced by a rush widens as soon as the rush is over.
+            let first = tokio::select! {
+                first = flight.join_next() => first,
+                () = self.placing.quiet(), if paced => continue,
+            };
+            if let Some(first) = first {
                 let mut finished: Vec<Finished> = first.into_iter().collect();
                 while let Some(next) = flight.try_join_next() {
                     finished.extend(next);

@@ -177,6 +177,9 @@ pub struct TestApp {
     pub hold: chrono::Duration,
     /// The app's metrics, for jobs the tests run themselves.
     pub metrics: std::sync::Arc<tessera::telemetry::Metrics>,
+    /// The app's count of placements being decided (webhook lanes pace
+    /// themselves while it is not zero).
+    pub placing: tessera::domain::inventory::Placing,
     server: tokio::task::JoinHandle<()>,
     /// What a second instance needs to start on the same database.
     settings: Settings,
@@ -248,6 +251,7 @@ async fn start_instance(
         .with_clock(clock.clone());
     let base = format!("http://{}", app.addr());
     let metrics = app.state().metrics.clone();
+    let placing = app.state().inventory.placing();
     let serving = settings.clone();
     let server = tokio::spawn(async move {
         let _ = app.run_until(&serving, pending()).await;
@@ -265,6 +269,7 @@ async fn start_instance(
         clock,
         hold,
         metrics,
+        placing,
         server,
         settings,
         _database: database,

@@ -336,6 +336,54 @@ both_backends! {
 }
 
 both_backends! {
+    async fn deliveries_pace_themselves_while_orders_are_being_placed(backend) {
+        // While the instance decides placements (a rush), a lane keeps at
+        // most PACED requests in flight: deliveries go on, slower; once the
+        // rush is over they catch up at full width.
+        let Some(app) = hooked(backend).await else { return };
+        let receiver = Receiver::start().await;
+        receiver.otherwise(Answer::Hang);
+        let (tier, _) = conference(&app, "hooked-paced").await;
+        let (_, secret) = register(&app, &app.admin, json!({"url": receiver.url(), "events": ["order.placed"]})).await;
+        receiver.trust(&[&secret]);
+
+        // Stands for placements still being decided on this instance.
+        let rush = app.placing.enter();
+        for i in 0..10 {
+            let placed = app.order("hooked-paced", free_order(&tier, &format!("p{i}@example.org"))).await;
+            assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+        }
+        let paced = tessera::jobs::PACED;
+        let until = |n: usize| {
+            let receiver = &receiver;
+            async move {
+                for _ in 0..400 {
+                    if receiver.hanging() >= n {
+                        return;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+                panic!("{n} requests never hung at once (had {})", receiver.hanging());
+            }
+        };
+        until(paced).await;
+        // Several lane turns later, still no more than the paced width.
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        assert_eq!(receiver.hanging(), paced, "a lane keeps {paced} requests in flight during a rush");
+
+        drop(rush);
+        until(10).await;
+        receiver.release();
+        let got = receiver.wait_for(10).await;
+        let mut codes: Vec<&str> = got.iter().map(|g| g.body["data"]["order"]["code"].as_str().unwrap()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), 10, "every order is delivered once the rush is over");
+        assert!(got.iter().all(|g| g.verified_by == std::slice::from_ref(&secret)));
+    }
+}
+
+both_backends! {
     async fn deliveries_recorded_together_keep_each_attempts_own_outcome(backend) {
         // A lane records its finished requests in one statement: each row
         // gets its own answer, and an attempt whose lease another claim

@@ -17,7 +17,14 @@
 //! batch is gathered and queued on the lock while the first commits
 //! ([`Policy::in_flight`]).
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use entity::{
@@ -111,6 +118,55 @@ pub enum Decision {
 #[derive(Clone)]
 pub struct Inventory {
     batcher: Batcher<Placements>,
+    placing: Placing,
+}
+
+/// How many placements this instance is deciding right now (queued or in
+/// a batch). Work that can wait, webhook deliveries, paces itself while
+/// there are any: the cores and the database go to the rush first.
+#[derive(Debug, Clone, Default)]
+pub struct Placing(Arc<PlacingInner>);
+
+#[derive(Debug, Default)]
+struct PlacingInner {
+    count: AtomicUsize,
+    /// Told when the count falls to zero.
+    quiet: tokio::sync::Notify,
+}
+
+impl Placing {
+    /// Whether any placement is being decided.
+    pub fn busy(&self) -> bool {
+        self.0.count.load(Ordering::Acquire) > 0
+    }
+
+    /// Counts one placement until the answer is dropped.
+    pub fn enter(&self) -> PlacingNow {
+        self.0.count.fetch_add(1, Ordering::AcqRel);
+        PlacingNow(self.0.clone())
+    }
+
+    /// Returns once no placement is being decided (at once if none is).
+    pub async fn quiet(&self) {
+        let notified = self.0.quiet.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.busy() {
+            notified.await;
+        }
+    }
+}
+
+/// One placement counted by [`Placing`], for as long as it lives.
+#[derive(Debug)]
+pub struct PlacingNow(Arc<PlacingInner>);
+
+impl Drop for PlacingNow {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.quiet.notify_waiters();
+        }
+    }
 }
 
 /// Placements of one event, decided in batches under the event's lock.
@@ -152,7 +208,13 @@ impl Inventory {
                     ..Policy::DEFAULT
                 },
             ),
+            placing: Placing::default(),
         }
+    }
+
+    /// The count of placements being decided on this instance.
+    pub fn placing(&self) -> Placing {
+        self.placing.clone()
     }
 
     pub fn limits(&self) -> HoldLimits {
@@ -162,6 +224,7 @@ impl Inventory {
     /// Decides one placement: inserted, or refused with the reason.
     pub async fn place(&self, placement: Placement) -> Result<Decision, DomainError> {
         let event_id = placement.order.event_id;
+        let _counted = self.placing.enter();
         Ok(match self.batcher.submit(event_id, placement).await? {
             (placement, None) => Decision::Placed(Box::new(placement)),
             (_, Some(refusal)) => Decision::Refused(refusal),
