@@ -206,6 +206,8 @@ impl Application {
             std::time::Duration::from_millis(settings.outbox_poll_ms),
             self.state.clock.clone(),
         );
+        let statistics =
+            jobs::spawn_statistics(self.state.db.clone(), std::time::Duration::from_secs(2));
         let limits = settings.connection_limits(raise_descriptor_limit());
         tracing::info!(
             max_connections = limits.max_connections,
@@ -226,6 +228,7 @@ impl Application {
         counter_check.abort();
         mail_worker.abort();
         webhook_worker.abort();
+        statistics.abort();
         served
     }
 }

@@ -29,6 +29,7 @@ pub mod recovery;
 pub mod reports;
 pub mod search;
 pub mod staff;
+pub mod statistics;
 pub mod tiers;
 pub mod transitions;
 pub mod validation;

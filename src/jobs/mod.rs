@@ -1,6 +1,6 @@
 //! Background work: expiring unpaid orders, forgetting old idempotency
 //! keys, recounting the inventory counters, delivering the outbox's mails
-//! and webhooks.
+//! and webhooks, giving PostgreSQL's planner its first statistics.
 //! Every instance runs it; each step is safe to run concurrently.
 
 mod outbox;
@@ -33,6 +33,24 @@ pub fn spawn_sweeper(
             sweep(&db, &payments).await;
         }
     }))
+}
+
+/// Analyzes the busiest tables of a new PostgreSQL deployment as soon as
+/// they are worth it (see [`domain::statistics`]), looking every `every`;
+/// ends once each has statistics. Nothing to do on SQLite.
+pub fn spawn_statistics(db: DatabaseConnection, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match domain::statistics::analyze_new_tables(&db).await {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "could not analyze new tables"),
+            }
+        }
+    })
 }
 
 /// Recounts every event's inventory counters every `every` until the task

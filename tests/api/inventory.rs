@@ -535,3 +535,127 @@ db_test! {
         assert_eq!(entity::ticket::Entity::find().count(&app.db).await.unwrap(), 3_001);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(tessera_postgres),
+    ignore = "set TEST_DATABASE_URL to run it on PostgreSQL"
+)]
+async fn a_new_deployments_first_rush_gets_statistics_and_the_hold_cap_read_stays_small() {
+    // The hold-cap read runs under the event's lock for every batch: it
+    // must read the orders of the buyers asked about, not every pending
+    // order of the event. Without statistics (a new deployment's first
+    // rush, before autovacuum's first look) PostgreSQL planned it as a
+    // scan of them all; the instance now analyzes new tables itself.
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    let Some(app) = rush_app(Backend::Postgres).await else {
+        return;
+    };
+    let tiers = app
+        .shop(
+            "probed",
+            json!({}),
+            &[json!({"name": "Paid", "price": 5000, "capacity": 10_000})],
+        )
+        .await;
+    let placed = app
+        .order(
+            "probed",
+            json!({"email": buyer(0), "tickets": [ticket(&tiers[0], "Buyer")]}),
+        )
+        .await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    let first = entity::order::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.state, OrderState::Pending);
+    // 4,000 more buyers holding an order each, from as many addresses.
+    let mut inserts = tessera::domain::inserts::Inserts::default();
+    inserts.rows(
+        (1..4_000)
+            .map(|i| {
+                entity::order::ActiveModel::from(entity::order::Model {
+                    id: uuid::Uuid::now_v7(),
+                    code: format!(
+                        "P{i:04}{}",
+                        &uuid::Uuid::now_v7().simple().to_string()[21..]
+                    ),
+                    email: buyer(i),
+                    client_key: format!("client-{i}"),
+                    ..first.clone()
+                })
+            })
+            .collect(),
+    );
+    inserts.exec(&app.db).await.unwrap();
+
+    let mut emails: Vec<String> = (5_000..5_005).map(buyer).collect();
+    emails.push(buyer(7));
+    let mut clients: Vec<String> = (5_000..5_005).map(|i| format!("client-{i}")).collect();
+    clients.push("client-8".to_owned());
+    let at = tessera::domain::now();
+    let statement = tessera::domain::inventory::held_by_statement(
+        DatabaseBackend::Postgres,
+        first.event_id,
+        [emails, clients],
+        at,
+    )
+    .unwrap();
+    /// Rows of `orders` that a plan read and threw away.
+    async fn thrown_away(app: &TestApp, statement: &Statement) -> (f64, serde_json::Value) {
+        let explain = Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            format!("EXPLAIN (ANALYZE, FORMAT JSON) {}", statement.sql),
+            statement.values.clone().map(|v| v.0).unwrap_or_default(),
+        );
+        let plan: serde_json::Value = app
+            .db
+            .query_one_raw(explain)
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index(0)
+            .unwrap();
+        fn read(node: &serde_json::Value, removed: &mut f64) {
+            if node["Relation Name"] == "orders" {
+                *removed += node["Rows Removed by Filter"].as_f64().unwrap_or(0.0)
+                    * node["Actual Loops"].as_f64().unwrap_or(1.0);
+            }
+            for child in node["Plans"].as_array().into_iter().flatten() {
+                read(child, removed);
+            }
+        }
+        let mut removed = 0.0;
+        read(&plan[0]["Plan"], &mut removed);
+        (removed, plan)
+    }
+
+    // The instance's own look (every two seconds) finds the new table; one
+    // done here makes the test independent of its timing.
+    tessera::domain::statistics::analyze_new_tables(&app.db)
+        .await
+        .unwrap();
+    let analyzed: f32 = app.db
+        .query_one_raw(Statement::from_string(DatabaseBackend::Postgres, "SELECT reltuples FROM pg_class WHERE relname = 'orders' AND relnamespace = current_schema()::regnamespace"))
+        .await.unwrap().unwrap().try_get_by_index(0).unwrap();
+    assert_eq!(analyzed, 4_000.0, "the orders were analyzed");
+
+    // What it answers: the one buyer and the one address with a hold; and
+    // how: no order read but theirs.
+    let rows = app.db.query_all_raw(statement.clone()).await.unwrap();
+    let found: Vec<(i32, String, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get_by_index(0).unwrap(),
+                r.try_get_by_index(1).unwrap(),
+                r.try_get_by_index(2).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(found, vec![(0, buyer(7), 1), (1, "client-8".to_owned(), 1)]);
+    let (removed, plan) = thrown_away(&app, &statement).await;
+    assert_eq!(removed, 0.0, "{plan:#}");
+}

@@ -416,6 +416,38 @@ async fn held_by(
     clients: Vec<String>,
     at: DateTime<Utc>,
 ) -> Result<[HashMap<String, Held>; 2], DbErr> {
+    let mut held = [HashMap::new(), HashMap::new()];
+    let backend = db.get_database_backend();
+    let Some(statement) = held_by_statement(backend, event_id, [emails, clients], at) else {
+        return Ok(held);
+    };
+    for row in db.query_all_raw(statement).await? {
+        let kind: i32 = row.try_get_by_index(0)?;
+        let key: String = row.try_get_by_index(1)?;
+        let tickets: i64 = row.try_get_by_index(2)?;
+        let first_expiry: Option<DateTime<Utc>> = row.try_get_by_index(3)?;
+        if let Some(map) = usize::try_from(kind).ok().and_then(|k| held.get_mut(k)) {
+            map.insert(
+                key,
+                Held {
+                    tickets,
+                    first_expiry,
+                },
+            );
+        }
+    }
+    Ok(held)
+}
+
+/// The statement of [`held_by`] for keys `[emails, clients]` (none when
+/// there are none): public so that tests can look at its plan.
+#[doc(hidden)]
+pub fn held_by_statement(
+    backend: DatabaseBackend,
+    event_id: Uuid,
+    [emails, clients]: [Vec<String>; 2],
+    at: DateTime<Utc>,
+) -> Option<sea_orm::Statement> {
     const KINDS: [(order::Column, &str); 2] =
         [(order::Column::Email, "0"), (order::Column::ClientKey, "1")];
     let mut parts = KINDS
@@ -453,30 +485,11 @@ async fn held_by(
                 .group_by(column)
                 .into_query()
         });
-    let mut held = [HashMap::new(), HashMap::new()];
-    let Some(mut query) = parts.next() else {
-        return Ok(held);
-    };
+    let mut query = parts.next()?;
     for part in parts {
         query.union(UnionType::All, part);
     }
-    let statement = db.get_database_backend().build(&query);
-    for row in db.query_all_raw(statement).await? {
-        let kind: i32 = row.try_get_by_index(0)?;
-        let key: String = row.try_get_by_index(1)?;
-        let tickets: i64 = row.try_get_by_index(2)?;
-        let first_expiry: Option<DateTime<Utc>> = row.try_get_by_index(3)?;
-        if let Some(map) = usize::try_from(kind).ok().and_then(|k| held.get_mut(k)) {
-            map.insert(
-                key,
-                Held {
-                    tickets,
-                    first_expiry,
-                },
-            );
-        }
-    }
-    Ok(held)
+    Some(backend.build(&query))
 }
 
 async fn room(
