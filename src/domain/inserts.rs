@@ -11,12 +11,10 @@ use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Iterable, QueryTrait,
 };
 
-/// Bound values one statement may carry on either backend (SQLite's
-/// limit).
-const STATEMENT_VALUES: usize = 32_766;
-
-/// Bound values one statement may carry on PostgreSQL.
-const POSTGRES_VALUES: usize = 65_535;
+/// Bound values one statement carries at most: under SQLite's limit
+/// (32,766) and PostgreSQL's (65,535), and enough for a rush's batch of
+/// one-ticket orders to travel whole; a batch of large orders is split.
+const STATEMENT_VALUES: usize = 16_384;
 
 /// Inserts gathered in order, each with an upper bound of its bound values.
 #[derive(Debug, Default)]
@@ -65,7 +63,7 @@ impl Inserts {
         let mut group = Vec::new();
         let mut values = 0;
         for (insert, n) in self.0 {
-            if values + n > POSTGRES_VALUES && !group.is_empty() {
+            if values + n > STATEMENT_VALUES && !group.is_empty() {
                 together(db, std::mem::take(&mut group)).await?;
                 values = 0;
             }
