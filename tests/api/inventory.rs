@@ -486,9 +486,10 @@ db_test! {
 db_test! {
     async fn inserts_too_many_for_one_statement_are_all_written_and_a_failing_one_fails(app) {
         // A placement writes its orders, tickets, counters and messages
-        // together (one statement on PostgreSQL while the values fit, more
-        // when they do not); tickets may come in the same statement as
-        // their order. Copies of one real order make a set too large for a
+        // together (on PostgreSQL one statement, each table's rows as JSON
+        // recordsets of at most 1,000; on SQLite as many statements as its
+        // limit on bound values needs); tickets may come in the same
+        // statement as their order. Copies of one real order make a set too large for a
         // single statement on either database.
         use sea_orm::TransactionTrait;
         use tessera::domain::inserts::Inserts;
@@ -511,7 +512,7 @@ db_test! {
             (orders, tickets)
         };
         let write = |orders: Vec<entity::order::Model>, tickets: Vec<entity::ticket::Model>| {
-            let mut inserts = Inserts::default();
+            let mut inserts = Inserts::for_backend(sea_orm::ConnectionTrait::get_database_backend(&app.db));
             inserts.rows(orders.into_iter().map(entity::order::ActiveModel::from).collect());
             inserts.rows(tickets.into_iter().map(entity::ticket::ActiveModel::from).collect());
             inserts
@@ -572,7 +573,7 @@ async fn a_new_deployments_first_rush_gets_statistics_and_the_hold_cap_read_stay
         .unwrap();
     assert_eq!(first.state, OrderState::Pending);
     // 4,000 more buyers holding an order each, from as many addresses.
-    let mut inserts = tessera::domain::inserts::Inserts::default();
+    let mut inserts = tessera::domain::inserts::Inserts::for_backend(DatabaseBackend::Postgres);
     inserts.rows(
         (1..4_000)
             .map(|i| {

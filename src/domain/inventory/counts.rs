@@ -118,7 +118,7 @@ impl Deltas {
     /// row included (first) even when its total did not change, so that the
     /// writers of one event always meet on it first.
     pub async fn apply(self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
-        let mut inserts = Inserts::default();
+        let mut inserts = Inserts::for_backend(db.get_database_backend());
         self.add_to(&mut inserts);
         inserts.exec(db).await
     }

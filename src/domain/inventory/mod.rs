@@ -653,7 +653,7 @@ async fn try_batch(
         // and webhooks: one statement on PostgreSQL (each round trip made
         // under the lock delays the event's next batch); a placement that
         // rolls back announces nothing.
-        let mut inserts = Inserts::default();
+        let mut inserts = Inserts::for_backend(txn.get_database_backend());
         inserts.rows(
             admitted
                 .iter()

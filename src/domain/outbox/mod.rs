@@ -113,7 +113,7 @@ impl Outgoing {
 
 /// Writes messages, in the caller's transaction.
 pub async fn enqueue<C: ConnectionTrait>(db: &C, messages: Vec<Outgoing>) -> Result<(), DbErr> {
-    let mut inserts = Inserts::default();
+    let mut inserts = Inserts::for_backend(db.get_database_backend());
     add_to(&mut inserts, messages);
     inserts.exec(db).await
 }
