@@ -37,8 +37,9 @@ impl Inserts {
         Self(Vec::new(), backend == DatabaseBackend::Postgres)
     }
 
-    /// Adds `rows` of one table, in as many statements as the limit on
-    /// bound values requires.
+    /// Adds `rows` of one table: on PostgreSQL as JSON recordsets of at
+    /// most [`RECORDSET_ROWS`] rows, elsewhere in as many statements as the
+    /// limit on bound values requires.
     pub fn rows<A>(&mut self, mut rows: Vec<A>) -> &mut Self
     where
         A: ActiveModelTrait,
@@ -66,11 +67,6 @@ impl Inserts {
     pub fn statement(&mut self, insert: InsertStatement, values: usize) -> &mut Self {
         self.0.push((insert, values));
         self
-    }
-
-    /// Whether nothing was added.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     /// Writes everything, in the order added, in `db` (the caller's
