@@ -220,10 +220,16 @@ impl HooksOut {
                 }
             }
             // Every request finished by now is recorded in one go. A lane
-            // paced by a rush widens as soon as the rush is over.
+            // paced by a rush widens as soon as the rush is over, and while
+            // paced with room left it looks for new messages again after a
+            // pause rather than only once a request ends: requests to a
+            // slow receiver would otherwise hold back the messages queued
+            // behind them for as long as they hang.
+            let room_left = paced && flight.len() < PACED;
             let first = tokio::select! {
                 first = flight.join_next() => first,
                 () = self.placing.quiet(), if paced => continue,
+                () = tokio::time::sleep(PACE), if room_left => continue,
             };
             if let Some(first) = first {
                 let mut finished: Vec<Finished> = first.into_iter().collect();

@@ -349,10 +349,6 @@ both_backends! {
 
         // Stands for placements still being decided on this instance.
         let rush = app.placing.enter();
-        for i in 0..10 {
-            let placed = app.order("hooked-paced", free_order(&tier, &format!("p{i}@example.org"))).await;
-            assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
-        }
         let paced = tessera::jobs::PACED;
         let until = |n: usize| {
             let receiver = &receiver;
@@ -366,6 +362,22 @@ both_backends! {
                 panic!("{n} requests never hung at once (had {})", receiver.hanging());
             }
         };
+        // One order first, hanging at the receiver; the rest arrive while
+        // it hangs and are still sent, up to the paced width (a paced lane
+        // once waited for a hanging request to end before it looked again).
+        let place = |i: usize| {
+            let (app, tier) = (&app, &tier);
+            async move {
+                let placed = app.order("hooked-paced", free_order(tier, &format!("p{i}@example.org"))).await;
+                assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+            }
+        };
+        place(0).await;
+        until(1).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        for i in 1..10 {
+            place(i).await;
+        }
         until(paced).await;
         // Several lane turns later, still no more than the paced width.
         tokio::time::sleep(std::time::Duration::from_millis(600)).await;
