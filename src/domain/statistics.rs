@@ -24,10 +24,6 @@ pub const TABLES: [&str; 3] = ["orders", "ticket", "outbox_message"];
 /// `docs/benchmarks.md`).
 pub const PAGES: i64 = 8;
 
-/// How often each instance looks for such tables, until all have
-/// statistics.
-pub const LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
-
 /// Analyzes those of [`TABLES`] that have never been analyzed and hold at
 /// least [`PAGES`] pages; answers how many of them still have no
 /// statistics (none: nothing left to do). Not on SQLite (its planner needs
