@@ -207,7 +207,7 @@ impl Application {
             self.state.clock.clone(),
         );
         let statistics =
-            jobs::spawn_statistics(self.state.db.clone(), std::time::Duration::from_millis(500));
+            jobs::spawn_statistics(self.state.db.clone(), std::time::Duration::from_secs(2));
         let limits = settings.connection_limits(raise_descriptor_limit());
         tracing::info!(
             max_connections = limits.max_connections,

@@ -9,7 +9,7 @@
 //! on the buyer. The hold-cap read under the event's lock was then planned
 //! as a scan of every pending order of the event, its cost growing with
 //! every order of the rush. So each instance analyzes the busiest tables
-//! itself, once, as soon as they hold some rows (64 KiB) and have
+//! itself, once, as soon as they hold a few hundred kilobytes and have
 //! never been analyzed; autovacuum keeps them fresh afterwards.
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement};
@@ -17,12 +17,9 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, State
 /// The tables read under the event's lock or by the workers' claims.
 pub const TABLES: [&str; 3] = ["orders", "ticket", "outbox_message"];
 
-/// Pages (8 KiB) a table holds before it is worth analyzing: about 250
-/// orders. Sooner is better, as long as the table is not empty: every
-/// batch planned before it pays for the guesses (at 32 pages, looked at
-/// every 2 s, most of a 5,000-order rush ran without statistics; see
-/// `docs/benchmarks.md`).
-pub const PAGES: i64 = 8;
+/// Pages (8 KiB) a table holds before it is worth analyzing: about a
+/// thousand orders.
+pub const PAGES: i64 = 32;
 
 /// Analyzes those of [`TABLES`] that have never been analyzed and hold at
 /// least [`PAGES`] pages; answers how many of them still have no
