@@ -206,8 +206,7 @@ impl Application {
             std::time::Duration::from_millis(settings.outbox_poll_ms),
             self.state.clock.clone(),
         );
-        let statistics =
-            jobs::spawn_statistics(self.state.db.clone(), std::time::Duration::from_secs(2));
+        let statistics = jobs::spawn_statistics(self.state.db.clone());
         let limits = settings.connection_limits(raise_descriptor_limit());
         tracing::info!(
             max_connections = limits.max_connections,

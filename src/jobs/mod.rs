@@ -1,6 +1,7 @@
 //! Background work: expiring unpaid orders, forgetting old idempotency
 //! keys, recounting the inventory counters, delivering the outbox's mails
-//! and webhooks, giving PostgreSQL's planner its first statistics.
+//! and webhooks, keeping PostgreSQL's planner's statistics from lagging far
+//! behind a new deployment's first rush.
 //! Every instance runs it; each step is safe to run concurrently.
 
 mod outbox;
@@ -35,19 +36,21 @@ pub fn spawn_sweeper(
     }))
 }
 
-/// Analyzes the busiest tables of a new PostgreSQL deployment as soon as
-/// they are worth it (see [`domain::statistics`]), looking every `every`;
-/// ends once each has statistics. Nothing to do on SQLite.
-pub fn spawn_statistics(db: DatabaseConnection, every: Duration) -> tokio::task::JoinHandle<()> {
+/// Analyzes the busiest tables of a PostgreSQL deployment whenever the
+/// planner's belief about them is far off (see [`domain::statistics`]),
+/// looking every [`domain::statistics::LOOK_EVERY`] until the task is
+/// dropped. Nothing to do on SQLite.
+pub fn spawn_statistics(db: DatabaseConnection) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(every);
+        if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            return;
+        }
+        let mut ticker = tokio::time::interval(domain::statistics::LOOK_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            match domain::statistics::analyze_new_tables(&db).await {
-                Ok(0) => return,
-                Ok(_) => {}
-                Err(err) => tracing::warn!(error = %err, "could not analyze new tables"),
+            if let Err(err) = domain::statistics::analyze_stale_tables(&db).await {
+                tracing::warn!(error = %err, "could not analyze tables");
             }
         }
     })
