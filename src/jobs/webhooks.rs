@@ -51,6 +51,23 @@ const DB_TURNS: usize = 2;
 pub const PACED: usize = 4;
 /// How long a lane waits before each claim while placements are decided.
 const PACE: Duration = Duration::from_millis(100);
+/// How long a lane with requests in flight and room for more waits before
+/// it looks for new messages again, outside a rush.
+const LOOK_AGAIN: Duration = Duration::from_secs(1);
+
+/// Requests a lane keeps in flight at most.
+fn width(paced: bool) -> usize {
+    if paced { PACED } else { PER_ENDPOINT }
+}
+
+/// Whether a lane with `in_flight` requests claims more: when it has none,
+/// or room for at least one while paced, or half its width otherwise (so
+/// claims come in batches).
+fn may_claim(paced: bool, in_flight: usize) -> bool {
+    let room = width(paced).saturating_sub(in_flight);
+    in_flight == 0 || room >= if paced { 1 } else { REFILL }
+}
+
 /// Endpoints a look for due webhooks opens lanes for.
 const ENDPOINTS_PER_LOOK: u64 = 64;
 /// How long a claimed webhook is left to its worker before another may
@@ -182,8 +199,8 @@ impl HooksOut {
         let mut flight = JoinSet::new();
         loop {
             let paced = self.placing.busy();
-            let room = if paced { PACED } else { PER_ENDPOINT }.saturating_sub(flight.len());
-            if flight.is_empty() || room >= if paced { 1 } else { REFILL } {
+            if may_claim(paced, flight.len()) {
+                let room = width(paced).saturating_sub(flight.len());
                 if paced {
                     tokio::time::sleep(PACE).await;
                 }
@@ -220,16 +237,16 @@ impl HooksOut {
                 }
             }
             // Every request finished by now is recorded in one go. A lane
-            // paced by a rush widens as soon as the rush is over, and while
-            // paced with room left it looks for new messages again after a
-            // pause rather than only once a request ends: requests to a
-            // slow receiver would otherwise hold back the messages queued
-            // behind them for as long as they hang.
-            let room_left = paced && flight.len() < PACED;
+            // paced by a rush widens as soon as the rush is over, and a lane
+            // with room to claim looks for new messages again after a pause
+            // rather than only once a request ends: requests to a slow
+            // receiver would otherwise hold back the messages queued behind
+            // them for as long as they hang.
+            let again = if paced { PACE } else { LOOK_AGAIN };
             let first = tokio::select! {
                 first = flight.join_next() => first,
                 () = self.placing.quiet(), if paced => continue,
-                () = tokio::time::sleep(PACE), if room_left => continue,
+                () = tokio::time::sleep(again), if may_claim(paced, flight.len()) => continue,
             };
             if let Some(first) = first {
                 let mut finished: Vec<Finished> = first.into_iter().collect();

@@ -396,6 +396,46 @@ both_backends! {
 }
 
 both_backends! {
+    async fn a_hanging_request_does_not_hold_back_the_messages_behind_it(backend) {
+        // Outside a rush: the lane's first request hangs, and the orders
+        // placed meanwhile are still sent. This failed with "4 requests
+        // never hung at once (had 1)" while a lane waited for a request to
+        // end before it looked for new messages.
+        let Some(app) = hooked(backend).await else { return };
+        let receiver = Receiver::start().await;
+        receiver.otherwise(Answer::Hang);
+        let (tier, _) = conference(&app, "hooked-behind").await;
+        let (_, secret) = register(&app, &app.admin, json!({"url": receiver.url(), "events": ["order.placed"]})).await;
+        receiver.trust(&[&secret]);
+        let until = |n: usize| {
+            let receiver = &receiver;
+            async move {
+                for _ in 0..400 {
+                    if receiver.hanging() >= n {
+                        return;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+                panic!("{n} requests never hung at once (had {})", receiver.hanging());
+            }
+        };
+        let first = app.order("hooked-behind", free_order(&tier, "h0@example.org")).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+        until(1).await;
+        // The lane is now waiting on its one request.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        for i in 1..4 {
+            let next = app.order("hooked-behind", free_order(&tier, &format!("h{i}@example.org"))).await;
+            assert_eq!(next.status, StatusCode::CREATED, "{}", next.body);
+        }
+        until(4).await;
+        receiver.release();
+        let got = receiver.wait_for(4).await;
+        assert!(got.iter().all(|g| g.verified_by == std::slice::from_ref(&secret)));
+    }
+}
+
+both_backends! {
     async fn deliveries_recorded_together_keep_each_attempts_own_outcome(backend) {
         // A lane records its finished requests in one statement: each row
         // gets its own answer, and an attempt whose lease another claim
