@@ -6,6 +6,7 @@ pub mod lists;
 pub mod manifest;
 pub mod manual;
 pub mod qr;
+mod reads;
 pub mod report;
 pub mod scan;
 pub mod tokens;

@@ -6,18 +6,16 @@ pub use super::manifest::{ManifestTicket, manifest};
 pub use entity::state::{ManifestState, ScanResult};
 
 use chrono::{DateTime, Utc};
-use entity::{
-    checkin, checkin_change, checkin_list, checkin_scan, event, order, state::ChangeKind, ticket,
-    tier,
-};
+use entity::{checkin, checkin_change, checkin_list, checkin_scan, event, state::ChangeKind};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    FromQueryResult, QueryFilter, QuerySelect, Set, TransactionTrait, sea_query::OnConflict,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set, TransactionTrait, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
 use super::{
     lists::{CheckinList, DoorWindow, ListKind},
+    reads::{ScanRow, scan_row},
     tokens::{self, TokenRefusal, TokenSettings},
 };
 use crate::domain::{
@@ -98,10 +96,11 @@ impl OpenList {
 /// What scanning keeps per instance. The lists it scans on, for a few
 /// seconds (at the door, every scan would otherwise read the same two rows; a
 /// change to a list reaches scanners within `LIST_CACHE_TTL`), and the
-/// workers that write admissions in batches on PostgreSQL.
+/// workers that read tickets and write admissions in batches on PostgreSQL.
 #[derive(Clone, Default)]
 pub struct Scanning {
     entries: std::sync::Arc<std::sync::RwLock<HashMap<Uuid, Cached>>>,
+    reads: super::reads::Reads,
     admissions: super::admissions::Admissions,
 }
 
@@ -178,25 +177,6 @@ pub async fn open_list(
     Ok(open)
 }
 
-/// The ticket behind a token, with what the scan decides on.
-#[derive(Debug, Clone, FromQueryResult)]
-struct ScanRow {
-    id: Uuid,
-    event_id: Uuid,
-    order_id: Uuid,
-    tier_id: Uuid,
-    status: TicketStatus,
-    token_version: i32,
-    attendee_name: String,
-    swag_size: Option<String>,
-    swag_cut: Option<String>,
-    dietary: Option<String>,
-    tier_name: String,
-    includes_swag: bool,
-    order_state: OrderState,
-    order_disputed_at: Option<DateTime<Utc>>,
-}
-
 impl Attendee {
     fn of(ticket: &ScanRow) -> Self {
         Self {
@@ -208,32 +188,6 @@ impl Attendee {
             dietary: ticket.dietary.clone(),
         }
     }
-}
-
-async fn scan_row(db: &DatabaseConnection, id: Uuid) -> Result<Option<ScanRow>, DomainError> {
-    Ok(ticket::Entity::find_by_id(id)
-        .select_only()
-        .columns([
-            ticket::Column::Id,
-            ticket::Column::EventId,
-            ticket::Column::OrderId,
-            ticket::Column::TierId,
-            ticket::Column::Status,
-            ticket::Column::TokenVersion,
-            ticket::Column::AttendeeName,
-            ticket::Column::SwagSize,
-            ticket::Column::SwagCut,
-            ticket::Column::Dietary,
-        ])
-        .column_as(tier::Column::Name, "tier_name")
-        .column_as(tier::Column::IncludesSwag, "includes_swag")
-        .column_as(order::Column::State, "order_state")
-        .column_as(order::Column::DisputedAt, "order_disputed_at")
-        .inner_join(tier::Entity)
-        .inner_join(order::Entity)
-        .into_model::<ScanRow>()
-        .one(db)
-        .await?)
 }
 
 /// What a new admission announces to webhooks (`ticket.checked_in`).
@@ -332,6 +286,9 @@ async fn decide(
         }
     };
     let found = match tokens::expand(&claims.sub) {
+        // The door's rush, online, reads through the event's batched
+        // reader on PostgreSQL, like its admissions.
+        Some(id) if batched(db, &seen) => door.scanning.reads.read(db, open.event_id, id).await?,
         Some(id) => scan_row(db, id).await?,
         None => None,
     };
@@ -384,10 +341,7 @@ async fn conclude(
     }
     // The door's rush, online, goes through the batched writer on
     // PostgreSQL; offline uploads and manual admissions commit one by one.
-    if !seen.offline
-        && !seen.manual
-        && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
-    {
+    if batched(db, seen) {
         let pending = super::admissions::Pending {
             list_id: list.id,
             list_name: list.name.clone(),
@@ -453,6 +407,13 @@ pub async fn admit_by_hand(
     };
     let outcome = ScanOutcome::refused(&open, None, recorded_at);
     conclude(&door, &open, &seen, outcome, &ticket, None).await
+}
+
+/// Whether a scan goes through the batched reader and writer: online scans
+/// on PostgreSQL. SQLite is in-process (no round trip to save); offline
+/// uploads need the earliest-wins rules, and manual admissions are few.
+fn batched(db: &DatabaseConnection, seen: &Sighting<'_>) -> bool {
+    !seen.offline && !seen.manual && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
 }
 
 /// Whether an offline scan's time can be true: not later than the upload
