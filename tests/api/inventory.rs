@@ -552,45 +552,10 @@ async fn a_new_deployments_first_rush_gets_statistics_and_the_hold_cap_read_stay
     let Some(app) = rush_app(Backend::Postgres).await else {
         return;
     };
-    let tiers = app
-        .shop(
-            "probed",
-            json!({}),
-            &[json!({"name": "Paid", "price": 5000, "capacity": 10_000})],
-        )
-        .await;
-    let placed = app
-        .order(
-            "probed",
-            json!({"email": buyer(0), "tickets": [ticket(&tiers[0], "Buyer")]}),
-        )
-        .await;
-    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
-    let first = entity::order::Entity::find()
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap();
+    // 4,000 buyers holding an order each, from as many addresses.
+    let first = held_order(&app, "probed").await;
     assert_eq!(first.state, OrderState::Pending);
-    // 4,000 more buyers holding an order each, from as many addresses.
-    let mut inserts = tessera::domain::inserts::Inserts::for_backend(DatabaseBackend::Postgres);
-    inserts.rows(
-        (1..4_000)
-            .map(|i| {
-                entity::order::ActiveModel::from(entity::order::Model {
-                    id: uuid::Uuid::now_v7(),
-                    code: format!(
-                        "P{i:04}{}",
-                        &uuid::Uuid::now_v7().simple().to_string()[21..]
-                    ),
-                    email: buyer(i),
-                    client_key: format!("client-{i}"),
-                    ..first.clone()
-                })
-            })
-            .collect(),
-    );
-    inserts.exec(&app.db).await.unwrap();
+    copies(&first, 4_000).exec(&app.db).await.unwrap();
 
     let mut emails: Vec<String> = (5_000..5_005).map(buyer).collect();
     emails.push(buyer(7));
@@ -655,6 +620,53 @@ async fn a_new_deployments_first_rush_gets_statistics_and_the_hold_cap_read_stay
     assert_eq!(removed, 0.0, "{plan:#}");
 }
 
+/// A new event `slug` with one order, placed over HTTP and held.
+async fn held_order(app: &TestApp, slug: &str) -> entity::order::Model {
+    let tiers = app
+        .shop(
+            slug,
+            json!({}),
+            &[json!({"name": "Paid", "price": 5000, "capacity": 10_000})],
+        )
+        .await;
+    let placed = app
+        .order(
+            slug,
+            json!({"email": buyer(0), "tickets": [ticket(&tiers[0], "Buyer")]}),
+        )
+        .await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    entity::order::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// `first`'s order copied for buyers 1 to `total - 1`, each from an
+/// address of its own, as one bulk insert (PostgreSQL).
+fn copies(first: &entity::order::Model, total: usize) -> tessera::domain::inserts::Inserts {
+    let mut inserts =
+        tessera::domain::inserts::Inserts::for_backend(sea_orm::DatabaseBackend::Postgres);
+    inserts.rows(
+        (1..total)
+            .map(|i| {
+                entity::order::ActiveModel::from(entity::order::Model {
+                    id: uuid::Uuid::now_v7(),
+                    code: format!(
+                        "P{i:04}{}",
+                        &uuid::Uuid::now_v7().simple().to_string()[21..]
+                    ),
+                    email: buyer(i),
+                    client_key: format!("client-{i}"),
+                    ..first.clone()
+                })
+            })
+            .collect(),
+    );
+    inserts
+}
+
 /// The rows `table`'s statistics record for the planner (`reltuples`).
 async fn analyzed_rows(app: &TestApp, table: &str) -> f32 {
     use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
@@ -706,49 +718,13 @@ async fn statistics_taken_in_the_middle_of_a_large_write_are_taken_again_after_i
     // table nearly empty until autovacuum looks again, up to a minute later.
     // This failed when the instance analyzed each table only once: the
     // statistics stayed at 1 row.
-    use sea_orm::{ConnectionTrait, DatabaseBackend, TransactionTrait};
+    use sea_orm::{ConnectionTrait, TransactionTrait};
     let Some(app) = rush_app(Backend::Postgres).await else {
         return;
     };
-    let tiers = app
-        .shop(
-            "imported",
-            json!({}),
-            &[json!({"name": "Paid", "price": 5000, "capacity": 10_000})],
-        )
-        .await;
-    let placed = app
-        .order(
-            "imported",
-            json!({"email": buyer(0), "tickets": [ticket(&tiers[0], "Buyer")]}),
-        )
-        .await;
-    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
-    let first = entity::order::Entity::find()
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap();
-
+    let first = held_order(&app, "imported").await;
     let write = app.db.begin().await.unwrap();
-    let mut inserts = tessera::domain::inserts::Inserts::for_backend(DatabaseBackend::Postgres);
-    inserts.rows(
-        (1..3_000)
-            .map(|i| {
-                entity::order::ActiveModel::from(entity::order::Model {
-                    id: uuid::Uuid::now_v7(),
-                    code: format!(
-                        "I{i:04}{}",
-                        &uuid::Uuid::now_v7().simple().to_string()[21..]
-                    ),
-                    email: buyer(i),
-                    client_key: format!("client-{i}"),
-                    ..first.clone()
-                })
-            })
-            .collect(),
-    );
-    inserts.exec(&write).await.unwrap();
+    copies(&first, 3_000).exec(&write).await.unwrap();
     // Statistics taken now see the one committed order.
     app.db.execute_unprepared("ANALYZE orders").await.unwrap();
     assert_eq!(analyzed_rows(&app, "orders").await, 1.0);

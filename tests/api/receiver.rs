@@ -107,6 +107,17 @@ impl Receiver {
         *self.shared.hanging.lock().unwrap()
     }
 
+    /// Waits (up to 10 s) until `n` requests hang at once.
+    pub async fn hanging_at_least(&self, n: usize) {
+        for _ in 0..400 {
+            if self.hanging() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{n} requests never hung at once (had {})", self.hanging());
+    }
+
     pub fn got(&self) -> Vec<Got> {
         self.shared.got.lock().unwrap().clone()
     }

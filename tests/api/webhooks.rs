@@ -350,18 +350,6 @@ both_backends! {
         // Stands for placements still being decided on this instance.
         let rush = app.placing.enter();
         let paced = tessera::jobs::PACED;
-        let until = |n: usize| {
-            let receiver = &receiver;
-            async move {
-                for _ in 0..400 {
-                    if receiver.hanging() >= n {
-                        return;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-                }
-                panic!("{n} requests never hung at once (had {})", receiver.hanging());
-            }
-        };
         // One order first, hanging at the receiver; the rest arrive while
         // it hangs and are still sent, up to the paced width (a paced lane
         // once waited for a hanging request to end before it looked again).
@@ -373,18 +361,18 @@ both_backends! {
             }
         };
         place(0).await;
-        until(1).await;
+        receiver.hanging_at_least(1).await;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         for i in 1..10 {
             place(i).await;
         }
-        until(paced).await;
+        receiver.hanging_at_least(paced).await;
         // Several lane turns later, still no more than the paced width.
         tokio::time::sleep(std::time::Duration::from_millis(600)).await;
         assert_eq!(receiver.hanging(), paced, "a lane keeps {paced} requests in flight during a rush");
 
         drop(rush);
-        until(10).await;
+        receiver.hanging_at_least(10).await;
         receiver.release();
         let got = receiver.wait_for(10).await;
         let mut codes: Vec<&str> = got.iter().map(|g| g.body["data"]["order"]["code"].as_str().unwrap()).collect();
@@ -407,28 +395,16 @@ both_backends! {
         let (tier, _) = conference(&app, "hooked-behind").await;
         let (_, secret) = register(&app, &app.admin, json!({"url": receiver.url(), "events": ["order.placed"]})).await;
         receiver.trust(&[&secret]);
-        let until = |n: usize| {
-            let receiver = &receiver;
-            async move {
-                for _ in 0..400 {
-                    if receiver.hanging() >= n {
-                        return;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-                }
-                panic!("{n} requests never hung at once (had {})", receiver.hanging());
-            }
-        };
         let first = app.order("hooked-behind", free_order(&tier, "h0@example.org")).await;
         assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
-        until(1).await;
+        receiver.hanging_at_least(1).await;
         // The lane is now waiting on its one request.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         for i in 1..4 {
             let next = app.order("hooked-behind", free_order(&tier, &format!("h{i}@example.org"))).await;
             assert_eq!(next.status, StatusCode::CREATED, "{}", next.body);
         }
-        until(4).await;
+        receiver.hanging_at_least(4).await;
         receiver.release();
         let got = receiver.wait_for(4).await;
         assert!(got.iter().all(|g| g.verified_by == std::slice::from_ref(&secret)));
